@@ -1,0 +1,107 @@
+//! Errors from key stores and signers. Messages are one sentence that says what is wrong and what
+//! to do; they never contain a PIN, a password or key material.
+
+use crate::SignatureAlgorithm;
+use std::path::PathBuf;
+
+/// Something went wrong finding, unlocking or using a key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key file could not be read.
+    #[error("cannot read key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file is not in a format we understand, or is damaged.
+    #[error("{what} is not a usable private key: {reason}")]
+    BadKey {
+        /// Which file or object.
+        what: String,
+        /// Why, in a few words.
+        reason: String,
+    },
+    /// The password of an encrypted key file is wrong.
+    #[error("the password for {what} is wrong; check it and try again")]
+    WrongPassword {
+        /// Which file.
+        what: String,
+    },
+    /// The key reference could not be understood.
+    #[error("invalid key reference: {reason}")]
+    BadKeyRef {
+        /// Why.
+        reason: String,
+    },
+    /// The PIN was refused.
+    #[error("the PIN was refused by {token}{}", retries_hint(*.final_try))]
+    WrongPin {
+        /// Token label.
+        token: String,
+        /// Whether the next wrong PIN locks the token.
+        final_try: bool,
+    },
+    /// The PIN is locked.
+    #[error("the PIN of {token} is locked after too many wrong attempts; ask the security officer to unblock it")]
+    PinLocked {
+        /// Token label.
+        token: String,
+    },
+    /// The token is not present.
+    #[error("no token matching {wanted} is present; insert the token and try again")]
+    TokenAbsent {
+        /// What was looked for.
+        wanted: String,
+    },
+    /// No key matches.
+    #[error("no private key matching {wanted} was found{where_}")]
+    KeyNotFound {
+        /// What was looked for.
+        wanted: String,
+        /// Where it was looked for (" on token X"), may be empty.
+        where_: String,
+    },
+    /// The key cannot make the requested signature.
+    #[error("this key ({key}) cannot sign with {}", .algorithm.name())]
+    UnsupportedAlgorithm {
+        /// The requested algorithm.
+        algorithm: SignatureAlgorithm,
+        /// The key kind.
+        key: String,
+    },
+    /// A backend failed while signing.
+    #[error("signing failed: {reason}")]
+    SigningFailed {
+        /// Why.
+        reason: String,
+    },
+    /// A PKCS#11 module could not be loaded.
+    #[error("cannot load PKCS#11 module {path}: {reason}; check the path and that the token software is installed")]
+    ModuleLoad {
+        /// Module path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Any other backend error, with its cause kept.
+    #[error("{context}: {source}")]
+    Backend {
+        /// What we were doing.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn retries_hint(final_try: bool) -> &'static str {
+    if final_try {
+        "; one more wrong PIN will lock the token"
+    } else {
+        "; check the PIN and try again"
+    }
+}

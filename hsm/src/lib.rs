@@ -1,0 +1,92 @@
+//! Where keys live: one [`Signer`] interface over software keys, PKCS#11 tokens and HSMs, and
+//! remote signers.
+//!
+//! A signer knows bytes and algorithms, never documents: it exposes its public key, the
+//! algorithms it can perform (most preferred first), the largest signature it can produce (so a
+//! PDF signer can reserve `/Contents` space) and `sign(alg, to_be_signed)`. Building CMS, PDF or
+//! XML structures is `pki-core`'s job.
+#![warn(missing_docs)]
+
+mod algorithm;
+mod error;
+pub mod keyref;
+pub mod pem;
+mod secret;
+pub mod software;
+
+pub use algorithm::{oids, HashAlgorithm, KeyKind, SignatureAlgorithm};
+pub use error::Error;
+pub use keyref::KeyRef;
+pub use secret::SecretString;
+pub use software::SoftwareKey;
+
+/// A private key that can sign, wherever it lives.
+///
+/// Implementations must be cheap to share between threads; a backend whose handles are not
+/// thread-safe (a PKCS#11 session) keeps a pool behind this interface.
+pub trait Signer: Send + Sync + std::fmt::Debug {
+    /// The public key as a DER-encoded SubjectPublicKeyInfo.
+    fn public_key_der(&self) -> &[u8];
+
+    /// What kind of key this is (RSA with its size, or the curve).
+    fn key_kind(&self) -> KeyKind;
+
+    /// Algorithms this key can sign with, most preferred first.
+    fn algorithms(&self) -> Vec<SignatureAlgorithm>;
+
+    /// The largest signature (in bytes, as it will be embedded: DER for ECDSA) this key produces.
+    fn max_signature_len(&self) -> usize {
+        self.key_kind().max_signature_len()
+    }
+
+    /// Signs `to_be_signed` (the signer hashes it as `alg` says). ECDSA output is DER-encoded.
+    fn sign(&self, alg: SignatureAlgorithm, to_be_signed: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// Certificates that belong to this key, leaf first, as DER (may be empty when the key
+    /// store holds none; the caller then supplies them).
+    fn certificates(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+}
+
+impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
+    fn public_key_der(&self) -> &[u8] {
+        (**self).public_key_der()
+    }
+    fn key_kind(&self) -> KeyKind {
+        (**self).key_kind()
+    }
+    fn algorithms(&self) -> Vec<SignatureAlgorithm> {
+        (**self).algorithms()
+    }
+    fn max_signature_len(&self) -> usize {
+        (**self).max_signature_len()
+    }
+    fn sign(&self, alg: SignatureAlgorithm, to_be_signed: &[u8]) -> Result<Vec<u8>, Error> {
+        (**self).sign(alg, to_be_signed)
+    }
+    fn certificates(&self) -> Vec<Vec<u8>> {
+        (**self).certificates()
+    }
+}
+
+impl<T: Signer + ?Sized> Signer for Box<T> {
+    fn public_key_der(&self) -> &[u8] {
+        (**self).public_key_der()
+    }
+    fn key_kind(&self) -> KeyKind {
+        (**self).key_kind()
+    }
+    fn algorithms(&self) -> Vec<SignatureAlgorithm> {
+        (**self).algorithms()
+    }
+    fn max_signature_len(&self) -> usize {
+        (**self).max_signature_len()
+    }
+    fn sign(&self, alg: SignatureAlgorithm, to_be_signed: &[u8]) -> Result<Vec<u8>, Error> {
+        (**self).sign(alg, to_be_signed)
+    }
+    fn certificates(&self) -> Vec<Vec<u8>> {
+        (**self).certificates()
+    }
+}

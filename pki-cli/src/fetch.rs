@@ -1,0 +1,1 @@
+//! Network fetching (OCSP, CRL, AIA, TSA) for the CLI: timeouts and size caps on every request.
