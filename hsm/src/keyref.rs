@@ -99,7 +99,9 @@ fn bad(reason: &str) -> Error {
 fn parse_remote(rest: &str) -> Result<RemoteRef, Error> {
     let (target, query) = rest.split_once('?').unwrap_or((rest, ""));
     if target.is_empty() {
-        return Err(bad("the remote key reference names no service or phone number"));
+        return Err(bad(
+            "the remote key reference names no service or phone number",
+        ));
     }
     let mut attrs = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
