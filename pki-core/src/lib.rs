@@ -8,7 +8,9 @@
 #![warn(missing_docs)]
 
 pub mod asn1;
+pub mod ca;
 pub mod cert;
+pub mod crl;
 pub mod crypto;
 pub mod name;
 pub mod oid;
