@@ -14,4 +14,7 @@ pub mod crl;
 pub mod crypto;
 pub mod name;
 pub mod oid;
+pub mod path;
+pub mod revocation;
 pub mod time;
+pub mod trust;

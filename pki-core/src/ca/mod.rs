@@ -5,6 +5,7 @@ pub mod builder;
 pub mod dir;
 pub mod profile;
 pub mod request;
+pub mod testpki;
 
 pub use builder::{BuildError, CertBuilder, Ext};
 pub use dir::{CaDir, CaDirError, IndexEntry, IndexStatus};
