@@ -18,3 +18,4 @@ pub mod path;
 pub mod revocation;
 pub mod time;
 pub mod trust;
+pub mod xml;
