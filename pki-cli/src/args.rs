@@ -4,6 +4,7 @@ pub mod ca;
 pub mod cert;
 pub mod crl;
 pub mod demo;
+pub mod xml;
 
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,12 @@ pub enum Command {
     /// A small certification authority.
     #[command(subcommand, after_help = EXIT_CODES)]
     Ca(ca::CaCommand),
+    /// Sign a document (XML: XMLDSig / XAdES, e-invoice and edXML profiles).
+    #[command(after_help = EXIT_CODES)]
+    Sign(xml::SignArgs),
+    /// Verify a document's signatures (XML).
+    #[command(after_help = EXIT_CODES)]
+    Verify(xml::VerifyArgs),
     /// Create a demo PKI and show the main job end to end.
     Demo(demo::DemoArgs),
     /// Print shell completions.

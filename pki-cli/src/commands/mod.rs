@@ -5,6 +5,7 @@ pub mod cert;
 pub mod common;
 pub mod crl;
 pub mod demo;
+pub mod xml;
 
 use crate::args::Command;
 use crate::error::{CmdResult, Exit};
@@ -17,6 +18,8 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Crl(c) => crl::run(c, lang),
         Command::Ca(c) => ca::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
+        Command::Sign(a) => xml::sign(a, lang),
+        Command::Verify(a) => xml::verify(a, lang),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();
