@@ -258,21 +258,27 @@ pub fn dereference<'a, 'i>(
     // Under W3C rules an enveloped-signature transform on a node-set inside the signature
     // removes everything; .NET SignedXml clones the referenced element first and removes
     // nothing from it.
+    // Only the pattern real .NET-made invoices use: a ds:Object child of this signature.
     let inside_signature = apex.ancestors().skip(1).any(|a| a.id() == signature.id());
+    let dotnet_pattern =
+        is_ds(apex, "Object") && apex.parent().map(|p| p.id()) == Some(signature.id());
     let mut dotnet_octets = None;
     if enveloped && inside_signature {
-        let mut d = Vec::new();
-        c14n::canonicalize(
-            &NodeSet {
-                apex,
-                exclude: None,
-                comments,
-            },
-            &canon,
-            text,
-            &mut d,
-        );
-        dotnet_octets = Some(d);
+        // W3C: the node-set minus the signature is empty, so `octets` stays empty.
+        if dotnet_pattern {
+            let mut d = Vec::new();
+            c14n::canonicalize(
+                &NodeSet {
+                    apex,
+                    exclude: None,
+                    comments,
+                },
+                &canon,
+                text,
+                &mut d,
+            );
+            dotnet_octets = Some(d);
+        }
     } else {
         c14n::canonicalize(&set, &canon, text, &mut octets);
     }

@@ -556,7 +556,7 @@ fn wrapping_checks(
         }
         let twins: Vec<String> = doc
             .descendants()
-            .filter(|n| n.is_element() && n.tag_name() == apex.tag_name() && n.id() != apex.id())
+            .filter(|n| n.is_element() && same_name(*n, *apex) && n.id() != apex.id())
             .filter(|n| !is_covered(*n))
             .filter(|n| !n.ancestors().any(|a| is_ds(a, "Signature")))
             .map(super::path_of)
@@ -597,6 +597,12 @@ fn wrapping_checks(
             }
         }
     }
+}
+
+/// Same local name and namespace (no namespace and `xmlns=""` are the same).
+fn same_name(a: Node<'_, '_>, b: Node<'_, '_>) -> bool {
+    a.tag_name().name() == b.tag_name().name()
+        && a.tag_name().namespace().unwrap_or("") == b.tag_name().namespace().unwrap_or("")
 }
 
 /// XAdES SignedProperties and the e-invoice SigningTime property.
