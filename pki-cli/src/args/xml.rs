@@ -65,8 +65,9 @@ pub enum C14nArg {
 /// `pki verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The signed document.
-    pub file: PathBuf,
+    /// The signed documents.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
     /// Trust anchors: PEM/DER files, directories, or `vn` for the Vietnamese roots (may repeat).
     #[arg(long = "trust", value_name = "PEM|DIR|vn")]
     pub trust: Vec<String>,

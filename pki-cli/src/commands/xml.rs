@@ -102,12 +102,9 @@ pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
     Ok(Exit::Ok)
 }
 
-/// `pki verify`.
+/// `pki verify`: every file; the exit code is the worst verdict (an unreadable file is
+/// reported and counts as an operational error).
 pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
-    let data = read_limited(&a.file, MAX_XML, "document")?;
-    if !looks_like_xml(&data) {
-        return Err(not_xml(&a.file, &data));
-    }
     let anchors = load_trust(&a.trust)?;
     let inter = if a.trust.iter().any(|t| t == "vn") {
         CertPool::vn_intermediates()
@@ -116,17 +113,60 @@ pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     };
     let at = time_arg(a.at.as_deref())?;
     let opts = VerifyOptions::new(at, &anchors, &inter);
-    let report = pki_core::xml::verify::verify(&data, &opts).map_err(|e| xml_err(&a.file, &e))?;
-    let file = a.file.display().to_string();
-    match a.format {
-        FormatArg::Json => print_json(&report_json(&file, &report)),
-        FormatArg::Text => print_text(&file, &report, lang),
+    let mut worst = Exit::Ok;
+    let mut reports = Vec::new();
+    for file in &a.files {
+        let exit = match verify_one(file, &opts) {
+            Ok(report) => {
+                let name = file.display().to_string();
+                match a.format {
+                    FormatArg::Json => reports.push(report_json(&name, &report)),
+                    FormatArg::Text => print_text(&name, &report, lang),
+                }
+                match report.indication {
+                    Indication::TotalPassed => Exit::Ok,
+                    Indication::TotalFailed => Exit::Invalid,
+                    Indication::Indeterminate => Exit::Indeterminate,
+                }
+            }
+            Err(e) if a.files.len() == 1 => return Err(e),
+            Err(e) => {
+                e.print(lang);
+                Exit::Operational
+            }
+        };
+        worst = worse(worst, exit);
     }
-    Ok(match report.indication {
-        Indication::TotalPassed => Exit::Ok,
-        Indication::TotalFailed => Exit::Invalid,
-        Indication::Indeterminate => Exit::Indeterminate,
-    })
+    if a.format == FormatArg::Json {
+        match reports.len() {
+            1 => print_json(&reports[0]),
+            _ => print_json(&serde_json::Value::Array(reports)),
+        }
+    }
+    Ok(worst)
+}
+
+/// Invalid beats operational beats indeterminate beats valid.
+fn worse(a: Exit, b: Exit) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Invalid => 3,
+        Exit::Operational => 2,
+        Exit::Indeterminate => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn verify_one(file: &std::path::Path, opts: &VerifyOptions<'_>) -> Result<XmlReport, CliError> {
+    let data = read_limited(file, MAX_XML, "document")?;
+    if !looks_like_xml(&data) {
+        return Err(not_xml(file, &data));
+    }
+    pki_core::xml::verify::verify(&data, opts).map_err(|e| xml_err(file, &e))
 }
 
 fn signer_json(s: &SignatureReport) -> serde_json::Value {
