@@ -16,6 +16,7 @@ pub mod c14n;
 pub mod dsig;
 pub mod sign;
 pub mod verify;
+pub mod xades;
 
 use roxmltree::{Document, Node, NodeId};
 use std::collections::HashMap;

@@ -11,10 +11,8 @@
 //! (QCVN 102:2016: enveloped, exclusive c14n, third child of `edXMLHeader`). XAdES B-B adds
 //! SignedProperties with SigningTime and SigningCertificateV2 (ETSI EN 319 132-1 §5.2).
 //!
-//! B-T and B-LT need a signature timestamp and certificate/revocation values: the seam is
-//! [`PendingXml::finish`]'s output, to which an UnsignedProperties element would be added
-//! (`xades:SignatureTimeStamp` over the canonical SignatureValue element) once the timestamp
-//! and OCSP clients exist in this crate.
+//! B-T adds a signature timestamp to the finished document ([`super::xades`]); B-LT
+//! (certificate and revocation values) is not done yet.
 
 use super::c14n::{self, C14n, C14nMethod, NodeSet};
 use super::dsig::{self, ds_child, is_ds, ENVELOPED, SIGNED_PROPERTIES_TYPE};
@@ -103,6 +101,8 @@ pub struct PendingXml {
     pub algorithm: SignatureAlgorithm,
     /// The key kind (ECDSA values are converted to r||s of the curve's size).
     pub key_kind: KeyKind,
+    /// The new Signature's Id (to add a signature timestamp later, [`super::xades`]).
+    pub signature_id: String,
 }
 
 impl PendingXml {
@@ -477,6 +477,7 @@ pub fn prepare(
         to_be_signed: tbs,
         algorithm,
         key_kind,
+        signature_id: sig_id,
     })
 }
 
