@@ -275,3 +275,37 @@ fn we_verify_what_xmlsec1_signs() {
     }
     assert_eq!(n, 60);
 }
+
+/// A real e-invoice (CA2 sample) with its seller signature removed, signed again by us with
+/// the e-invoice profile: xmlsec1 verifies both references.
+#[test]
+fn real_invoice_resigned_verifies_in_xmlsec1() {
+    let Some(tool) = xmlsec() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(
+        fixtures()
+            .join("samples-vn")
+            .join("xml_hdon_ca2_NBan593651_valid.xml"),
+    )
+    .unwrap();
+    let start = sample.find("<Signature").unwrap();
+    let end = sample.find("</Signature>").unwrap() + "</Signature>".len();
+    let unsigned = format!("{}{}", &sample[..start], &sample[end..]);
+    assert!(unsigned.contains("<NBan></NBan>"));
+    let out = sign_ours(dir.path(), &unsigned, &["--profile", "einvoice"], "agency");
+    let signed = std::fs::read_to_string(&out).unwrap();
+    // Everything outside the new signature is byte for byte the original.
+    let s = signed.find("<Signature").unwrap();
+    let e = signed.find("</Signature>").unwrap() + "</Signature>".len();
+    assert_eq!(format!("{}{}", &signed[..s], &signed[e..]), unsigned);
+    let (ok, log) = xmlsec_verify(&tool, &out);
+    assert!(ok, "{log}");
+    assert!(log.contains("SignedInfo References (ok/all): 2/2"), "{log}");
+    let o = pki(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--trust",
+        &pkifile("root.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
