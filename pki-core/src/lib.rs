@@ -9,7 +9,12 @@
 
 pub mod asn1;
 pub mod cert;
+pub mod cms;
 pub mod crypto;
 pub mod name;
 pub mod oid;
 pub mod time;
+pub mod tsp;
+
+#[cfg(test)]
+mod testutil;
