@@ -11,7 +11,10 @@ use std::path::PathBuf;
 /// Where a key lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-#[allow(clippy::large_enum_variant, reason = "parsed once per command; boxing would only add noise")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per command; boxing would only add noise"
+)]
 pub enum KeyRef {
     /// A key on a PKCS#11 token or HSM.
     Pkcs11(Pkcs11Uri),

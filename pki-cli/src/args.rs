@@ -24,4 +24,6 @@ pub const EXIT_CODES: &str = "Exit codes: 0 valid/done, 1 invalid signature or c
 pub enum Command {
     /// Create a demo PKI in a directory and show the main job end to end.
     Demo(crate::commands::demo::DemoArgs),
+    /// RFC 3161 time-stamps: query a TSA, verify a token, run a TSA.
+    Tsa(crate::commands::tsa::TsaArgs),
 }
