@@ -1,5 +1,11 @@
 //! Command-line arguments (clap). Command logic lives in `commands/`.
 
+pub mod ca;
+pub mod cert;
+pub mod crl;
+pub mod demo;
+pub mod tsa;
+
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
 
@@ -22,8 +28,23 @@ pub const EXIT_CODES: &str = "Exit codes: 0 valid/done, 1 invalid signature or c
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a demo PKI in a directory and show the main job end to end.
-    Demo(crate::commands::demo::DemoArgs),
+    /// Inspect and validate certificates.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Cert(cert::CertCommand),
+    /// Read and check CRLs.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Crl(crl::CrlCommand),
+    /// A small certification authority.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Ca(ca::CaCommand),
+    /// Create a demo PKI and show the main job end to end.
+    Demo(demo::DemoArgs),
     /// RFC 3161 time-stamps: query a TSA, verify a token, run a TSA.
-    Tsa(crate::commands::tsa::TsaArgs),
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Tsa(tsa::TsaCommand),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }

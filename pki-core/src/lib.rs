@@ -8,12 +8,17 @@
 #![warn(missing_docs)]
 
 pub mod asn1;
+pub mod ca;
 pub mod cert;
 pub mod cms;
+pub mod crl;
 pub mod crypto;
 pub mod name;
 pub mod oid;
+pub mod path;
+pub mod revocation;
 pub mod time;
+pub mod trust;
 pub mod tsp;
 
 #[cfg(test)]

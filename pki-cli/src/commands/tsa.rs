@@ -1,154 +1,32 @@
 //! `pki tsa query|verify|serve`: RFC 3161 time-stamps over HTTP (RFC 3161 §3.4).
 
+use super::common::{load_certs, load_trust, print_json, read_limited};
+use crate::args::tsa::{QueryArgs, ServeArgs, TsaCommand, VerifyArgs, DEFAULT_POLICY};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
-use pki_core::cert::{parse_certificates, Certificate};
+use pki_core::cert::Certificate;
 use pki_core::crypto::AlgorithmPolicy;
+use pki_core::path::{self, Purpose, ValidationOptions};
+use pki_core::trust::CertPool;
 use pki_core::tsp::{self, Imprint, TimeStampReq, TimeStampToken, TokenCheck};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Time-stamp request/response bodies larger than this are refused.
-const MAX_BODY: u64 = 1024 * 1024;
-/// The longest a TSA may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// Time-stamp responses larger than this are refused (a token is a few kilobytes).
+const MAX_RESPONSE: u64 = 1024 * 1024;
 /// Requests a TSA server accepts are at most this large (a request is under 200 bytes).
 const MAX_REQUEST: usize = 16 * 1024;
-/// The policy a TSA serves when neither `--policy` nor the certificate names one: the example
-/// policy of OpenSSL's sample TSA configuration, meaning "test TSA, no policy claims". A real
-/// TSA sets `--policy`.
-pub const DEFAULT_POLICY: &str = "1.2.3.4.1";
-
-/// Arguments of `pki tsa`.
-#[derive(Debug, clap::Args)]
-pub struct TsaArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: TsaCommand,
-}
-
-/// `pki tsa` subcommands.
-#[derive(Debug, clap::Subcommand)]
-pub enum TsaCommand {
-    /// Ask a time-stamp authority for a token over FILE and check it.
-    Query(QueryArgs),
-    /// Check a time-stamp token (or a whole .tsr response) against the data.
-    Verify(VerifyArgs),
-    /// Run a time-stamp authority (RFC 3161 over HTTP POST).
-    Serve(ServeArgs),
-}
-
-/// A hash for the message imprint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum HashArg {
-    /// SHA-256.
-    Sha256,
-    /// SHA-384.
-    Sha384,
-    /// SHA-512.
-    Sha512,
-}
-
-impl From<HashArg> for hsm::HashAlgorithm {
-    fn from(h: HashArg) -> Self {
-        match h {
-            HashArg::Sha256 => hsm::HashAlgorithm::Sha256,
-            HashArg::Sha384 => hsm::HashAlgorithm::Sha384,
-            HashArg::Sha512 => hsm::HashAlgorithm::Sha512,
-        }
-    }
-}
-
-/// Arguments of `pki tsa query`.
-#[derive(Debug, clap::Args)]
-pub struct QueryArgs {
-    /// The file to time-stamp.
-    pub file: PathBuf,
-    /// The TSA's URL (http:// or https://).
-    #[arg(long)]
-    pub url: String,
-    /// Hash for the message imprint.
-    #[arg(long, value_enum, default_value = "sha256")]
-    pub hash: HashArg,
-    /// Ask for this TSA policy (an OID).
-    #[arg(long)]
-    pub policy: Option<String>,
-    /// Write the response (.tsr, as `openssl ts -reply` writes it) here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Trust anchors (PEM/DER) to check the TSA certificate's chain against.
-    #[arg(long)]
-    pub trust: Vec<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `pki tsa verify`.
-#[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["data", "digest"])))]
-pub struct VerifyArgs {
-    /// The token: a TimeStampResp (.tsr) or a bare TimeStampToken, DER.
-    pub token: PathBuf,
-    /// The time-stamped data.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// The expected message imprint (hex), instead of --data.
-    #[arg(long)]
-    pub digest: Option<String>,
-    /// The nonce sent in the request (hex), to check it is echoed.
-    #[arg(long)]
-    pub nonce: Option<String>,
-    /// Trust anchors (PEM/DER); without one the result is at best indeterminate.
-    #[arg(long)]
-    pub trust: Vec<PathBuf>,
-    /// More certificates to build the chain with (and to find a TSA certificate not embedded).
-    #[arg(long)]
-    pub untrusted: Vec<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `pki tsa serve`.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// The TSA certificate (with the critical id-kp-timeStamping extended key usage).
-    #[arg(long)]
-    pub cert: PathBuf,
-    /// The TSA private key (PEM or DER, unencrypted).
-    #[arg(long)]
-    pub key: PathBuf,
-    /// Issuing CA certificates to include when a request sets certReq.
-    #[arg(long)]
-    pub chain: Option<PathBuf>,
-    /// Address to listen on (port 0: any free port; the address is printed).
-    #[arg(long, default_value = "127.0.0.1:3180")]
-    pub listen: String,
-    /// The TSA policy OID (default: the certificate's first policy, else a test policy).
-    #[arg(long)]
-    pub policy: Option<String>,
-}
+/// Files to time-stamp or verify are read whole; refuse absurd sizes.
+const MAX_DATA: u64 = 4 * 1024 * 1024 * 1024;
 
 /// Runs `pki tsa ...`.
-pub fn run(args: TsaArgs, lang: Lang) -> CmdResult {
-    match args.command {
+pub fn run(cmd: TsaCommand, lang: Lang) -> CmdResult {
+    match cmd {
         TsaCommand::Query(a) => query(a, lang),
         TsaCommand::Verify(a) => verify(a, lang),
         TsaCommand::Serve(a) => serve(a),
     }
-}
-
-fn read_file(p: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(p).map_err(|e| CliError::from_error(format!("cannot read {}", p.display()), &e))
-}
-
-fn read_certs(p: &Path) -> Result<Vec<Certificate>, CliError> {
-    parse_certificates(&read_file(p)?).map_err(|e| {
-        CliError::from_error(format!("cannot read certificates from {}", p.display()), &e)
-    })
 }
 
 fn parse_oid(s: &str) -> Result<const_oid::ObjectIdentifier, CliError> {
@@ -193,61 +71,13 @@ fn fmt_time(t: OffsetDateTime, offset: time::UtcOffset) -> String {
     s
 }
 
-/// Interim chain check until RFC 5280 path validation (`pki_core::path`) is merged: walks
-/// issuer links by name and signature from the TSA certificate to a trust anchor, with every
-/// certificate valid at `at` and every issuer a CA.
-fn chain_to_anchor(
-    leaf: &Certificate,
-    pool: &[Certificate],
-    anchors: &[Certificate],
-    at: OffsetDateTime,
-) -> Result<Vec<Certificate>, String> {
-    let policy = AlgorithmPolicy::default();
-    let mut chain = vec![leaf.clone()];
-    let mut cur = leaf.clone();
-    for _ in 0..8 {
-        if !cur.valid_at(at) {
-            return Err(format!(
-                "{} is not valid at the time-stamp's time",
-                cur.subject()
-            ));
-        }
-        if anchors.contains(&cur) {
-            return Ok(chain);
-        }
-        let signed_by = |i: &Certificate| {
-            i.subject_key() == cur.issuer_key()
-                && pki_core::crypto::verify(
-                    cur.signature_algorithm(),
-                    i.spki(),
-                    cur.tbs(),
-                    cur.signature(),
-                    &policy,
-                )
-                .is_ok()
-        };
-        if let Some(a) = anchors.iter().find(|a| signed_by(a)) {
-            chain.push(a.clone());
-            return Ok(chain);
-        }
-        match pool
-            .iter()
-            .find(|i| *i != &cur && i.is_ca() && signed_by(i))
-        {
-            Some(i) => {
-                chain.push(i.clone());
-                cur = i.clone();
-            }
-            None => return Err(format!("no trusted issuer found for {}", cur.subject())),
-        }
-    }
-    Err("the certificate chain is too long".into())
-}
-
 enum Trust {
     NotChecked,
     Trusted(Vec<Certificate>),
+    /// No path to a trust anchor (indeterminate).
     NotTrusted(String),
+    /// A path was found and is invalid (expired, bad signature, wrong purpose...).
+    Invalid(String),
 }
 
 fn report(
@@ -266,6 +96,7 @@ fn report(
         match trust {
             Trust::Trusted(_) => (Exit::Ok, "TOTAL-PASSED"),
             Trust::NotTrusted(_) => (Exit::Indeterminate, "INDETERMINATE"),
+            Trust::Invalid(_) => (Exit::Invalid, "TOTAL-FAILED"),
             Trust::NotChecked if require_trust => (Exit::Indeterminate, "INDETERMINATE"),
             Trust::NotChecked => (Exit::Ok, "PASSED"),
         }
@@ -289,7 +120,7 @@ fn report(
             .map(|c| c.subject().common_name().unwrap_or("?").to_string())
             .collect::<Vec<_>>()
             .join(" <- "),
-        Trust::NotTrusted(why) => why.clone(),
+        Trust::NotTrusted(why) | Trust::Invalid(why) => why.clone(),
     };
     if json {
         let v = serde_json::json!({
@@ -315,7 +146,7 @@ fn report(
             "chain": chain_text,
             "errors": problems,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        print_json(&v);
         return exit;
     }
     let l = |vi: &'static str, en: &'static str| if lang == Lang::Vi { vi } else { en };
@@ -344,33 +175,38 @@ fn report(
 fn check_trust(
     check: &TokenCheck,
     token: &TimeStampToken,
-    trust_files: &[PathBuf],
+    trust: &[String],
     untrusted: &[Certificate],
 ) -> Result<Trust, CliError> {
-    if trust_files.is_empty() {
+    if trust.is_empty() {
         return Ok(Trust::NotChecked);
     }
-    let mut anchors = Vec::new();
-    for p in trust_files {
-        anchors.extend(read_certs(p)?);
-    }
+    let anchors = load_trust(trust)?;
     let Some(leaf) = &check.tsa_cert else {
         return Ok(Trust::NotTrusted(
             "the TSA certificate was not found".into(),
         ));
     };
-    let mut pool = check.other_certs.clone();
-    pool.extend(untrusted.iter().cloned());
-    Ok(
-        match chain_to_anchor(leaf, &pool, &anchors, token.tst_info.gen_time) {
-            Ok(c) => Trust::Trusted(c),
-            Err(e) => Trust::NotTrusted(e),
-        },
-    )
+    let pool = CertPool::from_certs(
+        check
+            .other_certs
+            .iter()
+            .chain(untrusted)
+            .cloned()
+            .chain(CertPool::vn_intermediates().iter().cloned()),
+    );
+    // The TSA certificate must have been valid when it signed (RFC 3161 §4.2 leaves later
+    // validity to the verifier; revocation is not checked here).
+    let opts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
+    Ok(match path::validate(leaf, &pool, &anchors, &opts) {
+        Ok(p) => Trust::Trusted(p.certs),
+        Err(f) if f.error.is_definitive() => Trust::Invalid(f.error.to_string()),
+        Err(f) => Trust::NotTrusted(f.error.to_string()),
+    })
 }
 
 fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
-    let raw = read_file(&a.token)?;
+    let raw = read_limited(&a.token, MAX_RESPONSE, "time-stamp token")?;
     let token = TimeStampToken::from_response_or_token(&raw).map_err(|e| {
         CliError::from_error(
             format!("{} is not a readable time-stamp token", a.token.display()),
@@ -380,13 +216,13 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     })?;
     let mut untrusted = Vec::new();
     for p in &a.untrusted {
-        untrusted.extend(read_certs(p)?);
+        untrusted.extend(load_certs(p)?);
     }
     let data;
     let digest;
     let expected = match (&a.data, &a.digest) {
         (Some(p), _) => {
-            data = read_file(p)?;
+            data = read_limited(p, MAX_DATA, "data file")?;
             Imprint::Data(&data)
         }
         (None, Some(h)) => {
@@ -412,21 +248,8 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     Ok(report(&token, &check, &trust, true, a.json, lang))
 }
 
-/// The HTTP side of `pki tsa query`: POST with a timeout and a size cap.
-struct Http {
-    agent: ureq::Agent,
-}
-
-impl Http {
-    fn new() -> Self {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
-            .build();
-        Self {
-            agent: config.into(),
-        }
-    }
-}
+/// The HTTP side of `pki tsa query` (timeout and size cap in `crate::fetch`).
+struct Http;
 
 impl tsp::TsaClient for Http {
     fn post(
@@ -435,16 +258,7 @@ impl tsp::TsaClient for Http {
         content_type: &str,
         body: &[u8],
     ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-        let mut resp = self
-            .agent
-            .post(url)
-            .header("Content-Type", content_type)
-            .send(body)?;
-        Ok(resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()?)
+        Ok(crate::fetch::post(url, content_type, body, MAX_RESPONSE)?)
     }
 }
 
@@ -456,19 +270,14 @@ fn query(a: QueryArgs, lang: Lang) -> CmdResult {
         )));
     }
     let policy = a.policy.as_deref().map(parse_oid).transpose()?;
-    let data = read_file(&a.file)?;
+    let data = read_limited(&a.file, MAX_DATA, "file")?;
     let mut req = TimeStampReq::for_data(a.hash.into(), &data)
         .map_err(|e| CliError::from_error("cannot build the request", &e))?;
     if let Some(p) = policy {
         req = req.with_policy(p);
     }
-    let body = tsp::TsaClient::post(
-        &Http::new(),
-        &a.url,
-        "application/timestamp-query",
-        &req.to_der(),
-    )
-    .map_err(|e| CliError::op(format!("the time-stamp request to {} failed: {e}", a.url)))?;
+    let body = tsp::TsaClient::post(&Http, &a.url, "application/timestamp-query", &req.to_der())
+        .map_err(|e| CliError::op(format!("the time-stamp request failed: {e}")))?;
     let resp = tsp::TimeStampResp::from_der(&body).map_err(|e| {
         CliError::from_error(
             format!("{} did not answer with a time-stamp response", a.url),
@@ -551,13 +360,13 @@ impl ServerState {
 }
 
 fn load_server(a: &ServeArgs) -> Result<ServerState, CliError> {
-    let mut certs = read_certs(&a.cert)?;
+    let mut certs = load_certs(&a.cert)?;
     let cert = certs.remove(0);
     let mut chain = certs;
     if let Some(p) = &a.chain {
-        chain.extend(read_certs(p)?);
+        chain.extend(load_certs(p)?);
     }
-    let key_bytes = read_file(&a.key)?;
+    let key_bytes = read_limited(&a.key, 1024 * 1024, "key")?;
     let what = a.key.display().to_string();
     let key = match std::str::from_utf8(&key_bytes) {
         Ok(text) if text.contains("-----BEGIN") => hsm::SoftwareKey::from_pem(text, &what),
