@@ -1,13 +1,13 @@
-//! Test certificates made in-process (the fixtures generator on main replaces this later).
+//! Test certificates made in-process with the CA's certificate builder.
 
-use crate::asn1::{tag, tlv};
+use crate::ca::builder::{CertBuilder, Ext};
 use crate::cert::Certificate;
-use crate::cms::{int_u64, oid_tlv, seq};
-use der::Encode;
 use hsm::{KeyKind, Signer, SoftwareKey};
 
-/// An extension: OID, critical, DER value.
-pub type Ext = (const_oid::ObjectIdentifier, bool, Vec<u8>);
+/// The extKeyUsage extension with id-kp-timeStamping alone.
+pub fn eku_time_stamping(critical: bool) -> Ext {
+    Ext::ext_key_usage(&[crate::oid::EKU_TIME_STAMPING], critical)
+}
 
 /// A certificate for `key` named `subject`, signed by `issuer` (name and key) or self-signed.
 pub fn make_cert(
@@ -18,50 +18,31 @@ pub fn make_cert(
     exts: &[Ext],
 ) -> Certificate {
     let (iname, ikey) = issuer.unwrap_or((subject, key));
-    let alg = ikey.algorithms()[0];
-    let alg_der = alg.algorithm_identifier().to_der().unwrap();
-    let validity = seq(&[
-        &tlv(tag::UTC_TIME, b"200101000000Z"),
-        &tlv(tag::UTC_TIME, b"491231235959Z"),
-    ]);
-    let mut ext_list = Vec::new();
-    for (oid, crit, v) in exts {
-        let mut e = oid_tlv(oid);
-        if *crit {
-            e.extend([0x01, 0x01, 0xff]);
-        }
-        e.extend(tlv(tag::OCTET_STRING, v));
-        ext_list.extend(tlv(tag::SEQUENCE, &e));
-    }
-    let ski = hsm::HashAlgorithm::Sha1.digest(key.public_key_der());
-    let mut e = oid_tlv(&crate::oid::EXT_SKI);
-    e.extend(tlv(tag::OCTET_STRING, &tlv(tag::OCTET_STRING, &ski)));
-    ext_list.extend(tlv(tag::SEQUENCE, &e));
-    let tbs = seq(&[
-        &tlv(tag::ctx(0), &int_u64(2)),
-        &int_u64(serial),
-        &alg_der,
+    let mut b = CertBuilder::new(
         &crate::name::parse_dn(iname).unwrap(),
-        &validity,
         &crate::name::parse_dn(subject).unwrap(),
         key.public_key_der(),
-        &tlv(tag::ctx(3), &tlv(tag::SEQUENCE, &ext_list)),
-    ]);
-    let sig = ikey.sign(alg, &tbs).unwrap();
-    let mut bits = vec![0];
-    bits.extend(sig);
-    Certificate::from_vec(seq(&[&tbs, &alg_der, &tlv(tag::BIT_STRING, &bits)])).unwrap()
+        ikey.public_key_der(),
+        time::macros::datetime!(2020-01-01 00:00 UTC),
+        time::macros::datetime!(2049-12-31 23:59:59 UTC),
+    );
+    b.serial = serial.to_be_bytes().to_vec();
+    for e in exts {
+        b = b.ext(e.clone());
+    }
+    b.sign(ikey, ikey.algorithms()[0]).unwrap()
 }
 
-/// The extKeyUsage value with id-kp-timeStamping alone.
-pub fn eku_time_stamping() -> Vec<u8> {
-    seq(&[&oid_tlv(&crate::oid::EKU_TIME_STAMPING)])
-}
-
-/// A CA key and certificate, and a leaf key and certificate with `exts` issued by it.
+/// A CA certificate, and a leaf key and certificate with `exts` issued by it.
 pub fn pki(kind: KeyKind, exts: &[Ext]) -> (Certificate, SoftwareKey, Certificate) {
     let (ca_key, _) = SoftwareKey::generate(KeyKind::EcP256).unwrap();
-    let ca = make_cert("CN=Test Root,O=Test,C=VN", &ca_key, None, 1, &[]);
+    let ca = make_cert(
+        "CN=Test Root,O=Test,C=VN",
+        &ca_key,
+        None,
+        1,
+        &[Ext::basic_constraints(true, None)],
+    );
     let (key, _) = SoftwareKey::generate(kind).unwrap();
     let leaf = make_cert(
         "CN=Nguyễn Văn A,O=Test,C=VN",

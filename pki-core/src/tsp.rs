@@ -781,6 +781,15 @@ impl TimeStampToken {
         let tsa_eku = tsa_cert.as_ref().map_or(EkuCheck::NotChecked, eku_check);
         let gen_time = self.tst_info.gen_time;
         let tsa_cert_valid_at_gen_time = tsa_cert.as_ref().is_some_and(|c| c.valid_at(gen_time));
+        // §2.4.2: a tsa name, when given, must be one of the TSA certificate's subject names.
+        let tsa_name_matches = match (&self.tst_info.tsa, &tsa_cert) {
+            // Other GeneralName forms (a URI in subjectAltName) are not compared.
+            (Some(_), Some(c)) => self
+                .tst_info
+                .tsa_name()
+                .map(|n| n.match_key() == c.subject_key()),
+            _ => None,
+        };
         let other_certs = self
             .signed_data
             .parsed_certificates()
@@ -795,6 +804,8 @@ impl TimeStampToken {
             tsa_cert,
             other_certs,
             tsa_cert_valid_at_gen_time,
+            tsa_name_matches,
+            tst_version: self.tst_info.version,
         })
     }
 }
@@ -895,6 +906,11 @@ pub struct TokenCheck {
     pub other_certs: Vec<Certificate>,
     /// Whether genTime is within the TSA certificate's validity.
     pub tsa_cert_valid_at_gen_time: bool,
+    /// Whether the TSTInfo's tsa name is the TSA certificate's subject (`None`: no name given,
+    /// or a GeneralName form other than directoryName, which is not compared).
+    pub tsa_name_matches: Option<bool>,
+    /// TSTInfo version (1 is the only one defined).
+    pub tst_version: u32,
 }
 
 impl TokenCheck {
@@ -936,6 +952,12 @@ impl TokenCheck {
             EkuCheck::Missing => p.push(
                 "the TSA certificate has no timeStamping extended key usage (RFC 3161 §2.3)".into(),
             ),
+        }
+        if self.tsa_name_matches == Some(false) {
+            p.push("the token's TSA name is not the TSA certificate's subject".into());
+        }
+        if self.tst_version != 1 {
+            p.push(format!("unknown TSTInfo version {}", self.tst_version));
         }
         if self.tsa_cert.is_some() && !self.tsa_cert_valid_at_gen_time {
             p.push("the time-stamp lies outside the TSA certificate's validity".into());
@@ -1078,10 +1100,7 @@ mod tests {
     }
 
     fn fixture(critical: bool) -> Fixture {
-        let (ca, key, cert) = pki(
-            KeyKind::EcP256,
-            &[(crate::oid::EXT_EXT_KEY_USAGE, critical, eku_time_stamping())],
-        );
+        let (ca, key, cert) = pki(KeyKind::EcP256, &[eku_time_stamping(critical)]);
         Fixture { ca, key, cert }
     }
 

@@ -166,10 +166,45 @@ fn report(
         hex::encode(&info.message_imprint.digest)
     );
     println!("  {}: {chain_text}", l("chuỗi chứng thư", "chain"));
+    println!(
+        "  {}: {}",
+        l("kiểm tra", "checks"),
+        checks_line(check).join("; ")
+    );
     for p in &problems {
         println!("  {}: {p}", l("lỗi", "error"));
     }
     exit
+}
+
+/// Each check and its outcome, for the text report.
+fn checks_line(check: &TokenCheck) -> Vec<String> {
+    use pki_core::cms::{EssCheck, SignatureCheck};
+    use pki_core::tsp::{EkuCheck, ImprintCheck, NonceCheck};
+    let ok = |b: bool| if b { "ok" } else { "FAILED" };
+    vec![
+        format!(
+            "signature {}",
+            ok(matches!(check.cms.signature, SignatureCheck::Valid(_)))
+        ),
+        format!(
+            "message imprint {}",
+            ok(check.imprint == ImprintCheck::Match)
+        ),
+        match check.nonce {
+            NonceCheck::NotSent => "nonce not sent".to_string(),
+            ref n => format!("nonce {}", ok(*n == NonceCheck::Match)),
+        },
+        format!(
+            "TSA extended key usage {}",
+            ok(check.tsa_eku == EkuCheck::Ok)
+        ),
+        match check.cms.signing_certificate {
+            EssCheck::MatchesV2 => "signingCertificateV2 ok".to_string(),
+            EssCheck::MatchesV1 => "signingCertificate (SHA-1) ok".to_string(),
+            _ => "signing certificate attribute FAILED".to_string(),
+        },
+    ]
 }
 
 fn check_trust(

@@ -301,6 +301,15 @@ impl PreparedSignature {
             .map_err(|e| CmsError::InvalidInput(e.to_string()))
     }
 
+    /// An upper bound of the finished encoding's size for a signature of at most
+    /// `max_signature_len` bytes (`hsm::Signer::max_signature_len`), to reserve a PDF
+    /// `/Contents`. Unsigned attributes added later (time-stamps) come on top.
+    pub fn size_hint(&self, max_signature_len: usize) -> usize {
+        // The signature value's own header, and each of the five enclosing lengths growing by
+        // at most four octets.
+        self.pending.len() + max_signature_len + 6 + 5 * 4
+    }
+
     /// Phase two: puts `signature` in and returns the ContentInfo DER. The signature is checked
     /// against the signer certificate first, so a wrong key or a garbled remote answer is
     /// caught here rather than by the recipient.

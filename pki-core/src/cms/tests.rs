@@ -120,10 +120,24 @@ fn ess_mismatch_is_reported() {
     let mut sd2 = sd.clone();
     sd2.certificates = vec![];
     let c = sd2
-        .verify_signer(0, Content::Data(b"x"), &[impostor], &policy())
+        .verify_signer(
+            0,
+            Content::Data(b"x"),
+            std::slice::from_ref(&impostor),
+            &policy(),
+        )
         .unwrap();
     assert_eq!(c.signing_certificate, EssCheck::Mismatch);
     assert!(!c.is_valid());
+    // An impostor embedded first does not hide the real certificate supplied by the caller.
+    let real = sd.parsed_certificates();
+    let mut sd3 = sd.clone();
+    sd3.certificates = vec![impostor.der().to_vec()];
+    let c = sd3
+        .verify_signer(0, Content::Data(b"x"), &real, &policy())
+        .unwrap();
+    assert!(c.is_valid(), "{:?}", c.problems());
+    assert_ne!(c.signer_cert.as_ref(), Some(&impostor));
 }
 
 #[test]
@@ -179,7 +193,9 @@ fn two_phase_with_serialised_state() {
     let bad = key.sign(alg, b"something else").unwrap();
     assert!(back.clone().finish(&bad).is_err());
     let sig = key.sign(alg, &back.tbs).unwrap();
+    let hint = back.size_hint(key.max_signature_len());
     let der = back.finish(&sig).unwrap();
+    assert!(der.len() <= hint, "{} > {hint}", der.len());
     let sd = SignedData::parse(&der).unwrap();
     let c = sd
         .verify_signer(0, Content::Data(b"doc"), &[], &policy())

@@ -199,11 +199,15 @@ impl SignedData {
             Content::Data(d) => Some(d),
             Content::Digest(_) => None,
         };
-        let signer_cert = self
+        // Several certificates may match the identifier (an embedded impostor with the same
+        // issuer and serial as the real one supplied by the caller): the one whose key verifies
+        // the signature wins, else the first.
+        let candidates: Vec<Certificate> = self
             .parsed_certificates()
             .into_iter()
             .chain(extra_certs.iter().cloned())
-            .find(|c| sid_matches(&si.sid, c));
+            .filter(|c| sid_matches(&si.sid, c))
+            .collect();
         let digest_algorithm = si.digest_algorithm.hash();
         let content_digest = match (content, digest_algorithm, data) {
             (Content::Digest(d), _, _) => Some(d.to_vec()),
@@ -213,7 +217,7 @@ impl SignedData {
         let signature_algorithm = effective_signature_algorithm(si, digest_algorithm);
 
         let mut check = SignerCheck {
-            signer_cert,
+            signer_cert: None,
             digest_algorithm,
             signature_algorithm: signature_algorithm.as_ref().ok().copied(),
             has_signed_attrs: si.signed_attrs.is_some(),
@@ -255,32 +259,57 @@ impl SignedData {
                     .flatten()
                     .and_then(|v| asn1::single(v, false, false).ok())
                     .and_then(|t| crate::cert::parse_time(&t));
-                if let Some(cert) = &check.signer_cert {
-                    check.signing_certificate = ess_check(attrs, cert);
-                } else if attrs.get(oids::SIGNING_CERTIFICATE_V2).next().is_some()
-                    || attrs.get(oids::SIGNING_CERTIFICATE).next().is_some()
-                {
-                    check.signing_certificate = EssCheck::NotChecked;
-                }
                 si.signed_attrs_tbs()
             }
             None => data.map(<[u8]>::to_vec),
         };
 
-        check.signature = match (&check.signer_cert, &signature_algorithm, tbs) {
-            (None, _, _) => SignatureCheck::NotChecked("the signer certificate was not found".into()),
-            (_, Err(e), _) => SignatureCheck::Invalid(e.clone()),
-            (_, _, None) => SignatureCheck::NotChecked(
-                "without signed attributes the signature covers the content itself, which was not supplied".into(),
-            ),
-            (Some(cert), Ok(alg), Some(tbs)) => match PublicKey::from_spki(cert.spki()) {
-                Ok(key) => match crypto::verify_with(*alg, &key, &tbs, &si.signature, policy) {
-                    Ok(n) => SignatureCheck::Valid(n),
+        let verify_with = |cert: &Certificate| -> SignatureCheck {
+            match (&signature_algorithm, &tbs) {
+                (Err(e), _) => SignatureCheck::Invalid(e.clone()),
+                (_, None) => SignatureCheck::NotChecked(
+                    "without signed attributes the signature covers the content itself, which was not supplied".into(),
+                ),
+                (Ok(alg), Some(tbs)) => match PublicKey::from_spki(cert.spki()) {
+                    Ok(key) => match crypto::verify_with(*alg, &key, tbs, &si.signature, policy) {
+                        Ok(n) => SignatureCheck::Valid(n),
+                        Err(e) => SignatureCheck::Invalid(e),
+                    },
                     Err(e) => SignatureCheck::Invalid(e),
                 },
-                Err(e) => SignatureCheck::Invalid(e),
-            },
+            }
         };
+        let mut outcomes = candidates.into_iter().map(|c| {
+            let v = verify_with(&c);
+            (c, v)
+        });
+        let first = outcomes.next();
+        let chosen = match &first {
+            Some((_, SignatureCheck::Valid(_))) | None => first,
+            Some(_) => outcomes
+                .find(|(_, v)| matches!(v, SignatureCheck::Valid(_)))
+                .or(first),
+        };
+        match chosen {
+            Some((cert, sig)) => {
+                check.signature = sig;
+                if let Some(attrs) = &si.signed_attrs {
+                    check.signing_certificate = ess_check(attrs, &cert);
+                }
+                check.signer_cert = Some(cert);
+            }
+            None => {
+                check.signature =
+                    SignatureCheck::NotChecked("the signer certificate was not found".into());
+                if let Some(attrs) = &si.signed_attrs {
+                    if attrs.get(oids::SIGNING_CERTIFICATE_V2).next().is_some()
+                        || attrs.get(oids::SIGNING_CERTIFICATE).next().is_some()
+                    {
+                        check.signing_certificate = EssCheck::NotChecked;
+                    }
+                }
+            }
+        }
         Ok(check)
     }
 }
