@@ -185,6 +185,10 @@ fn openssl_signatures_pass_ours() {
             padded.extend([0u8; 64]);
             let sd = SignedData::parse(&padded).unwrap_or_else(|e| panic!("{name} {label}: {e}"));
             assert_eq!(sd.signer_infos.len(), 1);
+            if *label != "attached-ber" {
+                // DER in, the same DER out: re-encoding changes nothing.
+                assert_eq!(sd.to_der(), der, "{name} {label}");
+            }
             let attached = sd.econtent.is_some();
             assert_eq!(attached, *label == "attached-ber", "{label}");
             let c = if attached {

@@ -264,7 +264,7 @@ impl SignedDataBuilder {
             econtent_type: self.content_type,
             econtent,
             certificates: if self.embed_certificates {
-                self.certificates
+                sorted(self.certificates)
             } else {
                 Vec::new()
             },
@@ -339,6 +339,20 @@ impl PreparedSignature {
         })?;
         Ok(sd.to_der())
     }
+}
+
+/// DER order for the elements of a SET OF (X.690 §11.6).
+fn sorted(elems: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let set = super::set_of(elems);
+    let mut r = crate::asn1::Reader::der(&set);
+    let mut out = Vec::new();
+    if let Ok(t) = r.next_tlv() {
+        let mut inner = r.nested(&t);
+        while let Ok(e) = inner.next_tlv() {
+            out.push(e.raw.to_vec());
+        }
+    }
+    out
 }
 
 /// The value of a signingCertificateV2 attribute naming `cert` (SHA-256, the default hash, so

@@ -195,7 +195,8 @@ pub struct SignerInfo {
     pub signature_algorithm: AlgorithmIdentifier,
     /// signature.
     pub signature: Vec<u8>,
-    /// unsignedAttrs.
+    /// unsignedAttrs. Encoding writes `raw`: change them with
+    /// [`SignedData::add_unsigned_attribute`] or [`Attributes::encode`].
     pub unsigned_attrs: Option<Attributes>,
     /// Offset of this SignerInfo in the parsed input (0 for built ones).
     pub offset: usize,
@@ -481,32 +482,32 @@ impl SignedData {
     /// Encodes the ContentInfo. Signed attributes and certificates are written exactly as they
     /// were received or built, so signatures stay valid; the rest is DER.
     pub fn to_der(&self) -> Vec<u8> {
-        let digest_algs = set_of(
-            self.digest_algorithms
-                .iter()
-                .map(|a| a.der.clone())
-                .collect(),
-        );
+        // SETs are written in the order held: a parsed SignedData keeps its order (nothing
+        // changes but what was changed), a built one was sorted by the builder.
+        let mut body = int_u64(u64::from(self.version));
+        let algs: Vec<u8> = self
+            .digest_algorithms
+            .iter()
+            .flat_map(|a| a.der.clone())
+            .collect();
+        body.extend(asn1::tlv(tag::SET, &algs));
         let mut eci = oid_tlv(&self.econtent_type);
         if let Some(c) = &self.econtent {
             eci.extend(asn1::tlv(tag::ctx(0), &asn1::tlv(tag::OCTET_STRING, c)));
         }
-        let mut body = int_u64(u64::from(self.version));
-        body.extend(digest_algs);
         body.extend(asn1::tlv(tag::SEQUENCE, &eci));
         if !self.certificates.is_empty() {
-            let mut s = set_of(self.certificates.clone());
-            s[0] = tag::ctx(0);
-            body.extend(s);
+            body.extend(asn1::tlv(tag::ctx(0), &self.certificates.concat()));
         }
         if !self.crls.is_empty() {
-            let mut s = set_of(self.crls.clone());
-            s[0] = tag::ctx(1);
-            body.extend(s);
+            body.extend(asn1::tlv(tag::ctx(1), &self.crls.concat()));
         }
-        body.extend(set_of(
-            self.signer_infos.iter().map(SignerInfo::to_der).collect(),
-        ));
+        let sis: Vec<u8> = self
+            .signer_infos
+            .iter()
+            .flat_map(SignerInfo::to_der)
+            .collect();
+        body.extend(asn1::tlv(tag::SET, &sis));
         let sd = asn1::tlv(tag::SEQUENCE, &body);
         seq(&[&oid_tlv(&oids::SIGNED_DATA), &asn1::tlv(tag::ctx(0), &sd)])
     }
@@ -536,7 +537,7 @@ impl SignerInfo {
         body.extend_from_slice(&self.signature_algorithm.der);
         body.extend(asn1::tlv(tag::OCTET_STRING, &self.signature));
         if let Some(a) = &self.unsigned_attrs {
-            body.extend(Attributes::encode(tag::ctx(1), a.list.clone()).raw);
+            body.extend_from_slice(&a.raw);
         }
         asn1::tlv(tag::SEQUENCE, &body)
     }
