@@ -966,6 +966,66 @@ impl TokenCheck {
     }
 }
 
+/// A request for a signature time-stamp over signer `signer`'s signature value (RFC 3161
+/// appendix A; CAdES/PAdES B-T).
+pub fn request_for_signature(
+    sd: &SignedData,
+    signer: usize,
+    hash: HashAlgorithm,
+) -> Result<TimeStampReq, TspError> {
+    let si = sd
+        .signer_infos
+        .get(signer)
+        .ok_or(TspError::Cms(CmsError::NoSuchSigner(signer)))?;
+    TimeStampReq::for_data(hash, &si.signature)
+}
+
+/// Adds `token` as an id-aa-signatureTimeStampToken unsigned attribute of signer `signer`,
+/// after checking that it time-stamps that signature value.
+pub fn add_signature_timestamp(
+    sd: &mut SignedData,
+    signer: usize,
+    token: &TimeStampToken,
+) -> Result<(), TspError> {
+    let si = sd
+        .signer_infos
+        .get(signer)
+        .ok_or(TspError::Cms(CmsError::NoSuchSigner(signer)))?;
+    let mi = &token.tst_info.message_imprint;
+    let matches = mi
+        .hash()
+        .is_some_and(|h| h.digest(&si.signature) == mi.digest);
+    if !matches {
+        return Err(TspError::InvalidInput(
+            "the time-stamp is not over this signature value".into(),
+        ));
+    }
+    let end = asn1::single(&token.der, true, true)?.raw.len();
+    sd.add_unsigned_attribute(
+        signer,
+        oids::SIGNATURE_TIMESTAMP_TOKEN,
+        vec![token.der[..end].to_vec()],
+    )?;
+    Ok(())
+}
+
+/// The signature time-stamp tokens in signer `signer`'s unsigned attributes, each parsed.
+pub fn signature_timestamps(
+    sd: &SignedData,
+    signer: usize,
+) -> Vec<Result<TimeStampToken, TspError>> {
+    sd.signer_infos
+        .get(signer)
+        .and_then(|si| si.unsigned_attrs.as_ref())
+        .map(|ua| {
+            ua.get(oids::SIGNATURE_TIMESTAMP_TOKEN)
+                .flat_map(|a| a.values.iter())
+                .map(|v| TimeStampToken::from_der(v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A time-stamping authority's key, certificate and settings.
 #[derive(Debug)]
 pub struct Tsa<'a> {
@@ -1311,6 +1371,54 @@ mod tests {
             assert!(TimeStampResp::from_der(junk).is_err());
             assert!(TimeStampReq::from_der(junk).is_err());
         }
+    }
+
+    #[test]
+    fn signature_timestamp_round_trip() {
+        let f = fixture(true);
+        let (_, key, leaf) = pki(KeyKind::EcP256, &[]);
+        let der = SignedDataBuilder::new(leaf, key.algorithms()[0])
+            .detached(b"doc")
+            .sign(&key)
+            .unwrap();
+        let mut sd = SignedData::parse(&der).unwrap();
+        let req = request_for_signature(&sd, 0, HashAlgorithm::Sha256).unwrap();
+        let tok = TimeStampToken::from_response_or_token(&tsa(&f).respond(
+            &req.to_der(),
+            gen_time(),
+            &[7],
+        ))
+        .unwrap();
+        // A token over something else is refused.
+        let other = TimeStampToken::from_response_or_token(
+            &tsa(&f).respond(
+                &TimeStampReq::for_data(HashAlgorithm::Sha256, b"x")
+                    .unwrap()
+                    .to_der(),
+                gen_time(),
+                &[8],
+            ),
+        )
+        .unwrap();
+        assert!(add_signature_timestamp(&mut sd, 0, &other).is_err());
+        add_signature_timestamp(&mut sd, 0, &tok).unwrap();
+        let sd = SignedData::parse(&sd.to_der()).unwrap();
+        assert!(sd
+            .verify_signer(0, Content::Data(b"doc"), &[], &AlgorithmPolicy::default())
+            .unwrap()
+            .is_valid());
+        let found = signature_timestamps(&sd, 0);
+        assert_eq!(found.len(), 1);
+        let t = found[0].as_ref().unwrap();
+        let c = t
+            .validate(
+                Imprint::Data(&sd.signer_infos[0].signature),
+                None,
+                &[],
+                &AlgorithmPolicy::default(),
+            )
+            .unwrap();
+        assert!(c.is_valid(), "{:?}", c.problems());
     }
 
     #[test]
