@@ -722,15 +722,14 @@ impl TimeStampToken {
         })
     }
 
-    /// Reads either a whole TimeStampResp (a `.tsr`) or a bare token.
+    /// Reads either a whole TimeStampResp (a `.tsr`) or a bare token, told apart by the first
+    /// inner element (a response starts with the PKIStatusInfo SEQUENCE, a token with the
+    /// content type OID), so a damaged input gets the error of what it was meant to be.
     pub fn from_response_or_token(data: &[u8]) -> Result<Self, TspError> {
-        match TimeStampResp::from_der(data) {
-            Ok(resp) => resp.into_token(),
-            Err(resp_err) => Self::from_der(data).map_err(|tok_err| match tok_err {
-                // A ContentInfo that is not SignedData: report as a response error.
-                TspError::Cms(CmsError::NotSignedData(_)) => resp_err,
-                e => e,
-            }),
+        if first_inner_tag(data) == Some(tag::SEQUENCE) {
+            TimeStampResp::from_der(data)?.into_token()
+        } else {
+            Self::from_der(data)
         }
     }
 
@@ -808,6 +807,18 @@ impl TimeStampToken {
             tst_version: self.tst_info.version,
         })
     }
+}
+
+/// The tag of the first element inside the outer one, from the header alone (works on
+/// truncated input).
+fn first_inner_tag(data: &[u8]) -> Option<u8> {
+    let l0 = *data.get(1)?;
+    let header = if l0 <= 0x80 {
+        2
+    } else {
+        2 + usize::from(l0 & 0x7f)
+    };
+    data.get(header).copied()
 }
 
 fn strip(v: &[u8]) -> &[u8] {
