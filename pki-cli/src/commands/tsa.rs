@@ -377,17 +377,37 @@ impl ServerState {
                 micros: 0,
             }),
         };
-        match tsp::random_serial() {
-            Ok(serial) => {
-                let out = tsa.respond(req, OffsetDateTime::now_utc(), &serial);
+        let reject = |bit: u32, text: &str| tsp::rejection(tsp::FailureInfo(bit), text);
+        let req = match TimeStampReq::from_der(req) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(error = %e, "unreadable time-stamp request");
+                return reject(
+                    tsp::FailureInfo::BAD_DATA_FORMAT,
+                    "the request is not a DER TimeStampReq",
+                );
+            }
+        };
+        let serial = match tsp::random_serial() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no serial number");
+                return reject(
+                    tsp::FailureInfo::SYSTEM_FAILURE,
+                    "the time-stamp could not be issued",
+                );
+            }
+        };
+        match tsa.issue_token(&req, OffsetDateTime::now_utc(), &serial) {
+            Ok(out) => {
                 tracing::info!(serial = %hex::encode(&serial), "time-stamp request answered");
                 out
             }
             Err(e) => {
-                tracing::error!(error = %e, "no serial number");
-                tsp::rejection(
-                    tsp::FailureInfo(tsp::FailureInfo::SYSTEM_FAILURE),
-                    "the time-stamp could not be issued",
+                tracing::error!(error = %e, "time-stamp signing failed");
+                reject(
+                    tsp::FailureInfo::SYSTEM_FAILURE,
+                    "the time-stamp could not be signed",
                 )
             }
         }
