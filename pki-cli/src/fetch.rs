@@ -71,24 +71,6 @@ pub fn get(url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
         .map_err(|e| describe(url, e))
 }
 
-/// POST `body` to `url` with `content_type`, at most `limit` bytes back.
-pub fn post(url: &str, content_type: &str, body: &[u8], limit: u64) -> Result<Vec<u8>, FetchError> {
-    check_url(url)?;
-    let mut resp = agent(timeout())
-        .post(url)
-        .header("Content-Type", content_type)
-        .send(body)
-        .map_err(|e| describe(url, e))?;
-    if !resp.status().is_success() {
-        return Err(FetchError(format!("{url} answered HTTP {}", resp.status())));
-    }
-    resp.body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| describe(url, e))
-}
-
 /// Online revocation status of `cert`: OCSP from its AIA when present, else the CRL from its
 /// distribution points.
 pub fn online_revocation(
