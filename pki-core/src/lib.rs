@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod name;
 pub mod oid;
 pub mod path;
+pub mod report;
 pub mod revocation;
 pub mod time;
 pub mod trust;
