@@ -184,6 +184,25 @@ fn tokens_from_pki_tsa_serve_pass_openssl_ts_verify() {
         );
         assert!(!o.status.success(), "{}", text(&o));
 
+        // SHA-512 imprint, JSON report with the time in Vietnam time and UTC.
+        let o = pki(&[
+            "tsa",
+            "query",
+            &p(d, "data.txt"),
+            "--url",
+            &server.url,
+            "--hash",
+            "sha512",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["hash"], "sha512");
+        assert_eq!(v["signing_certificate"], "signingCertificateV2");
+        assert!(v["gen_time_vietnam"].as_str().unwrap().ends_with("+07:00"));
+        assert!(v["gen_time"].as_str().unwrap().ends_with('Z'));
+        assert!(v["errors"].as_array().unwrap().is_empty());
+
         // openssl's request (SHA-512, nonce, certReq) over raw HTTP; openssl checks imprint and
         // nonce against its own request.
         let tsq = p(d, &format!("req{i}.tsq"));
