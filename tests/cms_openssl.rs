@@ -75,8 +75,6 @@ fn our_signatures_pass_openssl_cms_verify() {
                     &s(content),
                     "-CAfile",
                     &root,
-                    "-purpose",
-                    "any",
                     "-out",
                     "/dev/null",
                 ]))
@@ -110,8 +108,6 @@ fn our_signatures_pass_openssl_cms_verify() {
                 &s(&p7s),
                 "-CAfile",
                 &root,
-                "-purpose",
-                "any",
                 "-out",
                 &s(&out),
             ]));
@@ -265,8 +261,6 @@ fn openssl_signatures_pass_ours() {
                 &s(&re),
                 "-CAfile",
                 &s(&fixture("root.pem")),
-                "-purpose",
-                "any",
                 "-out",
                 "/dev/null",
             ]);
