@@ -53,7 +53,7 @@ pub struct QueryArgs {
     /// Ask for this TSA policy (an OID).
     #[arg(long)]
     pub policy: Option<String>,
-    /// Write the response (.tsr, as `openssl ts -reply` writes it) here.
+    /// Write the response (.tsr, as `openssl ts -reply` writes it) here, when the token is valid.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Trust anchors to check the TSA certificate's chain against: a PEM/DER file, a

@@ -352,9 +352,6 @@ fn query(a: QueryArgs, lang: Lang) -> CmdResult {
     let token = resp
         .into_token()
         .map_err(|e| CliError::from_error("no time-stamp", &e))?;
-    if let Some(out) = &a.out {
-        write_atomically(out, &body)?;
-    }
     let check = token
         .validate(
             Imprint::Data(&data),
@@ -363,6 +360,10 @@ fn query(a: QueryArgs, lang: Lang) -> CmdResult {
             &AlgorithmPolicy::default(),
         )
         .map_err(|e| CliError::from_error("the time-stamp token cannot be evaluated", &e))?;
+    // An invalid token is reported, not saved for later use.
+    if let Some(out) = a.out.as_ref().filter(|_| check.is_valid()) {
+        write_atomically(out, &body)?;
+    }
     let trust = check_trust(&check, &token, &a.trust, &[])?;
     Ok(report(&token, &check, &trust, false, a.json, lang))
 }
