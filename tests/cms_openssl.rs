@@ -3,6 +3,9 @@
 //! signingCertificateV2, RSASSA-PSS, no signed attributes) pass ours. Tampered content fails
 //! both ways. RSA and ECDSA signers from the fixtures.
 
+#[path = "openssl_pki.rs"]
+mod openssl_pki;
+
 use interop_tests::{fixtures, require_tool, run, text};
 use pki_core::cert::{parse_certificates, Certificate};
 use pki_core::cms::{Content, EssCheck, SignatureCheck, SignedData, SignedDataBuilder};
@@ -274,5 +277,86 @@ fn openssl_signatures_pass_ours() {
                 text(&o)
             );
         }
+    }
+}
+
+/// An ECDSA P-384 signer made by openssl, both directions. (Ed25519 in CMS, RFC 8419, is only
+/// round-tripped in the unit tests: OpenSSL 3.0 cannot sign or verify it, "no default digest".)
+#[test]
+fn p384_both_ways() {
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = openssl_pki::mini_pki(&openssl, d, false, true);
+    let data = d.join("data.bin");
+    let content = b"to be signed".to_vec();
+    std::fs::write(&data, &content).unwrap();
+    let policy = AlgorithmPolicy::default();
+    for (name, args, alg) in [(
+        "p384",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"][..],
+        hsm::SignatureAlgorithm::Ecdsa(hsm::HashAlgorithm::Sha384),
+    )] {
+        let (cert_path, key_path) = openssl_pki::signer(&openssl, d, name, args);
+        let cert = parse_certificates(&std::fs::read(&cert_path).unwrap()).unwrap()[0].clone();
+        let k =
+            hsm::SoftwareKey::from_pem(&std::fs::read_to_string(&key_path).unwrap(), name).unwrap();
+        // Ours, verified by openssl.
+        let sig = SignedDataBuilder::new(cert.clone(), alg)
+            .detached(&content)
+            .sign(&k)
+            .unwrap();
+        let p7s = d.join(format!("{name}.p7s"));
+        std::fs::write(&p7s, &sig).unwrap();
+        let o = run(Command::new(&openssl).args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            &s(&p7s),
+            "-content",
+            &s(&data),
+            "-CAfile",
+            &s(&pki.root),
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ]));
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        // openssl's, verified by us.
+        let out = d.join(format!("{name}-openssl.p7s"));
+        let o = run(Command::new(&openssl).args([
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            &s(&data),
+            "-signer",
+            &s(&cert_path),
+            "-inkey",
+            &s(&key_path),
+            "-md",
+            "sha384",
+            "-outform",
+            "DER",
+            "-out",
+            &s(&out),
+        ]));
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let sd = SignedData::parse(&std::fs::read(&out).unwrap()).unwrap();
+        let c = sd
+            .verify_signer(0, Content::Data(&content), &[], &policy)
+            .unwrap();
+        assert!(c.is_valid(), "{name}: {:?}", c.problems());
+        assert_eq!(c.signature_algorithm, Some(alg));
+        let c = sd
+            .verify_signer(0, Content::Data(b"other"), &[], &policy)
+            .unwrap();
+        assert!(!c.is_valid());
     }
 }

@@ -20,6 +20,11 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=critical,timeStamping
 subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid
+[signer]
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,nonRepudiation
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
 [tsa_noncritical]
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
@@ -43,6 +48,10 @@ fn openssl(openssl: &Path, dir: &Path, args: &[&str]) {
 
 /// The files of a small PKI.
 #[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "not every test file that includes this module uses every field"
+)]
 pub struct MiniPki {
     /// Root CA certificate (PEM).
     pub root: PathBuf,
@@ -131,4 +140,59 @@ pub fn mini_pki(openssl_bin: &Path, dir: &Path, ec: bool, critical: bool) -> Min
         tsa: dir.join("tsa.pem"),
         tsa_key: dir.join("tsa.key"),
     }
+}
+
+/// Issues a document signer certificate from the root of a [`mini_pki`] in `dir`, with a key
+/// made by `openssl genpkey` with `genpkey_args` (e.g. `["-algorithm", "ED25519"]`). Returns
+/// the certificate and key paths.
+#[allow(
+    dead_code,
+    reason = "used by some of the test files that include this module"
+)]
+pub fn signer(
+    openssl_bin: &Path,
+    dir: &Path,
+    name: &str,
+    genpkey_args: &[&str],
+) -> (PathBuf, PathBuf) {
+    let key = format!("{name}.key");
+    let csr = format!("{name}.csr");
+    let cert = format!("{name}.pem");
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey_args);
+    args.extend(["-out", &key]);
+    openssl(openssl_bin, dir, &args);
+    let subj = format!("/C=VN/O=Test/CN={name}");
+    openssl(
+        openssl_bin,
+        dir,
+        &[
+            "req", "-new", "-key", &key, "-out", &csr, "-subj", &subj, "-config", "ext.cnf",
+        ],
+    );
+    openssl(
+        openssl_bin,
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-set_serial",
+            "4661",
+            "-out",
+            &cert,
+            "-days",
+            "365",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "signer",
+        ],
+    );
+    (dir.join(cert), dir.join(key))
 }
