@@ -294,12 +294,11 @@ fn p384_both_ways() {
     let content = b"to be signed".to_vec();
     std::fs::write(&data, &content).unwrap();
     let policy = AlgorithmPolicy::default();
-    for (name, args, alg) in [(
-        "p384",
-        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"][..],
-        hsm::SignatureAlgorithm::Ecdsa(hsm::HashAlgorithm::Sha384),
-    )] {
-        let (cert_path, key_path) = openssl_pki::signer(&openssl, d, name, args);
+    let name = "p384";
+    let alg = hsm::SignatureAlgorithm::Ecdsa(hsm::HashAlgorithm::Sha384);
+    let args = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"];
+    {
+        let (cert_path, key_path) = openssl_pki::signer(&openssl, d, name, &args);
         let cert = parse_certificates(&std::fs::read(&cert_path).unwrap()).unwrap()[0].clone();
         let k =
             hsm::SoftwareKey::from_pem(&std::fs::read_to_string(&key_path).unwrap(), name).unwrap();
