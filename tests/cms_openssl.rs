@@ -297,65 +297,62 @@ fn p384_both_ways() {
     let name = "p384";
     let alg = hsm::SignatureAlgorithm::Ecdsa(hsm::HashAlgorithm::Sha384);
     let args = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"];
-    {
-        let (cert_path, key_path) = openssl_pki::signer(&openssl, d, name, &args);
-        let cert = parse_certificates(&std::fs::read(&cert_path).unwrap()).unwrap()[0].clone();
-        let k =
-            hsm::SoftwareKey::from_pem(&std::fs::read_to_string(&key_path).unwrap(), name).unwrap();
-        // Ours, verified by openssl.
-        let sig = SignedDataBuilder::new(cert.clone(), alg)
-            .detached(&content)
-            .sign(&k)
-            .unwrap();
-        let p7s = d.join(format!("{name}.p7s"));
-        std::fs::write(&p7s, &sig).unwrap();
-        let o = run(Command::new(&openssl).args([
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            &s(&p7s),
-            "-content",
-            &s(&data),
-            "-CAfile",
-            &s(&pki.root),
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ]));
-        assert!(o.status.success(), "{name}: {}", text(&o));
-        // openssl's, verified by us.
-        let out = d.join(format!("{name}-openssl.p7s"));
-        let o = run(Command::new(&openssl).args([
-            "cms",
-            "-sign",
-            "-binary",
-            "-in",
-            &s(&data),
-            "-signer",
-            &s(&cert_path),
-            "-inkey",
-            &s(&key_path),
-            "-md",
-            "sha384",
-            "-outform",
-            "DER",
-            "-out",
-            &s(&out),
-        ]));
-        assert!(o.status.success(), "{name}: {}", text(&o));
-        let sd = SignedData::parse(&std::fs::read(&out).unwrap()).unwrap();
-        let c = sd
-            .verify_signer(0, Content::Data(&content), &[], &policy)
-            .unwrap();
-        assert!(c.is_valid(), "{name}: {:?}", c.problems());
-        assert_eq!(c.signature_algorithm, Some(alg));
-        let c = sd
-            .verify_signer(0, Content::Data(b"other"), &[], &policy)
-            .unwrap();
-        assert!(!c.is_valid());
-    }
+    let (cert_path, key_path) = openssl_pki::signer(&openssl, d, name, &args);
+    let cert = parse_certificates(&std::fs::read(&cert_path).unwrap()).unwrap()[0].clone();
+    let k = hsm::SoftwareKey::from_pem(&std::fs::read_to_string(&key_path).unwrap(), name).unwrap();
+    // Ours, verified by openssl.
+    let sig = SignedDataBuilder::new(cert.clone(), alg)
+        .detached(&content)
+        .sign(&k)
+        .unwrap();
+    let p7s = d.join(format!("{name}.p7s"));
+    std::fs::write(&p7s, &sig).unwrap();
+    let o = run(Command::new(&openssl).args([
+        "cms",
+        "-verify",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        &s(&p7s),
+        "-content",
+        &s(&data),
+        "-CAfile",
+        &s(&pki.root),
+        "-purpose",
+        "any",
+        "-out",
+        "/dev/null",
+    ]));
+    assert!(o.status.success(), "{name}: {}", text(&o));
+    // openssl's, verified by us.
+    let out = d.join(format!("{name}-openssl.p7s"));
+    let o = run(Command::new(&openssl).args([
+        "cms",
+        "-sign",
+        "-binary",
+        "-in",
+        &s(&data),
+        "-signer",
+        &s(&cert_path),
+        "-inkey",
+        &s(&key_path),
+        "-md",
+        "sha384",
+        "-outform",
+        "DER",
+        "-out",
+        &s(&out),
+    ]));
+    assert!(o.status.success(), "{name}: {}", text(&o));
+    let sd = SignedData::parse(&std::fs::read(&out).unwrap()).unwrap();
+    let c = sd
+        .verify_signer(0, Content::Data(&content), &[], &policy)
+        .unwrap();
+    assert!(c.is_valid(), "{name}: {:?}", c.problems());
+    assert_eq!(c.signature_algorithm, Some(alg));
+    let c = sd
+        .verify_signer(0, Content::Data(b"other"), &[], &policy)
+        .unwrap();
+    assert!(!c.is_valid());
 }
