@@ -1037,6 +1037,24 @@ pub fn signature_timestamps(
         .unwrap_or_default()
 }
 
+impl TimeStampToken {
+    /// The report entry for this token (CONTRACT.md `timestamp`): genTime in UTC, the TSA's
+    /// name, and whether `check` (and the caller's chain validation, `chain_ok`) passed.
+    pub fn report_entry(&self, check: &TokenCheck, chain_ok: bool) -> crate::report::Timestamp {
+        let tsa = self
+            .tst_info
+            .tsa_name()
+            .or_else(|| check.tsa_cert.as_ref().map(|c| c.subject().clone()))
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        crate::report::Timestamp {
+            time: crate::time::rfc3339_utc(self.tst_info.gen_time),
+            tsa,
+            valid: chain_ok && check.is_valid(),
+        }
+    }
+}
+
 /// A time-stamping authority's key, certificate and settings.
 #[derive(Debug)]
 pub struct Tsa<'a> {
@@ -1228,6 +1246,10 @@ mod tests {
         assert_eq!(check.cms.signing_certificate, EssCheck::MatchesV2);
         assert_eq!(check.tsa_cert.as_ref(), Some(&f.cert));
         assert_eq!(check.other_certs, vec![f.ca.clone()]);
+        let entry = tok.report_entry(&check, true);
+        assert_eq!(entry.time, "2025-03-20T03:00:00Z");
+        assert!(entry.valid);
+        assert!(entry.tsa.contains("Nguyễn Văn A"));
 
         let bad = tok
             .validate(

@@ -65,6 +65,10 @@ fn tampering_is_detected() {
     assert!(!c.is_valid());
     assert_eq!(c.message_digest, AttrCheck::Mismatch);
     assert!(matches!(c.signature, SignatureCheck::Valid(_)));
+    assert_eq!(
+        c.indication(),
+        (crate::report::Indication::TotalFailed, Some("HASH_FAILURE"))
+    );
 
     // Flip a byte inside the signing time (a signed attribute).
     let mut sd2 = sd.clone();
@@ -86,6 +90,13 @@ fn tampering_is_detected() {
         .verify_signer(0, Content::Data(b"hello"), &[], &policy())
         .unwrap();
     assert!(!c.is_valid());
+    assert_eq!(
+        c.indication(),
+        (
+            crate::report::Indication::TotalFailed,
+            Some("SIG_CRYPTO_FAILURE")
+        )
+    );
 
     // Flip each byte of the signed attributes and of the signature value: never valid, never
     // a panic.
@@ -317,6 +328,13 @@ fn signer_certificate_not_found_is_a_finding() {
         .unwrap();
     assert!(c.signer_cert.is_none());
     assert!(!c.is_valid());
+    assert_eq!(
+        c.indication(),
+        (
+            crate::report::Indication::Indeterminate,
+            Some("NO_SIGNING_CERTIFICATE_FOUND")
+        )
+    );
 }
 
 #[test]

@@ -110,6 +110,40 @@ impl SignerCheck {
             )
     }
 
+    /// The ETSI EN 319 102-1 indication and sub-indication for the CMS part alone (the
+    /// certificate chain, revocation and time checks come on top): a changed content is
+    /// HASH_FAILURE, a wrong signature value SIG_CRYPTO_FAILURE, an unidentifiable signer
+    /// certificate NO_SIGNING_CERTIFICATE_FOUND (§5.2.3), a refused algorithm
+    /// CRYPTO_CONSTRAINTS_FAILURE, a malformed structure FORMAT_FAILURE.
+    pub fn indication(&self) -> (crate::report::Indication, Option<&'static str>) {
+        use crate::report::Indication::*;
+        if self.is_valid() {
+            return (TotalPassed, None);
+        }
+        if self.signer_cert.is_none()
+            || matches!(
+                self.signing_certificate,
+                EssCheck::Mismatch | EssCheck::Malformed
+            )
+        {
+            return (Indeterminate, Some("NO_SIGNING_CERTIFICATE_FOUND"));
+        }
+        if self.has_signed_attrs && self.message_digest == AttrCheck::Mismatch {
+            return (TotalFailed, Some("HASH_FAILURE"));
+        }
+        match &self.signature {
+            SignatureCheck::Invalid(VerifyError::BadSignature) => {
+                (TotalFailed, Some("SIG_CRYPTO_FAILURE"))
+            }
+            SignatureCheck::Invalid(VerifyError::Forbidden(_)) => {
+                (Indeterminate, Some("CRYPTO_CONSTRAINTS_FAILURE"))
+            }
+            SignatureCheck::Invalid(_) => (TotalFailed, Some("FORMAT_FAILURE")),
+            SignatureCheck::NotChecked(_) => (Indeterminate, Some("SIGNED_DATA_NOT_FOUND")),
+            SignatureCheck::Valid(_) => (TotalFailed, Some("FORMAT_FAILURE")),
+        }
+    }
+
     /// One sentence per problem found (empty when [`is_valid`](Self::is_valid)).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
