@@ -280,7 +280,16 @@ impl SignedDataBuilder {
 
     /// Both phases with a signer at hand.
     pub fn sign(self, signer: &dyn hsm::Signer) -> Result<Vec<u8>, CmsError> {
-        if signer.public_key_der() != self.signer_cert.spki() {
+        // Compare the keys, not their encodings (parameters may be written differently).
+        let same_key = signer.public_key_der() == self.signer_cert.spki()
+            || matches!(
+                (
+                    crate::crypto::PublicKey::from_spki(signer.public_key_der()),
+                    crate::crypto::PublicKey::from_spki(self.signer_cert.spki()),
+                ),
+                (Ok(a), Ok(b)) if a == b
+            );
+        if !same_key {
             return Err(CmsError::InvalidInput(
                 "the key does not belong to the signer certificate".into(),
             ));
