@@ -458,7 +458,14 @@ fn load_server(a: &ServeArgs) -> Result<ServerState, CliError> {
         Ok(text) if text.contains("-----BEGIN") => hsm::SoftwareKey::from_pem(text, &what),
         _ => hsm::SoftwareKey::from_der(&key_bytes, &what),
     }?;
-    if hsm::Signer::public_key_der(&key) != cert.spki() {
+    let same_key = matches!(
+        (
+            pki_core::crypto::PublicKey::from_spki(hsm::Signer::public_key_der(&key)),
+            pki_core::crypto::PublicKey::from_spki(cert.spki()),
+        ),
+        (Ok(a), Ok(b)) if a == b
+    );
+    if !same_key {
         return Err(CliError::op(format!(
             "the key {} does not belong to the certificate {}",
             a.key.display(),
