@@ -393,6 +393,68 @@ fn tokens_from_openssl_ts_reply_pass_pki_tsa_verify() {
     }
 }
 
+#[test]
+fn our_requests_are_answered_by_openssl_ts_reply() {
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = p(d, "data.bin");
+    std::fs::write(&data, b"request me").unwrap();
+    let req = pki_core::tsp::TimeStampReq::for_data(hsm::HashAlgorithm::Sha256, b"request me")
+        .unwrap()
+        .with_policy(const_oid::ObjectIdentifier::new_unwrap("1.2.3.4.5"));
+    let tsq = p(d, "ours.tsq");
+    std::fs::write(&tsq, req.to_der()).unwrap();
+    // openssl reads it back as we wrote it.
+    let o = run(Command::new(&openssl).args(["ts", "-query", "-in", &tsq, "-text"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(shown.contains("Policy OID: 1.2.3.4.5"), "{shown}");
+    assert!(shown.contains("Certificate required: yes"), "{shown}");
+    let cfg = openssl_tsa_config(d, "sha256");
+    let tsr = p(d, "ours.tsr");
+    let o = run(Command::new(&openssl).args([
+        "ts",
+        "-reply",
+        "-config",
+        &cfg,
+        "-queryfile",
+        &tsq,
+        "-out",
+        &tsr,
+    ]));
+    assert!(o.status.success(), "{}", text(&o));
+    let nonce = hex::encode(req.nonce.as_ref().unwrap());
+    let root = fixture("root.pem").display().to_string();
+    let o = pki(&[
+        "tsa", "verify", &tsr, "--data", &data, "--nonce", &nonce, "--trust", &root, "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["policy"], "1.2.3.4.5");
+    // Another nonce: invalid.
+    let o = pki(&[
+        "tsa", "verify", &tsr, "--data", &data, "--nonce", "0102", "--trust", &root,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = openssl_verify(
+        &openssl,
+        &[
+            "-in",
+            &tsr,
+            "-queryfile",
+            &tsq,
+            "-CAfile",
+            &root,
+            "-untrusted",
+            &fixture("tsa.chain.pem").display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 fn hex_sha384(data: &[u8]) -> String {
     hex::encode(hsm::HashAlgorithm::Sha384.digest(data))
 }
