@@ -10,6 +10,8 @@
 pub mod asn1;
 pub mod cert;
 pub mod crypto;
+pub mod fetch;
 pub mod name;
+pub mod ocsp;
 pub mod oid;
 pub mod time;

@@ -1,0 +1,235 @@
+//! A responder's answers from an OpenSSL-style CA database (`index.txt`, as `openssl ca`
+//! writes it): one line per certificate, tab-separated `status` (`V`, `R`, `E`), expiry,
+//! revocation time and reason, serial in hex, file name, subject.
+//!
+//! RFC 6960 §2.2: a CertID whose issuer hashes do not name this CA gets `unknown`; so does a
+//! serial that is not in the database.
+
+use super::build::{build_response, error_response, SingleStatus};
+use super::request::OcspRequest;
+use super::response::ResponseStatus;
+use super::{CertStatus, RevocationReason};
+use crate::cert::Certificate;
+use hsm::Signer;
+use std::collections::HashMap;
+use time::{Duration, OffsetDateTime};
+
+/// Requests larger than this are refused before parsing.
+pub const MAX_REQUEST_LEN: usize = super::request::MAX_REQUEST;
+
+/// More CertIDs than this in one request are refused (`malformedRequest`).
+const MAX_CERT_IDS: usize = 100;
+
+/// A line of `index.txt` that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The line is not in OpenSSL's format.
+    #[error("index.txt line {line}: {reason}")]
+    BadLine {
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        reason: &'static str,
+    },
+}
+
+/// The status column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexStatus {
+    /// `V`: valid.
+    Valid,
+    /// `E`: expired (not revoked).
+    Expired,
+    /// `R`: revoked.
+    Revoked {
+        /// Revocation time.
+        time: OffsetDateTime,
+        /// Reason, when recorded.
+        reason: Option<RevocationReason>,
+    },
+}
+
+/// One certificate in the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Status.
+    pub status: IndexStatus,
+    /// Serial number in lowercase hex without leading zeros.
+    pub serial_hex: String,
+    /// Subject as written in the file.
+    pub subject: String,
+}
+
+/// The certificates of one CA, by serial number.
+#[derive(Clone, Debug, Default)]
+pub struct CaIndex {
+    entries: HashMap<String, IndexEntry>,
+}
+
+fn norm_serial(hex: &str) -> String {
+    let t = hex.trim().trim_start_matches('0').to_ascii_lowercase();
+    if t.is_empty() {
+        "0".into()
+    } else {
+        t
+    }
+}
+
+/// Parses `YYMMDDHHMMSSZ` (UTCTime) or `YYYYMMDDHHMMSSZ` (GeneralizedTime) as `openssl ca`
+/// writes them.
+fn parse_index_time(s: &str) -> Option<OffsetDateTime> {
+    let tag = match s.len() {
+        13 => crate::asn1::tag::UTC_TIME,
+        15 => crate::asn1::tag::GENERALIZED_TIME,
+        _ => return None,
+    };
+    crate::cert::parse_time(&crate::asn1::Tlv {
+        tag,
+        raw: s.as_bytes(),
+        content: s.as_bytes(),
+    })
+}
+
+impl CaIndex {
+    /// Parses the text of `index.txt`. Empty lines are skipped.
+    pub fn parse(text: &str) -> Result<Self, IndexError> {
+        let mut entries = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let bad = |reason| IndexError::BadLine {
+                line: line_no,
+                reason,
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.len() < 4 {
+                return Err(bad(
+                    "expected tab-separated status, expiry, revocation, serial",
+                ));
+            }
+            let serial = cols[3].trim();
+            if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad("the serial number is not hexadecimal"));
+            }
+            let status = match cols[0] {
+                "V" => IndexStatus::Valid,
+                "E" => IndexStatus::Expired,
+                "R" => {
+                    let mut parts = cols[2].split(',');
+                    let time = parts
+                        .next()
+                        .and_then(parse_index_time)
+                        .ok_or_else(|| bad("a revoked entry has no readable revocation time"))?;
+                    let reason = match parts.next() {
+                        None | Some("") => None,
+                        Some(r) => Some(
+                            RevocationReason::from_name(r)
+                                .ok_or_else(|| bad("unknown revocation reason"))?,
+                        ),
+                    };
+                    IndexStatus::Revoked { time, reason }
+                }
+                _ => return Err(bad("the status is not V, R or E")),
+            };
+            let serial_hex = norm_serial(serial);
+            entries.insert(
+                serial_hex.clone(),
+                IndexEntry {
+                    status,
+                    serial_hex,
+                    subject: cols.get(5).copied().unwrap_or("").to_string(),
+                },
+            );
+        }
+        Ok(Self { entries })
+    }
+
+    /// Looks a serial number (INTEGER content octets) up.
+    pub fn lookup(&self, serial: &[u8]) -> Option<&IndexEntry> {
+        self.entries.get(&norm_serial(&hex::encode(serial)))
+    }
+
+    /// How many certificates the database holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the database is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// A responder's answer and what to log about it.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The DER OCSPResponse to send.
+    pub der: Vec<u8>,
+    /// The response status.
+    pub status: ResponseStatus,
+    /// For each CertID asked about: serial (hex) and the status given.
+    pub statuses: Vec<(String, &'static str)>,
+    /// Why the request was refused or failed, for the log (never sent to the client).
+    pub error: Option<String>,
+}
+
+/// Answers `request_der` for CA `ca` from `index`, signing with `signer` whose certificate is
+/// `responder_cert`; statuses are valid from `now` to `now + validity`.
+pub fn answer(
+    request_der: &[u8],
+    ca: &Certificate,
+    index: &CaIndex,
+    responder_cert: &Certificate,
+    signer: &dyn Signer,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Answer {
+    let refuse = |status: ResponseStatus, why: String| Answer {
+        der: error_response(status),
+        status,
+        statuses: Vec::new(),
+        error: Some(why),
+    };
+    let req = match OcspRequest::parse(request_der) {
+        Ok(r) => r,
+        Err(e) => return refuse(ResponseStatus::MalformedRequest, e.to_string()),
+    };
+    if req.cert_ids.len() > MAX_CERT_IDS {
+        return refuse(
+            ResponseStatus::MalformedRequest,
+            format!("{} CertIDs in one request", req.cert_ids.len()),
+        );
+    }
+    let mut statuses = Vec::new();
+    let mut log = Vec::new();
+    for id in &req.cert_ids {
+        let status = if !id.names_issuer(ca) {
+            CertStatus::Unknown
+        } else {
+            match index.lookup(&id.serial).map(|e| e.status) {
+                Some(IndexStatus::Valid | IndexStatus::Expired) => CertStatus::Good,
+                Some(IndexStatus::Revoked { time, reason }) => CertStatus::Revoked { time, reason },
+                None => CertStatus::Unknown,
+            }
+        };
+        log.push((id.serial_hex(), status.name()));
+        statuses.push(SingleStatus {
+            cert_id: id.clone(),
+            status,
+            this_update: now,
+            next_update: Some(now + validity),
+        });
+    }
+    match build_response(&statuses, responder_cert, signer, now, req.nonce.as_deref()) {
+        Ok(der) => Answer {
+            der,
+            status: ResponseStatus::Successful,
+            statuses: log,
+            error: None,
+        },
+        Err(e) => refuse(ResponseStatus::InternalError, e.to_string()),
+    }
+}
