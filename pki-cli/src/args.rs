@@ -24,4 +24,6 @@ pub const EXIT_CODES: &str = "Exit codes: 0 valid/done, 1 invalid signature or c
 pub enum Command {
     /// Create a demo PKI in a directory and show the main job end to end.
     Demo(crate::commands::demo::DemoArgs),
+    /// Ask an OCSP responder about a certificate, or run a responder (RFC 6960).
+    Ocsp(crate::commands::ocsp::OcspArgs),
 }

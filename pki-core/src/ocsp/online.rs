@@ -37,8 +37,8 @@ pub enum OnlineError {
     #[error("the certificate names no OCSP responder (no OCSP URL in its authorityInfoAccess)")]
     NoResponderUrl,
     /// The responder could not be reached or did not answer properly.
-    #[error("the OCSP responder did not answer")]
-    Fetch(#[source] FetchError),
+    #[error(transparent)]
+    Fetch(FetchError),
     /// The answer is not an OCSP response.
     #[error("the answer from {url} is not a readable OCSP response")]
     Malformed {
