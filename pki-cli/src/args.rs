@@ -1,5 +1,11 @@
 //! Command-line arguments (clap). Command logic lives in `commands/`.
 
+pub mod ca;
+pub mod cert;
+pub mod crl;
+pub mod demo;
+pub mod ocsp;
+
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
 
@@ -22,8 +28,23 @@ pub const EXIT_CODES: &str = "Exit codes: 0 valid/done, 1 invalid signature or c
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a demo PKI in a directory and show the main job end to end.
-    Demo(crate::commands::demo::DemoArgs),
+    /// Inspect and validate certificates.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Cert(cert::CertCommand),
+    /// Read and check CRLs.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Crl(crl::CrlCommand),
+    /// A small certification authority.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Ca(ca::CaCommand),
     /// Ask an OCSP responder about a certificate, or run a responder (RFC 6960).
-    Ocsp(crate::commands::ocsp::OcspArgs),
+    #[command(subcommand)]
+    Ocsp(ocsp::OcspCommand),
+    /// Create a demo PKI and show the main job end to end.
+    Demo(demo::DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }

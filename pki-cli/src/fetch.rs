@@ -1,8 +1,15 @@
 //! Network fetching (OCSP, CRL, AIA, TSA) for the CLI: the [`pki_core::fetch::Fetcher`] trait over
-//! ureq (rustls), with a connect timeout and a total timeout on every request and a size cap on
-//! every answer, so an unreachable or hanging server gives a clear error, never a hang.
+//! ureq (rustls), only http/https, with a connect timeout and a total timeout on every request and
+//! a size cap on every answer, so an unreachable, hanging or hostile server gives a clear error
+//! quickly, never a hang.
 
-use pki_core::fetch::{is_http_url, FetchError, Fetcher};
+use pki_core::cert::Certificate;
+use pki_core::crl::Crl;
+use pki_core::crypto::AlgorithmPolicy;
+use pki_core::fetch::{is_http_url, Fetcher};
+pub use pki_core::fetch::{FetchError, MAX_CRL};
+use pki_core::ocsp::{self, OcspPolicy};
+use pki_core::revocation::{self, Status};
 use std::time::Duration;
 
 /// Total time allowed for one request, connection to last byte, unless configured.
@@ -90,8 +97,9 @@ impl HttpFetcher {
 }
 
 impl Default for HttpFetcher {
+    /// With [`timeout()`].
     fn default() -> Self {
-        Self::new(DEFAULT_TIMEOUT)
+        Self::new(timeout())
     }
 }
 
@@ -123,6 +131,77 @@ impl Fetcher for HttpFetcher {
             .send(body);
         self.finish(url, r, max_len)
     }
+}
+
+/// The request timeout: `PKI_HTTP_TIMEOUT` seconds, default 10.
+pub fn timeout() -> Duration {
+    std::env::var("PKI_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && *s <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// Online revocation status of `cert`: OCSP from its authorityInfoAccess when it names a
+/// responder (RFC 6960), else (or when no OCSP answer can be relied on) the CRLs from its
+/// distribution points.
+pub fn online_revocation(
+    cert: &Certificate,
+    issuer: &Certificate,
+    at: time::OffsetDateTime,
+    policy: &AlgorithmPolicy,
+) -> Status {
+    let fetcher = HttpFetcher::default();
+    let mut reasons = Vec::new();
+    if !cert.extensions().ocsp_urls.is_empty() {
+        let ocsp_policy = OcspPolicy {
+            algorithms: policy.clone(),
+            ..OcspPolicy::default()
+        };
+        match ocsp::check_online(cert, issuer, &fetcher, at, &ocsp_policy) {
+            Ok(check) => match check.revocation_status(at) {
+                Status::Unknown { reason } => reasons.push(reason),
+                s => return s,
+            },
+            Err(e) => reasons.push(error_sentence(&e)),
+        }
+    }
+    for url in &cert.extensions().crl_urls {
+        match fetcher.get(url, MAX_CRL) {
+            Ok(data) => match Crl::parse(&data) {
+                Ok(crl) => {
+                    let s = revocation::check_crls(cert, issuer, &[crl], at, policy);
+                    match s {
+                        Status::Unknown { reason } => reasons.push(reason),
+                        s => return s,
+                    }
+                }
+                Err(e) => reasons.push(format!("the CRL at {url} is unreadable: {e}")),
+            },
+            Err(e) => reasons.push(error_sentence(&e)),
+        }
+    }
+    Status::Unknown {
+        reason: reasons
+            .pop()
+            .unwrap_or_else(|| "the certificate names no OCSP responder or CRL to ask".to_string()),
+    }
+}
+
+/// An error and its causes as one sentence ("cannot reach URL: connection refused").
+fn error_sentence(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }
 
 #[cfg(test)]

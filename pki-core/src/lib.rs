@@ -8,10 +8,15 @@
 #![warn(missing_docs)]
 
 pub mod asn1;
+pub mod ca;
 pub mod cert;
+pub mod crl;
 pub mod crypto;
 pub mod fetch;
 pub mod name;
 pub mod ocsp;
 pub mod oid;
+pub mod path;
+pub mod revocation;
 pub mod time;
+pub mod trust;

@@ -76,7 +76,7 @@ pub fn build_response(
                 if let Some(reason) = reason {
                     r.extend(asn1::tlv(
                         tag::ctx(0),
-                        &asn1::tlv(tag::ENUMERATED, &[reason.code()]),
+                        &asn1::tlv(tag::ENUMERATED, &[reason as u8]),
                     ));
                 }
                 asn1::tlv(tag::ctx(1), &r)

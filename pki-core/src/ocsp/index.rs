@@ -8,7 +8,9 @@
 use super::build::{build_response, error_response, SingleStatus};
 use super::request::OcspRequest;
 use super::response::ResponseStatus;
-use super::{CertStatus, RevocationReason};
+use super::CertStatus;
+use crate::ca::dir::normalize_serial;
+pub use crate::ca::dir::{IndexEntry, IndexStatus};
 use crate::cert::Certificate;
 use hsm::Signer;
 use std::collections::HashMap;
@@ -25,40 +27,11 @@ const MAX_CERT_IDS: usize = 100;
 #[non_exhaustive]
 pub enum IndexError {
     /// The line is not in OpenSSL's format.
-    #[error("index.txt line {line}: {reason}")]
+    #[error("index.txt line {line} is not in OpenSSL's format")]
     BadLine {
         /// 1-based line number.
         line: usize,
-        /// What was wrong.
-        reason: &'static str,
     },
-}
-
-/// The status column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IndexStatus {
-    /// `V`: valid.
-    Valid,
-    /// `E`: expired (not revoked).
-    Expired,
-    /// `R`: revoked.
-    Revoked {
-        /// Revocation time.
-        time: OffsetDateTime,
-        /// Reason, when recorded.
-        reason: Option<RevocationReason>,
-    },
-}
-
-/// One certificate in the database.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IndexEntry {
-    /// Status.
-    pub status: IndexStatus,
-    /// Serial number in lowercase hex without leading zeros.
-    pub serial_hex: String,
-    /// Subject as written in the file.
-    pub subject: String,
 }
 
 /// The certificates of one CA, by serial number.
@@ -67,89 +40,24 @@ pub struct CaIndex {
     entries: HashMap<String, IndexEntry>,
 }
 
-fn norm_serial(hex: &str) -> String {
-    let t = hex.trim().trim_start_matches('0').to_ascii_lowercase();
-    if t.is_empty() {
-        "0".into()
-    } else {
-        t
-    }
-}
-
-/// Parses `YYMMDDHHMMSSZ` (UTCTime) or `YYYYMMDDHHMMSSZ` (GeneralizedTime) as `openssl ca`
-/// writes them.
-fn parse_index_time(s: &str) -> Option<OffsetDateTime> {
-    let tag = match s.len() {
-        13 => crate::asn1::tag::UTC_TIME,
-        15 => crate::asn1::tag::GENERALIZED_TIME,
-        _ => return None,
-    };
-    crate::cert::parse_time(&crate::asn1::Tlv {
-        tag,
-        raw: s.as_bytes(),
-        content: s.as_bytes(),
-    })
-}
-
 impl CaIndex {
-    /// Parses the text of `index.txt`. Empty lines are skipped.
+    /// Parses the text of `index.txt`. Empty lines are skipped; `E` (expired) lines count as
+    /// valid: an expired certificate that was never revoked is `good` (RFC 6960 §2.2).
     pub fn parse(text: &str) -> Result<Self, IndexError> {
         let mut entries = HashMap::new();
         for (i, line) in text.lines().enumerate() {
-            let line_no = i + 1;
-            let bad = |reason| IndexError::BadLine {
-                line: line_no,
-                reason,
-            };
             if line.trim().is_empty() {
                 continue;
             }
-            let cols: Vec<&str> = line.split('\t').collect();
-            if cols.len() < 4 {
-                return Err(bad(
-                    "expected tab-separated status, expiry, revocation, serial",
-                ));
-            }
-            let serial = cols[3].trim();
-            if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad("the serial number is not hexadecimal"));
-            }
-            let status = match cols[0] {
-                "V" => IndexStatus::Valid,
-                "E" => IndexStatus::Expired,
-                "R" => {
-                    let mut parts = cols[2].split(',');
-                    let time = parts
-                        .next()
-                        .and_then(parse_index_time)
-                        .ok_or_else(|| bad("a revoked entry has no readable revocation time"))?;
-                    let reason = match parts.next() {
-                        None | Some("") => None,
-                        Some(r) => Some(
-                            RevocationReason::from_name(r)
-                                .ok_or_else(|| bad("unknown revocation reason"))?,
-                        ),
-                    };
-                    IndexStatus::Revoked { time, reason }
-                }
-                _ => return Err(bad("the status is not V, R or E")),
-            };
-            let serial_hex = norm_serial(serial);
-            entries.insert(
-                serial_hex.clone(),
-                IndexEntry {
-                    status,
-                    serial_hex,
-                    subject: cols.get(5).copied().unwrap_or("").to_string(),
-                },
-            );
+            let e = IndexEntry::parse_line(line).ok_or(IndexError::BadLine { line: i + 1 })?;
+            entries.insert(normalize_serial(&e.serial), e);
         }
         Ok(Self { entries })
     }
 
     /// Looks a serial number (INTEGER content octets) up.
     pub fn lookup(&self, serial: &[u8]) -> Option<&IndexEntry> {
-        self.entries.get(&norm_serial(&hex::encode(serial)))
+        self.entries.get(&normalize_serial(&hex::encode(serial)))
     }
 
     /// How many certificates the database holds.
@@ -210,8 +118,10 @@ pub fn answer(
             CertStatus::Unknown
         } else {
             match index.lookup(&id.serial).map(|e| e.status) {
-                Some(IndexStatus::Valid | IndexStatus::Expired) => CertStatus::Good,
-                Some(IndexStatus::Revoked { time, reason }) => CertStatus::Revoked { time, reason },
+                Some(IndexStatus::Valid) => CertStatus::Good,
+                Some(IndexStatus::Revoked { at, reason }) => {
+                    CertStatus::Revoked { time: at, reason }
+                }
                 None => CertStatus::Unknown,
             }
         };

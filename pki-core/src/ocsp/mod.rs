@@ -33,6 +33,7 @@ pub use verify::{
 
 use crate::asn1::{self, tag, Reader, Tlv};
 use crate::cert::Certificate;
+pub use crate::crl::RevocationReason;
 use hsm::HashAlgorithm;
 use time::OffsetDateTime;
 
@@ -83,86 +84,6 @@ pub(crate) fn malformed(what: &'static str, offset: usize, reason: &'static str)
 
 pub(crate) fn tlv_err(what: &'static str) -> impl Fn(asn1::TlvError) -> OcspError {
     move |e| malformed(what, e.offset, e.reason)
-}
-
-/// Why a certificate was revoked (RFC 5280 §5.3.1 CRLReason).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RevocationReason {
-    /// unspecified (0)
-    Unspecified,
-    /// keyCompromise (1)
-    KeyCompromise,
-    /// cACompromise (2)
-    CaCompromise,
-    /// affiliationChanged (3)
-    AffiliationChanged,
-    /// superseded (4)
-    Superseded,
-    /// cessationOfOperation (5)
-    CessationOfOperation,
-    /// certificateHold (6)
-    CertificateHold,
-    /// removeFromCRL (8)
-    RemoveFromCrl,
-    /// privilegeWithdrawn (9)
-    PrivilegeWithdrawn,
-    /// aACompromise (10)
-    AaCompromise,
-}
-
-impl RevocationReason {
-    const ALL: [(Self, u8, &'static str); 10] = [
-        (Self::Unspecified, 0, "unspecified"),
-        (Self::KeyCompromise, 1, "keyCompromise"),
-        (Self::CaCompromise, 2, "cACompromise"),
-        (Self::AffiliationChanged, 3, "affiliationChanged"),
-        (Self::Superseded, 4, "superseded"),
-        (Self::CessationOfOperation, 5, "cessationOfOperation"),
-        (Self::CertificateHold, 6, "certificateHold"),
-        (Self::RemoveFromCrl, 8, "removeFromCRL"),
-        (Self::PrivilegeWithdrawn, 9, "privilegeWithdrawn"),
-        (Self::AaCompromise, 10, "aACompromise"),
-    ];
-
-    /// The CRLReason code.
-    pub fn code(self) -> u8 {
-        Self::ALL
-            .iter()
-            .find(|(r, _, _)| *r == self)
-            .map_or(0, |(_, c, _)| *c)
-    }
-
-    /// From a CRLReason code (7 is unused and not accepted).
-    pub fn from_code(code: u8) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .find(|(_, c, _)| *c == code)
-            .map(|(r, _, _)| *r)
-    }
-
-    /// The RFC 5280 name (`keyCompromise`).
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(r, _, _)| *r == self)
-            .map_or("unspecified", |(_, _, n)| n)
-    }
-
-    /// From a name as RFC 5280 or OpenSSL's `index.txt` spell it (`keyCompromise`,
-    /// `CACompromise`), case-insensitively.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .find(|(_, _, n)| n.eq_ignore_ascii_case(name))
-            .map(|(r, _, _)| *r)
-    }
-}
-
-impl std::fmt::Display for RevocationReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// A certificate's status as a responder states it (RFC 6960 §4.2.1 CertStatus).

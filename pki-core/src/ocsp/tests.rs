@@ -436,7 +436,7 @@ fn reads_openssl_index_lines() {
     assert_eq!(
         idx.lookup(&[0x10, 0x01]).unwrap().status,
         IndexStatus::Revoked {
-            time: datetime!(2026-01-01 12:00 UTC),
+            at: datetime!(2026-01-01 12:00 UTC),
             reason: Some(RevocationReason::Superseded)
         }
     );
@@ -446,5 +446,8 @@ fn reads_openssl_index_lines() {
     ));
     assert!(idx.lookup(&[0x99]).is_none());
     assert!(CaIndex::parse("X\t1\t2\t3\n").is_err());
-    assert!(CaIndex::parse("R\t360101000000Z\tnot-a-time\t10\tunknown\t/CN=x\n").is_err());
+    assert_eq!(
+        CaIndex::parse("\nR\t360101000000Z\tnot-a-time\t10\tunknown\t/CN=x\n").unwrap_err(),
+        IndexError::BadLine { line: 2 }
+    );
 }

@@ -222,6 +222,39 @@ impl OcspCheck {
         c
     }
 
+    /// The answer in the form path validation uses for CRLs and OCSP alike: good, revoked (when
+    /// revoked at or before `at`, or for key compromise at any time, as for CRLs), or unknown
+    /// with the first reason.
+    pub fn revocation_status(&self, at: OffsetDateTime) -> crate::revocation::Status {
+        use crate::revocation::{Source, Status};
+        match self.outcome() {
+            OcspOutcome::Good => Status::Good {
+                source: Source::Ocsp,
+            },
+            OcspOutcome::Revoked { time, reason }
+                if time <= at || reason == Some(RevocationReason::KeyCompromise) =>
+            {
+                Status::Revoked {
+                    at: time,
+                    reason,
+                    source: Source::Ocsp,
+                }
+            }
+            OcspOutcome::Revoked { .. } => Status::Good {
+                source: Source::Ocsp,
+            },
+            OcspOutcome::Unknown => Status::Unknown {
+                reason: "the OCSP responder does not know the certificate".into(),
+            },
+            OcspOutcome::Unverifiable => Status::Unknown {
+                reason: match self.problems.first() {
+                    Some(p) => format!("the OCSP response cannot be relied on: {p}"),
+                    None => "the OCSP response cannot be relied on".into(),
+                },
+            },
+        }
+    }
+
     /// The verdict: the status when nothing is wrong, else unverifiable.
     pub fn outcome(&self) -> OcspOutcome {
         if !self.problems.is_empty() || !self.signature_valid || self.responder.is_none() {

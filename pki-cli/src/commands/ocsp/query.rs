@@ -1,7 +1,8 @@
 //! `pki ocsp query`: ask, check, print; exit 0 good, 1 revoked, 4 unknown or unverifiable,
 //! 3 when no answer could be examined.
 
-use super::{read_cert, QueryArgs};
+use super::read_cert;
+use crate::args::ocsp::QueryArgs;
 use crate::error::{CliError, CmdResult, Exit};
 use crate::fetch::HttpFetcher;
 use crate::output::Lang;

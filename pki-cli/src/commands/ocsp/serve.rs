@@ -2,7 +2,8 @@
 //! `application/ocsp-request`, or GET of the base64 request in the path) that answers from a CA
 //! directory's `index.txt`, re-read whenever it changes so a revocation shows without restart.
 
-use super::{read_cert, ServeArgs};
+use super::read_cert;
+use crate::args::ocsp::ServeArgs;
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use axum::body::Bytes;
