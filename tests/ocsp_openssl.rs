@@ -804,3 +804,79 @@ fn unreachable_and_hanging_responders_fail_quickly_with_exit_3() {
     assert_one_sentence_exit_3(&o, "not a readable OCSP response");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A port that was free a moment ago (for URLs that must be known before the server starts).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `pki cert verify` checks revocation online through our OCSP client, against `pki ocsp
+/// serve` on the URL the test PKI's certificates name.
+#[test]
+fn cert_verify_asks_the_ocsp_responder_in_the_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/ocsp");
+    let o = pki(&["ca", "test-pki", dir.to_str().unwrap(), "--ocsp-url", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut child = Command::new(pki_bin())
+        .args(["ocsp", "serve", "--ca-dir"])
+        .arg(dir.join("issuing"))
+        .arg("--responder-cert")
+        .arg(dir.join("ocsp.pem"))
+        .arg("--key")
+        .arg(dir.join("ocsp.key.pem"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pki ocsp serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read pki output");
+    let _server = Running(child);
+    assert!(line.starts_with("listening on"), "{line:?}");
+
+    let verify = |name: &str| {
+        pki(&[
+            "cert",
+            "verify",
+            dir.join(name).to_str().unwrap(),
+            "--chain",
+            dir.join("issuing.pem").to_str().unwrap(),
+            "--trust",
+            dir.join("root.pem").to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let o = verify("officer-rsa.pem");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(j["revocation"]["status"], "good", "{j}");
+    assert_eq!(j["revocation"]["source"], "ocsp", "{j}");
+
+    let o = verify("revoked.pem");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(j["revocation"]["status"], "revoked", "{j}");
+    assert_eq!(j["revocation"]["source"], "ocsp", "{j}");
+
+    // The responder refuses oversized requests before reading them.
+    let addr = format!("127.0.0.1:{port}");
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let body = vec![0x30u8; 100 * 1024];
+    write!(
+        s,
+        "POST /ocsp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = s.write_all(&body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let head = String::from_utf8_lossy(&resp);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}

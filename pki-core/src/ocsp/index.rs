@@ -71,6 +71,15 @@ impl CaIndex {
     }
 }
 
+/// The nonce's length: the content of the OCTET STRING the extension value should be, or the
+/// whole value from clients that send the nonce bare.
+fn nonce_len(value: &[u8]) -> usize {
+    match crate::asn1::single(value, false, false) {
+        Ok(t) if t.tag == crate::asn1::tag::OCTET_STRING => t.content.len(),
+        _ => value.len(),
+    }
+}
+
 /// A responder's answer and what to log about it.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -110,6 +119,16 @@ pub fn answer(
             ResponseStatus::MalformedRequest,
             format!("{} CertIDs in one request", req.cert_ids.len()),
         );
+    }
+    if let Some(n) = &req.nonce {
+        // RFC 8954 §2.1: a nonce of 0 or more than 32 octets is refused.
+        let len = nonce_len(n);
+        if len == 0 || len > 32 {
+            return refuse(
+                ResponseStatus::MalformedRequest,
+                format!("a nonce of {len} bytes"),
+            );
+        }
     }
     let mut statuses = Vec::new();
     let mut log = Vec::new();

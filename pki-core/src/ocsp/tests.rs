@@ -366,6 +366,25 @@ fn error_responses_and_garbage() {
         assert!(OcspResponse::parse(&good[..cut]).is_err());
     }
     assert!(OcspRequest::parse(&req[..req.len() - 1]).is_err());
+    // RFC 8954: nonces of 1 to 32 bytes are answered, longer ones refused.
+    for (len, ok) in [(1, true), (32, true), (33, false)] {
+        let req = OcspRequest::build(std::slice::from_ref(&id), Some(&vec![9u8; len]));
+        let a = answer(
+            &req,
+            &p.ca.cert,
+            &p.index,
+            &p.ca.cert,
+            &p.ca.key,
+            NOW,
+            Duration::hours(1),
+        );
+        let want = if ok {
+            ResponseStatus::Successful
+        } else {
+            ResponseStatus::MalformedRequest
+        };
+        assert_eq!(a.status, want, "nonce of {len} bytes");
+    }
     // The wrong key for the responder certificate is refused.
     assert!(matches!(
         build_response(&[], &p.ca.cert, &p.leaf.key, NOW, None),
