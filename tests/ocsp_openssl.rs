@@ -300,9 +300,14 @@ fn our_client_against_openssl_responder() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("nonce not-sent"));
 
-    // Asked about a certificate with the wrong issuer: the answer never passes.
+    // The wrong issuer certificate: one sentence, exit 3.
     let o = query_in(&ns, dir, &["--cert", "good.crt", "--issuer", "ocsp.crt"]);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not the issuer of good.crt"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

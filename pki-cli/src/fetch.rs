@@ -159,12 +159,9 @@ pub fn online_revocation(
             algorithms: policy.clone(),
             ..OcspPolicy::default()
         };
-        match ocsp::check_online(cert, issuer, &fetcher, at, &ocsp_policy) {
-            Ok(check) => match check.revocation_status(at) {
-                Status::Unknown { reason } => reasons.push(reason),
-                s => return s,
-            },
-            Err(e) => reasons.push(error_sentence(&e)),
+        match ocsp::status_online(cert, issuer, &fetcher, at, &ocsp_policy) {
+            Status::Unknown { reason } => reasons.push(reason),
+            s => return s,
         }
     }
     for url in &cert.extensions().crl_urls {
@@ -179,7 +176,7 @@ pub fn online_revocation(
                 }
                 Err(e) => reasons.push(format!("the CRL at {url} is unreadable: {e}")),
             },
-            Err(e) => reasons.push(error_sentence(&e)),
+            Err(e) => reasons.push(pki_core::fetch::error_sentence(&e)),
         }
     }
     Status::Unknown {
@@ -187,21 +184,6 @@ pub fn online_revocation(
             .pop()
             .unwrap_or_else(|| "the certificate names no OCSP responder or CRL to ask".to_string()),
     }
-}
-
-/// An error and its causes as one sentence ("cannot reach URL: connection refused").
-fn error_sentence(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -102,6 +102,21 @@ pub fn is_http_url(url: &str) -> bool {
         || (lower.starts_with("https://") && url.len() > 8)
 }
 
+/// An error and its causes as one sentence ("cannot reach URL: connection refused").
+pub fn error_sentence(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

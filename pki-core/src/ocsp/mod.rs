@@ -9,8 +9,9 @@
 //!   RFC 6960 §4.2.2.2, CertID, nonce, freshness of §4.2.2.1 and §4.4.1) and returns an
 //!   [`OcspCheck`]; a response that fails is a report with problems, not an `Err`.
 //! - [`build_response`] and [`error_response`]: what a responder sends (RFC 6960 §4.2.1, §2.3).
-//! - [`check_online`] / [`query`]: ask the responders named in a certificate's
-//!   authorityInfoAccess (RFC 5280 §4.2.2.1) through a [`crate::fetch::Fetcher`].
+//! - [`check_response_der`]: the same checks on a stored response (one embedded in a signature).
+//! - [`check_online`] / [`status_online`] / [`query`]: ask the responders named in a
+//!   certificate's authorityInfoAccess (RFC 5280 §4.2.2.1) through a [`crate::fetch::Fetcher`].
 //! - [`CaIndex`] and [`answer`]: a responder that answers from an OpenSSL-style `index.txt`.
 
 mod build;
@@ -22,13 +23,14 @@ mod verify;
 
 pub use build::{build_response, error_response, BuildError, SingleStatus};
 pub use index::{answer, Answer, CaIndex, IndexEntry, IndexError, IndexStatus, MAX_REQUEST_LEN};
-pub use online::{check_online, query, OnlineError, QueryOptions};
+pub use online::{check_online, query, status_online, OnlineError, QueryOptions};
 pub use request::OcspRequest;
 pub use response::{
     BasicResponse, Extension, OcspResponse, ResponderId, ResponseStatus, SingleResponse,
 };
 pub use verify::{
-    verify_response, NonceCheck, OcspCheck, OcspOutcome, OcspPolicy, OcspProblem, Responder,
+    check_response_der, verify_response, NonceCheck, OcspCheck, OcspOutcome, OcspPolicy,
+    OcspProblem, Responder,
 };
 
 use crate::asn1::{self, tag, Reader, Tlv};

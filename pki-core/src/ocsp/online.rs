@@ -69,6 +69,23 @@ pub fn check_online(
     query(cert, issuer, fetcher, at, policy, &QueryOptions::default())
 }
 
+/// [`check_online`] reduced to the revocation status path validation records for CRLs and OCSP
+/// alike; a responder that cannot be asked gives `Unknown` with the reason.
+pub fn status_online(
+    cert: &Certificate,
+    issuer: &Certificate,
+    fetcher: &dyn Fetcher,
+    at: OffsetDateTime,
+    policy: &OcspPolicy,
+) -> crate::revocation::Status {
+    match check_online(cert, issuer, fetcher, at, policy) {
+        Ok(check) => check.revocation_status(at),
+        Err(e) => crate::revocation::Status::Unknown {
+            reason: fetch::error_sentence(&e),
+        },
+    }
+}
+
 /// Like [`check_online`], with the request options given.
 pub fn query(
     cert: &Certificate,

@@ -470,3 +470,44 @@ fn reads_openssl_index_lines() {
         IndexError::BadLine { line: 2 }
     );
 }
+
+#[test]
+fn stored_responses_and_revocation_status() {
+    use crate::revocation::{Source, Status};
+    let p = pki();
+    let id = CertId::for_certificate(hsm::HashAlgorithm::Sha256, &p.revoked.cert, &p.ca.cert);
+    let der = respond(
+        &p,
+        &p.ca,
+        &OcspRequest::build(std::slice::from_ref(&id), None),
+    );
+    let pol = OcspPolicy::default();
+    // A SHA-256 entry matches the SHA-1 CertID computed for a stored response.
+    let c = check_response_der(&der, &p.revoked.cert, &p.ca.cert, NOW, &pol);
+    let revoked_at = datetime!(2025-03-01 0:00 UTC);
+    assert_eq!(
+        c.revocation_status(NOW),
+        Status::Revoked {
+            at: revoked_at,
+            reason: Some(RevocationReason::KeyCompromise),
+            source: Source::Ocsp
+        }
+    );
+    // Key compromise counts even before the revocation time, as for CRLs.
+    assert!(matches!(
+        c.revocation_status(revoked_at - Duration::days(1)),
+        Status::Revoked { .. }
+    ));
+    let c = check_response_der(b"\x30\x00", &p.revoked.cert, &p.ca.cert, NOW, &pol);
+    assert!(matches!(c.problems.as_slice(), [OcspProblem::Malformed(_)]));
+    assert!(matches!(c.revocation_status(NOW), Status::Unknown { .. }));
+    let late = check_response_der(
+        &der,
+        &p.revoked.cert,
+        &p.ca.cert,
+        NOW + Duration::days(1),
+        &pol,
+    );
+    assert!(late.problems.iter().all(OcspProblem::is_freshness));
+    assert!(!late.problems.is_empty());
+}

@@ -7,7 +7,7 @@
 //! [`OcspOutcome::Unverifiable`].
 
 use super::response::{OcspResponse, ResponseStatus, SingleResponse};
-use super::{CertId, CertStatus, RevocationReason};
+use super::{CertId, CertStatus, OcspError, RevocationReason};
 use crate::cert::Certificate;
 use crate::crypto::{self, AlgorithmPolicy, VerifyError};
 use crate::oid;
@@ -75,6 +75,9 @@ pub enum NonceCheck {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OcspProblem {
+    /// The response could not be read.
+    #[error("the OCSP response is malformed: {0}")]
+    Malformed(OcspError),
     /// The responder answered with an error status.
     #[error("the responder answered \"{0}\" instead of a status")]
     NotSuccessful(ResponseStatus),
@@ -154,6 +157,18 @@ pub enum OcspProblem {
     /// A critical extension we do not process.
     #[error("the response has a critical extension {0} that is not understood")]
     UnknownCriticalExtension(String),
+}
+
+impl OcspProblem {
+    /// Whether this is only about time (not yet valid, expired, too old): a caller validating at
+    /// a past time with a response obtained later (ETSI EN 319 102-1 long-term validation) may
+    /// apply its own freshness rule instead.
+    pub fn is_freshness(&self) -> bool {
+        matches!(
+            self,
+            Self::NotYetValid { .. } | Self::Expired { .. } | Self::TooOld { .. }
+        )
+    }
 }
 
 /// The result of checking a response.
@@ -418,6 +433,26 @@ pub fn verify_response(
         }
     }
     check
+}
+
+/// Checks a stored DER response (one embedded in a signature or saved earlier) about `cert`,
+/// issued by `issuer`, at `at`: like [`verify_response`], with no nonce, and a response that
+/// cannot be read reported as [`OcspProblem::Malformed`].
+pub fn check_response_der(
+    der: &[u8],
+    cert: &Certificate,
+    issuer: &Certificate,
+    at: OffsetDateTime,
+    policy: &OcspPolicy,
+) -> OcspCheck {
+    match OcspResponse::parse(der) {
+        Ok(resp) => {
+            // The CertID hash does not matter: entries hashed otherwise are matched too.
+            let id = CertId::for_certificate(hsm::HashAlgorithm::Sha1, cert, issuer);
+            verify_response(&resp, issuer, &id, at, None, policy)
+        }
+        Err(e) => OcspCheck::failed(OcspProblem::Malformed(e)),
+    }
 }
 
 /// RFC 6960 §4.2.2.2: a delegated responder's certificate is issued directly by the CA, carries

@@ -20,6 +20,14 @@ use time::OffsetDateTime;
 pub fn run(a: QueryArgs, lang: Lang) -> CmdResult {
     let cert = read_cert(&a.cert, "certificate")?;
     let issuer = read_cert(&a.issuer, "issuer certificate")?;
+    if cert.issuer_key() != issuer.subject_key() {
+        return Err(CliError::op(format!(
+            "{} is not the issuer of {}: the certificate was issued by \"{}\"",
+            a.issuer.display(),
+            a.cert.display(),
+            cert.issuer()
+        )));
+    }
     let at = match &a.at {
         Some(s) => pki_core::time::parse_user_time(s).ok_or_else(|| {
             CliError::usage(format!(
