@@ -1,5 +1,9 @@
 //! `pki cert verify` and `openssl verify` reach the same verdicts on a matrix of good and bad
 //! chains built here with our CA builder.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should panic with its message"
+)]
 
 use hsm::{KeyKind, Signer, SoftwareKey};
 use interop_tests::{pki, require_tool, run, text};

@@ -784,7 +784,7 @@ fn unreachable_and_hanging_responders_fail_quickly_with_exit_3() {
     let o = wait_bounded(query_url(&dir, &hanging, "1"), Duration::from_secs(30));
     done.send(()).unwrap();
     server.join().unwrap();
-    assert_one_sentence_exit_3(&o, "did not answer within 1 s");
+    assert_one_sentence_exit_3(&o, "did not answer in time (limit 1 s)");
 
     // Not http.
     let o = wait_bounded(

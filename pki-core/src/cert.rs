@@ -192,6 +192,7 @@ struct Inner {
     sig_alg: Range<usize>,
     signature: Range<usize>,
     sha256: [u8; 32],
+    key: std::sync::OnceLock<Result<crate::crypto::CachedKey, crate::crypto::VerifyError>>,
 }
 
 /// A parsed certificate. Cheap to clone.
@@ -359,6 +360,25 @@ impl Certificate {
             Err(_) => &[],
         }
     }
+    /// Verifies a signature made with this certificate's key (a certificate, CRL, OCSP response
+    /// or CMS signature it issued), caching the parsed key.
+    pub fn verify_signed(
+        &self,
+        alg_id: &[u8],
+        message: &[u8],
+        signature: &[u8],
+        policy: &crate::crypto::AlgorithmPolicy,
+    ) -> Result<crate::crypto::VerifyNotes, crate::crypto::VerifyError> {
+        match self
+            .0
+            .key
+            .get_or_init(|| crate::crypto::CachedKey::from_spki(self.spki()))
+        {
+            Ok(k) => k.verify(alg_id, message, signature, policy),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// Whether `at` is within notBefore..=notAfter.
     pub fn valid_at(&self, at: OffsetDateTime) -> bool {
         self.0.not_before <= at && at <= self.0.not_after
@@ -487,6 +507,7 @@ fn parse(der: &[u8]) -> Result<Inner, CertError> {
         sig_alg: range_of(der, sig_alg.raw),
         signature: range_of(der, sig_value),
         sha256: [0; 32],
+        key: std::sync::OnceLock::new(),
     })
 }
 
@@ -727,6 +748,19 @@ fn pkcs7_certificates(der: &[u8]) -> Option<Vec<Certificate>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// PEM-encodes DER with `label` (64-column lines, RFC 7468).
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut s = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str(&format!("-----END {label}-----\n"));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,17 +796,4 @@ mod tests {
         let t = asn1::single(&bad, false, false).unwrap();
         assert!(parse_time(&t).is_none());
     }
-}
-
-/// PEM-encodes DER with `label` (64-column lines, RFC 7468).
-pub fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
 }

@@ -7,7 +7,7 @@
 
 use crate::asn1::{tag, Reader, Tlv};
 use crate::cert::{self, parse_time, CertError, Certificate, KeyUsage};
-use crate::crypto::{self, AlgorithmPolicy, VerifyError, VerifyNotes};
+use crate::crypto::{AlgorithmPolicy, VerifyError, VerifyNotes};
 use crate::name::Name;
 use crate::oid;
 use const_oid::ObjectIdentifier;
@@ -93,6 +93,9 @@ pub struct RevokedEntry {
 
 #[derive(Clone, Copy, Debug)]
 struct IndexEntry {
+    /// The serial's first 8 bytes, big-endian, zero-padded: orders like the bytes for serials
+    /// of equal length, so most comparisons never touch the DER.
+    key: u64,
     serial_start: u32,
     serial_len: u16,
     entry_start: u32,
@@ -125,6 +128,13 @@ impl std::fmt::Debug for Crl {
             .field("entries", &self.index.len())
             .finish()
     }
+}
+
+fn serial_key(s: &[u8]) -> u64 {
+    let mut k = [0u8; 8];
+    let n = s.len().min(8);
+    k[..n].copy_from_slice(&s[..n]);
+    u64::from_be_bytes(k)
 }
 
 fn bad(offset: usize, reason: &str) -> CertError {
@@ -214,6 +224,7 @@ impl Crl {
                     let s_off = s.as_ptr() as usize - d.as_ptr() as usize;
                     let e_off = e.raw.as_ptr() as usize - d.as_ptr() as usize;
                     index.push(IndexEntry {
+                        key: serial_key(s),
                         serial_start: s_off as u32,
                         serial_len: s.len().min(u16::MAX as usize) as u16,
                         entry_start: e_off as u32,
@@ -278,9 +289,13 @@ impl Crl {
         crl.der = der;
         let d = &crl.der;
         crl.index.sort_unstable_by(|a, b| {
-            let sa = &d[a.serial_start as usize..][..a.serial_len as usize];
-            let sb = &d[b.serial_start as usize..][..b.serial_len as usize];
-            (sa.len(), sa).cmp(&(sb.len(), sb))
+            (a.serial_len, a.key)
+                .cmp(&(b.serial_len, b.key))
+                .then_with(|| {
+                    let sa = &d[a.serial_start as usize..][..a.serial_len as usize];
+                    let sb = &d[b.serial_start as usize..][..b.serial_len as usize];
+                    sa.cmp(sb)
+                })
         });
         Ok(crl)
     }
@@ -339,28 +354,33 @@ impl Crl {
         &self.der[e.serial_start as usize..][..e.serial_len as usize]
     }
 
+    fn find(&self, serial: &[u8]) -> Option<&IndexEntry> {
+        let want = strip_zero(serial);
+        let len = want.len().min(u16::MAX as usize) as u16;
+        let key = serial_key(want);
+        self.index
+            .binary_search_by(|e| {
+                (e.serial_len, e.key)
+                    .cmp(&(len, key))
+                    .then_with(|| self.serial_at(e).cmp(want))
+            })
+            .ok()
+            .map(|i| &self.index[i])
+    }
+
     /// Looks a serial (content octets as encoded in a certificate) up.
     pub fn lookup(&self, serial: &[u8]) -> Option<RevokedEntry> {
-        let want = strip_zero(serial);
-        let i = self
-            .index
-            .binary_search_by(|e| {
-                let s = self.serial_at(e);
-                (s.len(), s).cmp(&(want.len(), want))
-            })
-            .ok()?;
-        self.entry(&self.index[i])
+        self.find(serial).and_then(|e| self.entry(e))
     }
 
     /// Whether `serial` is listed (no entry decoding: the fast path).
     pub fn contains(&self, serial: &[u8]) -> bool {
-        let want = strip_zero(serial);
-        self.index
-            .binary_search_by(|e| {
-                let s = self.serial_at(e);
-                (s.len(), s).cmp(&(want.len(), want))
-            })
-            .is_ok()
+        self.find(serial).is_some()
+    }
+
+    /// Bytes of memory this CRL holds (its DER and its index).
+    pub fn heap_size(&self) -> usize {
+        self.der.capacity() + self.index.capacity() * std::mem::size_of::<IndexEntry>()
     }
 
     /// All entries, decoded (for display).
@@ -427,14 +447,14 @@ impl Crl {
                 return Err(CrlIssuerError::NoCrlSign);
             }
         }
-        crypto::verify(
-            self.signature_algorithm(),
-            issuer.spki(),
-            &self.der[self.tbs.clone()],
-            &self.der[self.signature.clone()],
-            policy,
-        )
-        .map_err(CrlIssuerError::Signature)
+        issuer
+            .verify_signed(
+                self.signature_algorithm(),
+                &self.der[self.tbs.clone()],
+                &self.der[self.signature.clone()],
+                policy,
+            )
+            .map_err(CrlIssuerError::Signature)
     }
 
     /// Whether the CRL is current at `at`: thisUpdate <= at (with `skew`) and, when nextUpdate
@@ -462,9 +482,10 @@ pub enum CrlIssuerError {
     Signature(VerifyError),
 }
 
-fn read_extensions<'a>(
-    r: &Reader<'a>,
-) -> Result<Vec<(ObjectIdentifier, bool, &'a [u8])>, CertError> {
+/// (extnID, critical, extnValue content).
+type RawExt<'a> = (ObjectIdentifier, bool, &'a [u8]);
+
+fn read_extensions<'a>(r: &Reader<'a>) -> Result<Vec<RawExt<'a>>, CertError> {
     let mut r = r.clone();
     let seq = r.expect(tag::SEQUENCE)?;
     let mut l = r.nested(&seq);

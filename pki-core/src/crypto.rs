@@ -267,6 +267,60 @@ pub fn verify_with(
     Ok(notes)
 }
 
+/// A public key with its parsed forms cached per algorithm, so repeated verifications with the
+/// same key (a CA's key across many certificates and CRLs) skip key parsing.
+#[derive(Debug)]
+pub struct CachedKey {
+    key: PublicKey,
+    parsed: std::sync::Mutex<Vec<(SignatureAlgorithm, std::sync::Arc<sig::ParsedPublicKey>)>>,
+}
+
+impl CachedKey {
+    /// Parses a DER SubjectPublicKeyInfo.
+    pub fn from_spki(spki: &[u8]) -> Result<Self, VerifyError> {
+        Ok(Self {
+            key: PublicKey::from_spki(spki)?,
+            parsed: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The key.
+    pub fn key(&self) -> &PublicKey {
+        &self.key
+    }
+
+    /// Verifies like [`verify`], with this key.
+    pub fn verify(
+        &self,
+        alg_id: &[u8],
+        message: &[u8],
+        signature: &[u8],
+        policy: &AlgorithmPolicy,
+    ) -> Result<VerifyNotes, VerifyError> {
+        let alg = parse_signature_algorithm(alg_id)?;
+        let notes = policy.check(alg, self.key.kind)?;
+        let parsed = {
+            let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.iter().find(|(a, _)| *a == alg) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let algorithm = verification_algorithm(alg, self.key.kind)?;
+                    let p = std::sync::Arc::new(
+                        sig::ParsedPublicKey::new(algorithm, &self.key.raw)
+                            .map_err(|_| VerifyError::BadKey)?,
+                    );
+                    cache.push((alg, p.clone()));
+                    p
+                }
+            }
+        };
+        parsed
+            .verify_sig(message, signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+        Ok(notes)
+    }
+}
+
 fn verification_algorithm(
     alg: SignatureAlgorithm,
     kind: KeyKind,

@@ -39,7 +39,7 @@ pub enum FetchError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The server did not answer within the time allowed.
-    #[error("{url} did not answer within {} s", .after.as_secs_f32())]
+    #[error("{url} did not answer in time (limit {} s)", .after.as_secs_f32())]
     Timeout {
         /// The URL.
         url: String,

@@ -14,7 +14,7 @@
 //! checked separately (`revocation`), on the path this returns.
 
 use crate::cert::{Certificate, KeyUsage};
-use crate::crypto::{self, AlgorithmPolicy, VerifyError};
+use crate::crypto::{AlgorithmPolicy, VerifyError};
 use crate::oid;
 use crate::trust::CertPool;
 use const_oid::ObjectIdentifier;
@@ -246,12 +246,15 @@ pub struct PathFailure {
     pub path: Vec<Certificate>,
 }
 
+type SigCheck = Result<Vec<String>, PathError>;
+
 struct Search<'a> {
     anchors: &'a CertPool,
     pool: &'a CertPool,
     opts: &'a ValidationOptions,
     checks: usize,
-    sig_cache: HashMap<([u8; 32], [u8; 32]), Result<Vec<String>, PathError>>,
+    /// (child SHA-256, issuer SHA-256) -> result of the signature check.
+    sig_cache: HashMap<([u8; 32], [u8; 32]), SigCheck>,
     best: Option<PathFailure>,
 }
 
@@ -410,23 +413,23 @@ impl Search<'_> {
                 ),
             })
         } else {
-            crypto::verify(
-                child.signature_algorithm(),
-                issuer.spki(),
-                child.tbs(),
-                child.signature(),
-                &self.opts.algorithms,
-            )
-            .map(|n| {
-                n.weak
-                    .into_iter()
-                    .map(|w| format!("{subject}: {w}"))
-                    .collect()
-            })
-            .map_err(|reason| match reason {
-                VerifyError::Forbidden(_) => PathError::AlgorithmRefused { subject, reason },
-                reason => PathError::BadSignature { subject, reason },
-            })
+            issuer
+                .verify_signed(
+                    child.signature_algorithm(),
+                    child.tbs(),
+                    child.signature(),
+                    &self.opts.algorithms,
+                )
+                .map(|n| {
+                    n.weak
+                        .into_iter()
+                        .map(|w| format!("{subject}: {w}"))
+                        .collect()
+                })
+                .map_err(|reason| match reason {
+                    VerifyError::Forbidden(_) => PathError::AlgorithmRefused { subject, reason },
+                    reason => PathError::BadSignature { subject, reason },
+                })
         };
         self.sig_cache.insert(key, r.clone());
         r
@@ -479,7 +482,7 @@ impl Search<'_> {
                     oid: o.to_string(),
                 });
             }
-            if !(cert.is_self_issued() && !last) {
+            if !cert.is_self_issued() || last {
                 nc.check(cert)?;
             }
             // Policies (§6.1.3 d-f).
@@ -496,9 +499,7 @@ impl Search<'_> {
                 return Err(PathError::Policy { subject: subject() });
             }
             if last {
-                if explicit_policy > 0 {
-                    explicit_policy -= 1;
-                }
+                explicit_policy = explicit_policy.saturating_sub(1);
                 if let Some((Some(0), _)) = cert.extensions().policy_constraints {
                     explicit_policy = 0;
                 }
@@ -585,9 +586,8 @@ impl Search<'_> {
 }
 
 fn crypto_self_signed(c: &Certificate) -> bool {
-    crypto::verify(
+    c.verify_signed(
         c.signature_algorithm(),
-        c.spki(),
         c.tbs(),
         c.signature(),
         &AlgorithmPolicy::default(),
