@@ -511,3 +511,41 @@ fn stored_responses_and_revocation_status() {
     assert!(late.problems.iter().all(OcspProblem::is_freshness));
     assert!(!late.problems.is_empty());
 }
+
+#[test]
+fn every_single_byte_change_is_rejected_or_harmless() {
+    let p = pki();
+    let id = CertId::for_certificate(hsm::HashAlgorithm::Sha1, &p.leaf.cert, &p.ca.cert);
+    let nonce = [3u8; 32];
+    let delegate = issue("OCSP responder", 0x20, Some(&p.ca), true, None);
+    let good = respond(
+        &p,
+        &delegate,
+        &OcspRequest::build(std::slice::from_ref(&id), Some(&nonce)),
+    );
+    let tbs = OcspResponse::parse(&good).unwrap().basic.unwrap().tbs;
+    for i in 0..good.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut m = good.clone();
+            m[i] ^= bit;
+            // Never a panic; an accepted response has exactly the signed data it was signed with.
+            if let Ok(r) = OcspResponse::parse(&m) {
+                let c = verify_response(
+                    &r,
+                    &p.ca.cert,
+                    &id,
+                    NOW,
+                    Some(&nonce),
+                    &OcspPolicy::default(),
+                );
+                if c.outcome() != OcspOutcome::Unverifiable {
+                    assert_eq!(r.basic.unwrap().tbs, tbs, "byte {i} bit {bit:#x}");
+                    assert_eq!(c.outcome(), OcspOutcome::Good);
+                }
+            }
+        }
+    }
+    for n in 0..good.len() {
+        assert!(OcspResponse::parse(&good[..n]).is_err());
+    }
+}
