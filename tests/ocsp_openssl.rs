@@ -18,7 +18,7 @@ use pki_core::ocsp::{
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -743,11 +743,11 @@ fn query_url(dir: &Path, url: &str, timeout: &str) -> Child {
         .expect("start pki")
 }
 
-fn fixture_dir() -> PathBuf {
-    let tmp = tempfile::tempdir().unwrap().keep();
+fn fixture_dir() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
     let pki_dir = fixtures().join("pki");
-    std::fs::copy(pki_dir.join("officer-ec.pem"), tmp.join("good.pem")).unwrap();
-    std::fs::copy(pki_dir.join("issuing.pem"), tmp.join("issuing.pem")).unwrap();
+    std::fs::copy(pki_dir.join("officer-ec.pem"), tmp.path().join("good.pem")).unwrap();
+    std::fs::copy(pki_dir.join("issuing.pem"), tmp.path().join("issuing.pem")).unwrap();
     tmp
 }
 
@@ -763,13 +763,14 @@ fn assert_one_sentence_exit_3(o: &Output, needle: &str) {
 
 #[test]
 fn unreachable_and_hanging_responders_fail_quickly_with_exit_3() {
-    let dir = fixture_dir();
+    let tmp = fixture_dir();
+    let dir = tmp.path();
 
     // Nothing listens.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = format!("http://{}/", l.local_addr().unwrap());
     drop(l);
-    let o = wait_bounded(query_url(&dir, &closed, "5"), Duration::from_secs(30));
+    let o = wait_bounded(query_url(dir, &closed, "5"), Duration::from_secs(30));
     assert_one_sentence_exit_3(&o, "cannot reach");
 
     // Accepts and never answers.
@@ -781,14 +782,14 @@ fn unreachable_and_hanging_responders_fail_quickly_with_exit_3() {
         let _ = wait.recv_timeout(Duration::from_secs(60));
         drop(s);
     });
-    let o = wait_bounded(query_url(&dir, &hanging, "1"), Duration::from_secs(30));
+    let o = wait_bounded(query_url(dir, &hanging, "1"), Duration::from_secs(30));
     done.send(()).unwrap();
     server.join().unwrap();
     assert_one_sentence_exit_3(&o, "did not answer in time (limit 1 s)");
 
     // Not http.
     let o = wait_bounded(
-        query_url(&dir, "ldap://127.0.0.1/cn=ocsp", "5"),
+        query_url(dir, "ldap://127.0.0.1/cn=ocsp", "5"),
         Duration::from_secs(30),
     );
     assert_one_sentence_exit_3(&o, "not an http");
@@ -804,10 +805,9 @@ fn unreachable_and_hanging_responders_fail_quickly_with_exit_3() {
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
         );
     });
-    let o = wait_bounded(query_url(&dir, &junk, "5"), Duration::from_secs(30));
+    let o = wait_bounded(query_url(dir, &junk, "5"), Duration::from_secs(30));
     server.join().unwrap();
     assert_one_sentence_exit_3(&o, "not a readable OCSP response");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A port that was free a moment ago (for URLs that must be known before the server starts).
