@@ -515,6 +515,10 @@ fn openssl_client_against_pki_serve_on_an_openssl_ca() {
         head.contains("content-type: application/ocsp-response"),
         "{head}"
     );
+    assert!(
+        head.contains("cache-control: max-age=3600, public"),
+        "{head}"
+    );
     std::fs::write(dir.join("get.der"), &resp[split + 4..]).unwrap();
     let o = run(Command::new("openssl")
         .args([

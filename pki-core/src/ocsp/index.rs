@@ -91,6 +91,9 @@ pub struct Answer {
     pub statuses: Vec<(String, &'static str)>,
     /// Why the request was refused or failed, for the log (never sent to the client).
     pub error: Option<String>,
+    /// Whether HTTP caches may keep the answer (RFC 5019 §6.2: a successful answer to a request
+    /// without a nonce).
+    pub cacheable: bool,
 }
 
 /// Answers `request_der` for CA `ca` from `index`, signing with `signer` whose certificate is
@@ -109,6 +112,7 @@ pub fn answer(
         status,
         statuses: Vec::new(),
         error: Some(why),
+        cacheable: false,
     };
     let req = match OcspRequest::parse(request_der) {
         Ok(r) => r,
@@ -158,6 +162,7 @@ pub fn answer(
             status: ResponseStatus::Successful,
             statuses: log,
             error: None,
+            cacheable: req.nonce.is_none(),
         },
         Err(e) => refuse(ResponseStatus::InternalError, e.to_string()),
     }

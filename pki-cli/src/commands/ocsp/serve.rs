@@ -287,6 +287,7 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 
 async fn respond(st: Arc<Responder>, peer: SocketAddr, method: &str, der: Vec<u8>) -> Response {
     let method = method.to_string();
+    let validity = st.validity;
     // Signing may go to a token: keep it off the async executor.
     let result = tokio::task::spawn_blocking(move || {
         let index = match st.index.current() {
@@ -295,6 +296,7 @@ async fn respond(st: Arc<Responder>, peer: SocketAddr, method: &str, der: Vec<u8
                 return (
                     ocsp::error_response(ResponseStatus::TryLater),
                     format!("tryLater ({e})"),
+                    false,
                 )
             }
         };
@@ -314,13 +316,26 @@ async fn respond(st: Arc<Responder>, peer: SocketAddr, method: &str, der: Vec<u8
         if let Some(e) = &a.error {
             summary.push_str(&format!(" ({e})"));
         }
-        (a.der, summary)
+        (a.der, summary, a.cacheable)
     })
     .await;
     match result {
-        Ok((der, summary)) => {
+        Ok((der, summary, cacheable)) => {
             log(&format!("{peer} {method}: {summary}"));
-            ocsp_body(der)
+            let mut resp = ocsp_body(der);
+            // RFC 5019 §6.2: GET answers without a nonce may be cached until nextUpdate.
+            let cache = if cacheable && method == "GET" {
+                format!(
+                    "max-age={}, public, no-transform, must-revalidate",
+                    validity.whole_seconds()
+                )
+            } else {
+                "no-store".to_string()
+            };
+            if let Ok(v) = header::HeaderValue::from_str(&cache) {
+                resp.headers_mut().insert(header::CACHE_CONTROL, v);
+            }
+            resp
         }
         Err(e) => {
             log(&format!("{peer} {method}: internal error: {e}"));
