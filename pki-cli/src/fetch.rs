@@ -180,9 +180,11 @@ pub fn online_revocation(
         }
     }
     Status::Unknown {
-        reason: reasons
-            .pop()
-            .unwrap_or_else(|| "the certificate names no OCSP responder or CRL to ask".to_string()),
+        reason: if reasons.is_empty() {
+            "the certificate names no OCSP responder or CRL to ask".to_string()
+        } else {
+            reasons.join("; ")
+        },
     }
 }
 

@@ -39,7 +39,12 @@ pub struct QueryArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds allowed for the whole exchange with a responder.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "PKI_HTTP_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECONDS"
+    )]
     pub timeout: f64,
     /// Check a saved DER response instead of asking a responder (no nonce check).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["url", "no_nonce"])]
