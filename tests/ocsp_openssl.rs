@@ -463,6 +463,35 @@ fn openssl_client_against_pki_serve_on_the_fixture_ca() {
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    // A serial the CA database does not hold is "unknown" (exit 4 for our client).
+    let ec = pki_dir.join("officer-ec.pem");
+    let serial = cert(&ec).serial_hex().to_ascii_uppercase();
+    let index = std::fs::read_to_string(ca_dir.join("index.txt")).unwrap();
+    let without: String = index
+        .lines()
+        .filter(|l| !l.contains(&format!("\t{serial}\t")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(index, without, "serial {serial} not in index.txt");
+    std::fs::write(ca_dir.join("index.txt"), without).unwrap();
+    let o = openssl_client(&issuer, &ec, &url, &root, &[]);
+    assert_openssl_says(&o, &ec, "unknown");
+    let o = pki(&[
+        "ocsp",
+        "query",
+        "--cert",
+        ec.to_str().unwrap(),
+        "--issuer",
+        issuer.to_str().unwrap(),
+        "--url",
+        &url,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(j["status"], "unknown", "{j}");
+    assert_eq!(j["problems"], serde_json::json!([]), "{j}");
 }
 
 #[test]
