@@ -18,16 +18,30 @@ pub fn run(cmd: OcspCommand, lang: Lang) -> CmdResult {
     }
 }
 
+/// English or Vietnamese.
+fn l(lang: Lang, en: &'static str, vi: &'static str) -> &'static str {
+    match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    }
+}
+
 /// Reads the first certificate of a file.
-fn read_cert(path: &Path, what: &str) -> Result<Certificate, CliError> {
+fn read_cert(path: &Path, lang: Lang) -> Result<Certificate, CliError> {
+    let p = path.display();
     let data = std::fs::read(path).map_err(|e| {
-        CliError::from_error(format!("cannot read the {what} {}", path.display()), &e)
+        let msg = match lang {
+            Lang::Vi => format!("không đọc được tệp chứng thư {p}"),
+            Lang::En => format!("cannot read the certificate file {p}"),
+        };
+        CliError::from_error(msg, &e)
     })?;
     let mut certs = parse_certificates(&data).map_err(|e| {
-        CliError::from_error(
-            format!("the {what} {} is not a certificate", path.display()),
-            &e,
-        )
+        let msg = match lang {
+            Lang::Vi => format!("{p} không phải là chứng thư"),
+            Lang::En => format!("{p} is not a certificate"),
+        };
+        CliError::from_error(msg, &e)
     })?;
     Ok(certs.swap_remove(0))
 }

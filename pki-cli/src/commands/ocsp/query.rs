@@ -1,7 +1,7 @@
 //! `pki ocsp query`: ask, check, print; exit 0 good, 1 revoked, 4 unknown or unverifiable,
 //! 3 when no answer could be examined.
 
-use super::read_cert;
+use super::{l, read_cert};
 use crate::args::ocsp::QueryArgs;
 use crate::error::{CliError, CmdResult, Exit};
 use crate::fetch::HttpFetcher;
@@ -18,15 +18,16 @@ use time::OffsetDateTime;
 
 /// Runs the query.
 pub fn run(a: QueryArgs, lang: Lang) -> CmdResult {
-    let cert = read_cert(&a.cert, "certificate")?;
-    let issuer = read_cert(&a.issuer, "issuer certificate")?;
+    let cert = read_cert(&a.cert, lang)?;
+    let issuer = read_cert(&a.issuer, lang)?;
     if cert.issuer_key() != issuer.subject_key() {
-        return Err(CliError::op(format!(
-            "{} is not the issuer of {}: the certificate was issued by \"{}\"",
-            a.issuer.display(),
-            a.cert.display(),
-            cert.issuer()
-        )));
+        let (i, c, by) = (a.issuer.display(), a.cert.display(), cert.issuer());
+        return Err(CliError::op(match lang {
+            Lang::Vi => format!("{i} không phải là bên cấp {c}: chứng thư do \"{by}\" cấp"),
+            Lang::En => {
+                format!("{i} is not the issuer of {c}: the certificate was issued by \"{by}\"")
+            }
+        }));
     }
     let at = match &a.at {
         Some(s) => pki_core::time::parse_user_time(s).ok_or_else(|| {
@@ -68,9 +69,20 @@ pub fn run(a: QueryArgs, lang: Lang) -> CmdResult {
         };
         let fetcher = HttpFetcher::new(Duration::from_secs_f64(a.timeout));
         ocsp::query(&cert, &issuer, &fetcher, at, &policy, &opts).map_err(|e| {
-            let mut err = CliError::from_error("the OCSP check could not be made", &e);
+            let mut err = CliError::from_error(
+                l(
+                    lang,
+                    "the OCSP check could not be made",
+                    "không kiểm tra được trạng thái qua OCSP",
+                ),
+                &e,
+            );
             if matches!(e, ocsp::OnlineError::NoResponderUrl) {
-                err = err.hint("give the responder with --url");
+                err = err.hint(l(
+                    lang,
+                    "give the responder with --url",
+                    "chỉ định máy chủ OCSP bằng --url",
+                ));
             }
             err
         })?
@@ -202,13 +214,17 @@ fn print_text(c: &OcspCheck, cert: &Certificate, lang: Lang) {
     time_line(t("this update", "cập nhật lúc"), c.this_update);
     time_line(t("next update", "cập nhật tiếp"), c.next_update);
     let ok = |b: bool| if b { "ok" } else { t("FAILED", "LỖI") };
+    let nonce = match c.nonce {
+        NonceCheck::NotSent => t("not-sent", "không gửi"),
+        NonceCheck::Matched => t("matched", "khớp"),
+        NonceCheck::Missing => t("missing", "không có trong trả lời"),
+        NonceCheck::Mismatch => t("mismatch", "KHÔNG KHỚP"),
+    };
     println!(
-        "{}: {} {}; {} {}",
+        "{}: {} {}; nonce {nonce}",
         t("checks", "kiểm tra"),
         t("signature", "chữ ký"),
         ok(c.signature_valid),
-        t("nonce", "nonce"),
-        nonce_name(c.nonce)
     );
     for p in &c.problems {
         println!("{}: {p}", t("problem", "vấn đề"));

@@ -117,9 +117,9 @@ fn find_ca_cert(args: &ServeArgs) -> Result<PathBuf, CliError> {
 }
 
 /// Runs the responder until interrupted.
-pub fn run(args: ServeArgs, _lang: Lang) -> CmdResult {
-    let ca = read_cert(&find_ca_cert(&args)?, "CA certificate")?;
-    let cert = read_cert(&args.responder_cert, "responder certificate")?;
+pub fn run(args: ServeArgs, lang: Lang) -> CmdResult {
+    let ca = read_cert(&find_ca_cert(&args)?, lang)?;
+    let cert = read_cert(&args.responder_cert, lang)?;
     let signer = load_key(&args.key)?;
     if signer.public_key_der() != cert.spki() {
         return Err(CliError::op(format!(
