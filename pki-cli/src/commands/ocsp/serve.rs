@@ -174,13 +174,29 @@ pub fn run(args: ServeArgs, lang: Lang) -> CmdResult {
             listener,
             app(state).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| CliError::from_error("the server stopped", &e))
     })?;
     Ok(Exit::Ok)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (a service manager stopping the responder).
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            log("stopping");
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    log("stopping");
 }
 
 /// RFC 6960 §4.2.2.2: the responder is the CA, or the CA issued it with id-kp-OCSPSigning.
