@@ -4,6 +4,7 @@ pub mod ca;
 pub mod cert;
 pub mod crl;
 pub mod demo;
+pub mod ocsp;
 pub mod tsa;
 
 use crate::output::Lang;
@@ -37,6 +38,9 @@ pub enum Command {
     /// A small certification authority.
     #[command(subcommand, after_help = EXIT_CODES)]
     Ca(ca::CaCommand),
+    /// Ask an OCSP responder about a certificate, or run a responder (RFC 6960).
+    #[command(subcommand)]
+    Ocsp(ocsp::OcspCommand),
     /// Create a demo PKI and show the main job end to end.
     Demo(demo::DemoArgs),
     /// RFC 3161 time-stamps: query a TSA, verify a token, run a TSA.

@@ -2,7 +2,7 @@
 //! (§2.4.1), responses (§2.4.2), TSTInfo (§2.4.2), validation of a token as data (§2.4.2 and the
 //! TSA certificate rule of §2.3), and issuing tokens for a TSA server.
 //!
-//! No network I/O: [`TsaClient`] is implemented by the binaries. The TSA certificate's chain is
+//! No network I/O: [`query`] goes through the [`crate::fetch::Fetcher`] the binaries implement. The TSA certificate's chain is
 //! the caller's to validate; [`TokenCheck`] hands back the TSA certificate and the other
 //! embedded certificates for that.
 
@@ -58,7 +58,7 @@ pub enum TspError {
         url: String,
         /// Why.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::fetch::FetchError,
     },
     /// Building a message failed (bad input).
     #[error("cannot build the time-stamp message: {0}")]
@@ -89,26 +89,22 @@ fn malformed(offset: usize, reason: &'static str) -> TspError {
     TspError::Malformed { offset, reason }
 }
 
-/// Sends a request to a TSA over HTTP (`application/timestamp-query`, RFC 3161 §3.4);
-/// implemented by the binaries (timeouts and size caps are theirs to set).
-pub trait TsaClient {
-    /// POSTs `body` with `content_type` to `url` and returns the response body.
-    fn post(
-        &self,
-        url: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
-}
+/// MIME type of a time-stamp request (RFC 3161 §3.4).
+pub const TIMESTAMP_QUERY_TYPE: &str = "application/timestamp-query";
+/// MIME type of a time-stamp response (RFC 3161 §3.4).
+pub const TIMESTAMP_REPLY_TYPE: &str = "application/timestamp-reply";
+/// Largest time-stamp response accepted (a token is a few KiB).
+pub const MAX_RESPONSE: u64 = 1024 * 1024;
 
-/// Sends `req` to `url` and parses the response. The caller validates the token.
+/// Sends `req` to `url` by HTTP POST (RFC 3161 §3.4) through `fetcher` and parses the
+/// response. The caller validates the token (with the nonce it sent).
 pub fn query(
-    client: &dyn TsaClient,
+    fetcher: &dyn crate::fetch::Fetcher,
     url: &str,
     req: &TimeStampReq,
 ) -> Result<TimeStampResp, TspError> {
-    let body = client
-        .post(url, "application/timestamp-query", &req.to_der())
+    let body = fetcher
+        .post(url, TIMESTAMP_QUERY_TYPE, &req.to_der(), MAX_RESPONSE)
         .map_err(|source| TspError::Transport {
             url: url.to_string(),
             source,
@@ -1452,6 +1448,50 @@ mod tests {
             )
             .unwrap();
         assert!(c.is_valid(), "{:?}", c.problems());
+    }
+
+    /// A fetcher that answers every POST with the TSA's response (or fails).
+    struct Canned<'a>(Option<Tsa<'a>>);
+
+    impl crate::fetch::Fetcher for Canned<'_> {
+        fn get(&self, url: &str, _: u64) -> Result<Vec<u8>, crate::fetch::FetchError> {
+            Err(crate::fetch::FetchError::UnsupportedUrl { url: url.into() })
+        }
+        fn post(
+            &self,
+            url: &str,
+            content_type: &str,
+            body: &[u8],
+            _: u64,
+        ) -> Result<Vec<u8>, crate::fetch::FetchError> {
+            assert_eq!(content_type, TIMESTAMP_QUERY_TYPE);
+            match &self.0 {
+                Some(t) => Ok(t.respond(body, gen_time(), &[9])),
+                None => Err(crate::fetch::FetchError::HttpStatus {
+                    url: url.into(),
+                    status: 503,
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn query_through_a_fetcher() {
+        let f = fixture(true);
+        let req = TimeStampReq::for_data(HashAlgorithm::Sha256, b"q").unwrap();
+        let resp = query(&Canned(Some(tsa(&f))), "http://tsa.test/", &req).unwrap();
+        let tok = resp.into_token().unwrap();
+        let c = tok
+            .validate(
+                Imprint::Data(b"q"),
+                req.nonce.as_deref(),
+                &[],
+                &AlgorithmPolicy::default(),
+            )
+            .unwrap();
+        assert!(c.is_valid(), "{:?}", c.problems());
+        let e = query(&Canned(None), "http://tsa.test/", &req).unwrap_err();
+        assert!(matches!(e, TspError::Transport { .. }), "{e}");
     }
 
     #[test]

@@ -13,8 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Time-stamp responses larger than this are refused (a token is a few kilobytes).
-const MAX_RESPONSE: u64 = 1024 * 1024;
 /// Requests a TSA server accepts are at most this large (a request is under 200 bytes).
 const MAX_REQUEST: usize = 16 * 1024;
 /// Files to time-stamp or verify are read whole; refuse absurd sizes.
@@ -241,7 +239,7 @@ fn check_trust(
 }
 
 fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
-    let raw = read_limited(&a.token, MAX_RESPONSE, "time-stamp token")?;
+    let raw = read_limited(&a.token, tsp::MAX_RESPONSE, "time-stamp token")?;
     let token = TimeStampToken::from_response_or_token(&raw).map_err(|e| {
         CliError::from_error(
             format!("{} is not a readable time-stamp token", a.token.display()),
@@ -283,52 +281,8 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     Ok(report(&token, &check, &trust, true, a.json, lang))
 }
 
-/// The HTTP side of `pki tsa query`: POST with the CLI's timeout (`crate::fetch::timeout`) and
-/// a size cap on the answer. (`crate::fetch` has no POST yet; fold this in when it does.)
-struct Http;
-
-impl tsp::TsaClient for Http {
-    fn post(
-        &self,
-        url: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-        let why = |e: ureq::Error| -> Box<dyn std::error::Error + Send + Sync> {
-            let reason = match &e {
-                ureq::Error::Timeout(_) => "the server did not answer in time".to_string(),
-                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    "the connection was refused".to_string()
-                }
-                ureq::Error::HostNotFound => "the host name could not be resolved".to_string(),
-                ureq::Error::BodyExceedsLimit(n) => format!("the answer is larger than {n} bytes"),
-                other => other.to_string(),
-            };
-            format!("cannot reach {url}: {reason}").into()
-        };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(crate::fetch::timeout()))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut resp = agent
-            .post(url)
-            .header("Content-Type", content_type)
-            .send(body)
-            .map_err(why)?;
-        if !resp.status().is_success() {
-            return Err(format!("{url} answered HTTP {}", resp.status()).into());
-        }
-        resp.body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE)
-            .read_to_vec()
-            .map_err(why)
-    }
-}
-
 fn query(a: QueryArgs, lang: Lang) -> CmdResult {
-    if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+    if !pki_core::fetch::is_http_url(&a.url) {
         return Err(CliError::usage(format!(
             "--url must be an http:// or https:// URL, not \"{}\"",
             a.url
@@ -341,8 +295,19 @@ fn query(a: QueryArgs, lang: Lang) -> CmdResult {
     if let Some(p) = policy {
         req = req.with_policy(p);
     }
-    let body = tsp::TsaClient::post(&Http, &a.url, "application/timestamp-query", &req.to_der())
-        .map_err(|e| CliError::op(format!("the time-stamp request failed: {e}")))?;
+    let body = pki_core::fetch::Fetcher::post(
+        &crate::fetch::HttpFetcher::default(),
+        &a.url,
+        tsp::TIMESTAMP_QUERY_TYPE,
+        &req.to_der(),
+        tsp::MAX_RESPONSE,
+    )
+    .map_err(|e| {
+        CliError::op(format!(
+            "the time-stamp request failed: {}",
+            pki_core::fetch::error_sentence(&e)
+        ))
+    })?;
     let resp = tsp::TimeStampResp::from_der(&body).map_err(|e| {
         CliError::from_error(
             format!("{} did not answer with a time-stamp response", a.url),
@@ -522,7 +487,7 @@ fn serve(a: ServeArgs) -> CmdResult {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !ct.starts_with("application/timestamp-query") {
+        if !ct.starts_with(tsp::TIMESTAMP_QUERY_TYPE) {
             return (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "send an RFC 3161 request as application/timestamp-query\n",
@@ -531,9 +496,7 @@ fn serve(a: ServeArgs) -> CmdResult {
         }
         // Signing is CPU work (and, with a token, blocking I/O): keep it off the executor.
         match tokio::task::spawn_blocking(move || st.answer(&body)).await {
-            Ok(der) => {
-                ([(header::CONTENT_TYPE, "application/timestamp-reply")], der).into_response()
-            }
+            Ok(der) => ([(header::CONTENT_TYPE, tsp::TIMESTAMP_REPLY_TYPE)], der).into_response(),
             Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
         }
     }
