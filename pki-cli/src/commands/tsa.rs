@@ -522,11 +522,27 @@ fn serve(a: ServeArgs) -> CmdResult {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| CliError::from_error("the server stopped", &e))?;
         Ok(Exit::Ok)
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (a service manager stopping the TSA).
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("stopping");
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping");
 }
