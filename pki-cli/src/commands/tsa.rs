@@ -23,24 +23,40 @@ pub fn run(cmd: TsaCommand, lang: Lang) -> CmdResult {
     match cmd {
         TsaCommand::Query(a) => query(a, lang),
         TsaCommand::Verify(a) => verify(a, lang),
-        TsaCommand::Serve(a) => serve(a),
+        TsaCommand::Serve(a) => serve(a, lang),
     }
 }
 
-fn parse_oid(s: &str) -> Result<const_oid::ObjectIdentifier, CliError> {
+/// The sentence in the user's language.
+fn t(lang: Lang, vi: String, en: String) -> String {
+    match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    }
+}
+
+fn parse_oid(s: &str, lang: Lang) -> Result<const_oid::ObjectIdentifier, CliError> {
     const_oid::ObjectIdentifier::new(s).map_err(|_| {
-        CliError::usage(format!(
-            "\"{s}\" is not an object identifier (e.g. 1.2.3.4)"
+        CliError::usage(t(
+            lang,
+            format!("\"{s}\" không phải là một định danh đối tượng (ví dụ 1.2.3.4)"),
+            format!("\"{s}\" is not an object identifier (e.g. 1.2.3.4)"),
         ))
     })
 }
 
-fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, CliError> {
+fn parse_hex(what: &str, s: &str, lang: Lang) -> Result<Vec<u8>, CliError> {
     let clean: String = s
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
         .collect();
-    hex::decode(clean).map_err(|_| CliError::usage(format!("{what} must be hexadecimal")))
+    hex::decode(clean).map_err(|_| {
+        CliError::usage(t(
+            lang,
+            format!("{what} phải là số thập lục phân"),
+            format!("{what} must be hexadecimal"),
+        ))
+    })
 }
 
 /// RFC 3339 with the fraction of a second kept, at `offset`.
@@ -167,7 +183,7 @@ fn report(
     println!(
         "  {}: {}",
         l("kiểm tra", "checks"),
-        checks_line(check).join("; ")
+        checks_line(check, lang).join("; ")
     );
     for p in &problems {
         println!("  {}: {p}", l("lỗi", "error"));
@@ -176,31 +192,44 @@ fn report(
 }
 
 /// Each check and its outcome, for the text report.
-fn checks_line(check: &TokenCheck) -> Vec<String> {
+fn checks_line(check: &TokenCheck, lang: Lang) -> Vec<String> {
     use pki_core::cms::{EssCheck, SignatureCheck};
     use pki_core::tsp::{EkuCheck, ImprintCheck, NonceCheck};
-    let ok = |b: bool| if b { "ok" } else { "FAILED" };
+    let vi = lang == Lang::Vi;
+    let ok = |b: bool| match (b, vi) {
+        (true, true) => "đạt",
+        (true, false) => "ok",
+        (false, true) => "KHÔNG ĐẠT",
+        (false, false) => "FAILED",
+    };
+    let l = |v: &'static str, e: &'static str| if vi { v } else { e };
     vec![
         format!(
-            "signature {}",
+            "{} {}",
+            l("chữ ký", "signature"),
             ok(matches!(check.cms.signature, SignatureCheck::Valid(_)))
         ),
         format!(
-            "message imprint {}",
+            "{} {}",
+            l("mã băm dữ liệu", "message imprint"),
             ok(check.imprint == ImprintCheck::Match)
         ),
         match check.nonce {
-            NonceCheck::NotSent => "nonce not sent".to_string(),
+            NonceCheck::NotSent => l("không gửi nonce", "nonce not sent").to_string(),
             ref n => format!("nonce {}", ok(*n == NonceCheck::Match)),
         },
         format!(
-            "TSA extended key usage {}",
+            "{} {}",
+            l(
+                "mục đích sử dụng của chứng thư TSA",
+                "TSA extended key usage"
+            ),
             ok(check.tsa_eku == EkuCheck::Ok)
         ),
         match check.cms.signing_certificate {
-            EssCheck::MatchesV2 => "signingCertificateV2 ok".to_string(),
-            EssCheck::MatchesV1 => "signingCertificate (SHA-1) ok".to_string(),
-            _ => "signing certificate attribute FAILED".to_string(),
+            EssCheck::MatchesV2 => format!("signingCertificateV2 {}", ok(true)),
+            EssCheck::MatchesV1 => format!("signingCertificate (SHA-1) {}", ok(true)),
+            _ => format!("signingCertificate {}", ok(false)),
         },
     ]
 }
@@ -238,14 +267,30 @@ fn check_trust(
     })
 }
 
+fn cannot_evaluate(lang: Lang) -> String {
+    t(
+        lang,
+        "không đánh giá được dấu thời gian".into(),
+        "the time-stamp token cannot be evaluated".into(),
+    )
+}
+
 fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     let raw = read_limited(&a.token, tsp::MAX_RESPONSE, "time-stamp token")?;
     let token = TimeStampToken::from_response_or_token(&raw).map_err(|e| {
         CliError::from_error(
-            format!("{} is not a readable time-stamp token", a.token.display()),
+            t(
+                lang,
+                format!("{} không phải là dấu thời gian đọc được", a.token.display()),
+                format!("{} is not a readable time-stamp token", a.token.display()),
+            ),
             &e,
         )
-        .hint("give the DER response (.tsr) or token that `pki tsa query --out` or `openssl ts -reply` writes")
+        .hint(t(
+            lang,
+            "hãy cho tệp phản hồi (.tsr) hoặc dấu thời gian dạng DER mà `pki tsa query --out` hay `openssl ts -reply` ghi ra".into(),
+            "give the DER response (.tsr) or token that `pki tsa query --out` or `openssl ts -reply` writes".into(),
+        ))
     })?;
     let mut untrusted = Vec::new();
     for p in &a.untrusted {
@@ -259,15 +304,21 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
             Imprint::Data(&data)
         }
         (None, Some(h)) => {
-            digest = parse_hex("--digest", h)?;
+            digest = parse_hex("--digest", h, lang)?;
             Imprint::Digest(&digest)
         }
-        (None, None) => return Err(CliError::usage("give --data FILE or --digest HEX")),
+        (None, None) => {
+            return Err(CliError::usage(t(
+                lang,
+                "hãy cho --data TỆP hoặc --digest HEX".into(),
+                "give --data FILE or --digest HEX".into(),
+            )))
+        }
     };
     let nonce = a
         .nonce
         .as_deref()
-        .map(|n| parse_hex("--nonce", n))
+        .map(|n| parse_hex("--nonce", n, lang))
         .transpose()?;
     let check = token
         .validate(
@@ -276,22 +327,41 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
             &untrusted,
             &AlgorithmPolicy::default(),
         )
-        .map_err(|e| CliError::from_error("the time-stamp token cannot be evaluated", &e))?;
+        .map_err(|e| CliError::from_error(cannot_evaluate(lang), &e))?;
     let trust = check_trust(&check, &token, &a.trust, &untrusted)?;
     Ok(report(&token, &check, &trust, true, a.json, lang))
 }
 
 fn query(a: QueryArgs, lang: Lang) -> CmdResult {
     if !pki_core::fetch::is_http_url(&a.url) {
-        return Err(CliError::usage(format!(
-            "--url must be an http:// or https:// URL, not \"{}\"",
-            a.url
+        return Err(CliError::usage(t(
+            lang,
+            format!(
+                "--url phải là địa chỉ http:// hoặc https://, không phải \"{}\"",
+                a.url
+            ),
+            format!(
+                "--url must be an http:// or https:// URL, not \"{}\"",
+                a.url
+            ),
         )));
     }
-    let policy = a.policy.as_deref().map(parse_oid).transpose()?;
+    let policy = a
+        .policy
+        .as_deref()
+        .map(|p| parse_oid(p, lang))
+        .transpose()?;
     let data = read_limited(&a.file, MAX_DATA, "file")?;
-    let mut req = TimeStampReq::for_data(a.hash.into(), &data)
-        .map_err(|e| CliError::from_error("cannot build the request", &e))?;
+    let mut req = TimeStampReq::for_data(a.hash.into(), &data).map_err(|e| {
+        CliError::from_error(
+            t(
+                lang,
+                "không tạo được yêu cầu".into(),
+                "cannot build the request".into(),
+            ),
+            &e,
+        )
+    })?;
     if let Some(p) = policy {
         req = req.with_policy(p);
     }
@@ -303,20 +373,33 @@ fn query(a: QueryArgs, lang: Lang) -> CmdResult {
         tsp::MAX_RESPONSE,
     )
     .map_err(|e| {
-        CliError::op(format!(
-            "the time-stamp request failed: {}",
-            pki_core::fetch::error_sentence(&e)
+        let why = pki_core::fetch::error_sentence(&e);
+        CliError::op(t(
+            lang,
+            format!("yêu cầu dấu thời gian không thành công: {why}"),
+            format!("the time-stamp request failed: {why}"),
         ))
     })?;
     let resp = tsp::TimeStampResp::from_der(&body).map_err(|e| {
         CliError::from_error(
-            format!("{} did not answer with a time-stamp response", a.url),
+            t(
+                lang,
+                format!("{} không trả lời bằng một phản hồi dấu thời gian", a.url),
+                format!("{} did not answer with a time-stamp response", a.url),
+            ),
             &e,
         )
     })?;
-    let token = resp
-        .into_token()
-        .map_err(|e| CliError::from_error("no time-stamp", &e))?;
+    let token = resp.into_token().map_err(|e| {
+        CliError::from_error(
+            t(
+                lang,
+                "không có dấu thời gian".into(),
+                "no time-stamp".into(),
+            ),
+            &e,
+        )
+    })?;
     let check = token
         .validate(
             Imprint::Data(&data),
@@ -324,7 +407,7 @@ fn query(a: QueryArgs, lang: Lang) -> CmdResult {
             &[],
             &AlgorithmPolicy::default(),
         )
-        .map_err(|e| CliError::from_error("the time-stamp token cannot be evaluated", &e))?;
+        .map_err(|e| CliError::from_error(cannot_evaluate(lang), &e))?;
     // An invalid token is reported, not saved for later use.
     if let Some(out) = a.out.as_ref().filter(|_| check.is_valid()) {
         write_atomically(out, &body)?;
@@ -410,7 +493,7 @@ impl ServerState {
     }
 }
 
-fn load_server(a: &ServeArgs) -> Result<ServerState, CliError> {
+fn load_server(a: &ServeArgs, lang: Lang) -> Result<ServerState, CliError> {
     let mut certs = load_certs(&a.cert)?;
     let cert = certs.remove(0);
     let mut chain = certs;
@@ -431,10 +514,18 @@ fn load_server(a: &ServeArgs) -> Result<ServerState, CliError> {
         (Ok(a), Ok(b)) if a == b
     );
     if !same_key {
-        return Err(CliError::op(format!(
-            "the key {} does not belong to the certificate {}",
-            a.key.display(),
-            a.cert.display()
+        return Err(CliError::op(t(
+            lang,
+            format!(
+                "khóa {} không thuộc về chứng thư {}",
+                a.key.display(),
+                a.cert.display()
+            ),
+            format!(
+                "the key {} does not belong to the certificate {}",
+                a.key.display(),
+                a.cert.display()
+            ),
         )));
     }
     let eku = cert.extensions().ext_key_usage.clone().unwrap_or_default();
@@ -443,20 +534,27 @@ fn load_server(a: &ServeArgs) -> Result<ServerState, CliError> {
         .iter()
         .any(|e| e.oid == pki_core::oid::EXT_EXT_KEY_USAGE && e.critical);
     if eku != [pki_core::oid::EKU_TIME_STAMPING] || !critical {
-        return Err(CliError::op(format!(
-            "{} cannot be a TSA certificate: it needs id-kp-timeStamping as its only extended key usage, marked critical (RFC 3161 §2.3)",
-            a.cert.display()
+        return Err(CliError::op(t(
+            lang,
+            format!(
+                "{} không dùng được làm chứng thư TSA: mục đích sử dụng mở rộng duy nhất phải là id-kp-timeStamping, đánh dấu critical (RFC 3161 §2.3)",
+                a.cert.display()
+            ),
+            format!(
+                "{} cannot be a TSA certificate: it needs id-kp-timeStamping as its only extended key usage, marked critical (RFC 3161 §2.3)",
+                a.cert.display()
+            ),
         )));
     }
     let policy = match &a.policy {
-        Some(p) => parse_oid(p)?,
+        Some(p) => parse_oid(p, lang)?,
         None => cert
             .extensions()
             .policies
             .as_ref()
             .and_then(|p| p.first().copied())
             .filter(|p| *p != pki_core::oid::ANY_POLICY)
-            .map_or_else(|| parse_oid(DEFAULT_POLICY), Ok)?,
+            .map_or_else(|| parse_oid(DEFAULT_POLICY, lang), Ok)?,
     };
     let algorithm = hsm::Signer::algorithms(&key)
         .first()
@@ -471,12 +569,12 @@ fn load_server(a: &ServeArgs) -> Result<ServerState, CliError> {
     })
 }
 
-fn serve(a: ServeArgs) -> CmdResult {
+fn serve(a: ServeArgs, lang: Lang) -> CmdResult {
     use axum::extract::{DefaultBodyLimit, State};
     use axum::http::{header, HeaderMap, StatusCode};
     use axum::response::IntoResponse;
 
-    let state = Arc::new(load_server(&a)?);
+    let state = Arc::new(load_server(&a, lang)?);
 
     async fn handle(
         State(st): State<Arc<ServerState>>,
@@ -514,7 +612,16 @@ fn serve(a: ServeArgs) -> CmdResult {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.listen)
             .await
-            .map_err(|e| CliError::from_error(format!("cannot listen on {}", a.listen), &e))?;
+            .map_err(|e| {
+                CliError::from_error(
+                    t(
+                        lang,
+                        format!("không lắng nghe được trên {}", a.listen),
+                        format!("cannot listen on {}", a.listen),
+                    ),
+                    &e,
+                )
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::from_error("cannot listen", &e))?;
