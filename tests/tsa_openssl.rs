@@ -566,6 +566,23 @@ fn garbage_and_truncated_tokens_are_operational_errors() {
     std::fs::write(d.join("whole.tsr"), &resp).unwrap();
     let o = pki(&["tsa", "verify", &p(d, "whole.tsr"), "--data", &data]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    // In Vietnamese on request.
+    let o = pki(&[
+        "--lang",
+        "vi",
+        "tsa",
+        "verify",
+        &p(d, "garbage"),
+        "--data",
+        &data,
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.starts_with("lỗi: ") && stderr.contains("không phải là dấu thời gian"),
+        "{}",
+        text(&o)
+    );
     // Usage: neither --data nor --digest.
     let o = pki(&["tsa", "verify", &p(d, "whole.tsr")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
