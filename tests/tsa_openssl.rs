@@ -258,6 +258,30 @@ fn tokens_from_pki_tsa_serve_pass_openssl_ts_verify() {
             .unwrap();
         assert!(tok.signed_data.certificates.is_empty());
         std::fs::write(&tsr2, &body).unwrap();
+        // Without the TSA certificate we cannot tell (4); with it, valid.
+        let o = pki(&[
+            "tsa",
+            "verify",
+            &tsr2,
+            "--data",
+            &p(d, "data.txt"),
+            "--trust",
+            root,
+        ]);
+        assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("NO_SIGNING_CERTIFICATE_FOUND"));
+        let o = pki(&[
+            "tsa",
+            "verify",
+            &tsr2,
+            "--data",
+            &p(d, "data.txt"),
+            "--trust",
+            root,
+            "--untrusted",
+            untrusted,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let o = openssl_verify(
             &openssl,
             &[

@@ -801,6 +801,7 @@ impl TimeStampToken {
             tsa_cert_valid_at_gen_time,
             tsa_name_matches,
             tst_version: self.tst_info.version,
+            gen_time,
         })
     }
 }
@@ -918,12 +919,47 @@ pub struct TokenCheck {
     pub tsa_name_matches: Option<bool>,
     /// TSTInfo version (1 is the only one defined).
     pub tst_version: u32,
+    /// The token's genTime.
+    pub gen_time: OffsetDateTime,
 }
 
 impl TokenCheck {
     /// Whether the token is valid as data (everything but the chain).
     pub fn is_valid(&self) -> bool {
         self.problems().is_empty()
+    }
+
+    /// The ETSI EN 319 102-1 indication and sub-indication for the token as data (the TSA
+    /// certificate's chain comes on top): a token over other data is HASH_FAILURE, a wrong
+    /// signature SIG_CRYPTO_FAILURE, a TSA certificate not found or not named by the ESS
+    /// attribute NO_SIGNING_CERTIFICATE_FOUND (indeterminate), a TSA certificate unfit for time
+    /// stamping CHAIN_CONSTRAINTS_FAILURE, a genTime outside its validity EXPIRED or
+    /// NOT_YET_VALID; other defects (nonce, missing ESS attribute, version) FORMAT_FAILURE.
+    pub fn indication(&self) -> (crate::report::Indication, Option<&'static str>) {
+        use crate::report::Indication::*;
+        if self.is_valid() {
+            return (TotalPassed, None);
+        }
+        if self.imprint != ImprintCheck::Match {
+            return (TotalFailed, Some("HASH_FAILURE"));
+        }
+        let cms = self.cms.indication();
+        if cms.0 != TotalPassed {
+            return cms;
+        }
+        if !matches!(self.tsa_eku, EkuCheck::Ok | EkuCheck::NotChecked) {
+            return (TotalFailed, Some("CHAIN_CONSTRAINTS_FAILURE"));
+        }
+        if let Some(c) = &self.tsa_cert {
+            if !self.tsa_cert_valid_at_gen_time {
+                return if self.gen_time > c.not_after() {
+                    (TotalFailed, Some("EXPIRED"))
+                } else {
+                    (TotalFailed, Some("NOT_YET_VALID"))
+                };
+            }
+        }
+        (TotalFailed, Some("FORMAT_FAILURE"))
     }
 
     /// One sentence per problem.
@@ -1258,6 +1294,14 @@ mod tests {
         assert_eq!(bad.imprint, ImprintCheck::Mismatch);
         assert_eq!(bad.nonce, NonceCheck::Mismatch);
         assert!(!bad.is_valid());
+        assert_eq!(
+            bad.indication(),
+            (crate::report::Indication::TotalFailed, Some("HASH_FAILURE"))
+        );
+        assert_eq!(
+            check.indication(),
+            (crate::report::Indication::TotalPassed, None)
+        );
         let by_digest = tok
             .validate(
                 Imprint::Digest(&HashAlgorithm::Sha256.digest(b"data")),
@@ -1285,6 +1329,13 @@ mod tests {
         let p = AlgorithmPolicy::default();
         let c = tok.validate(Imprint::Data(b"d"), None, &[], &p).unwrap();
         assert!(!c.is_valid());
+        assert_eq!(
+            c.indication(),
+            (
+                crate::report::Indication::Indeterminate,
+                Some("NO_SIGNING_CERTIFICATE_FOUND")
+            )
+        );
         let c = tok
             .validate(Imprint::Data(b"d"), None, std::slice::from_ref(&f.cert), &p)
             .unwrap();
@@ -1308,6 +1359,13 @@ mod tests {
             .unwrap();
         assert_eq!(c.tsa_eku, EkuCheck::NotCritical);
         assert!(!c.is_valid());
+        assert_eq!(
+            c.indication(),
+            (
+                crate::report::Indication::TotalFailed,
+                Some("CHAIN_CONSTRAINTS_FAILURE")
+            )
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `pki tsa query|verify|serve`: RFC 3161 time-stamps over HTTP (RFC 3161 §3.4).
 
-use super::common::{load_certs, load_trust, print_json, read_limited};
+use super::common::{load_certs, load_trust, read_limited};
 use crate::args::tsa::{QueryArgs, ServeArgs, TsaCommand, VerifyArgs, DEFAULT_POLICY};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
@@ -88,10 +88,28 @@ fn fmt_time(t: OffsetDateTime, offset: time::UtcOffset) -> String {
 enum Trust {
     NotChecked,
     Trusted(Vec<Certificate>),
-    /// No path to a trust anchor (indeterminate).
-    NotTrusted(String),
+    /// No path to a trust anchor (indeterminate): why, and the ETSI sub-indication.
+    NotTrusted(String, &'static str),
     /// A path was found and is invalid (expired, bad signature, wrong purpose...).
-    Invalid(String),
+    Invalid(String, &'static str),
+}
+
+/// Text built line by line.
+#[derive(Default)]
+struct Lines(String);
+
+impl Lines {
+    fn push_line(&mut self, line: String) {
+        self.0.push_str(&line);
+        self.0.push('\n');
+    }
+}
+
+/// Writes to stdout, ignoring a closed pipe (`pki tsa verify ... | head`) instead of panicking.
+fn out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes()).and_then(|_| o.flush());
 }
 
 fn report(
@@ -104,16 +122,23 @@ fn report(
 ) -> Exit {
     let info = &token.tst_info;
     let problems = check.problems();
-    let (exit, indication) = if !problems.is_empty() {
-        (Exit::Invalid, "TOTAL-FAILED")
-    } else {
-        match trust {
-            Trust::Trusted(_) => (Exit::Ok, "TOTAL-PASSED"),
-            Trust::NotTrusted(_) => (Exit::Indeterminate, "INDETERMINATE"),
-            Trust::Invalid(_) => (Exit::Invalid, "TOTAL-FAILED"),
-            Trust::NotChecked if require_trust => (Exit::Indeterminate, "INDETERMINATE"),
-            Trust::NotChecked => (Exit::Ok, "PASSED"),
-        }
+    use pki_core::report::Indication;
+    // The token as data first (a definitive failure beats everything), then its chain.
+    let (exit, indication, sub_indication) = match check.indication() {
+        (Indication::TotalFailed, sub) => (Exit::Invalid, "TOTAL-FAILED", sub),
+        (Indication::Indeterminate, sub) => (Exit::Indeterminate, "INDETERMINATE", sub),
+        (Indication::TotalPassed, _) => match trust {
+            Trust::Trusted(_) => (Exit::Ok, "TOTAL-PASSED", None),
+            Trust::NotTrusted(_, sub) => (Exit::Indeterminate, "INDETERMINATE", Some(*sub)),
+            Trust::Invalid(_, sub) => (Exit::Invalid, "TOTAL-FAILED", Some(*sub)),
+            Trust::NotChecked if require_trust => (
+                Exit::Indeterminate,
+                "INDETERMINATE",
+                Some("NO_CERTIFICATE_CHAIN_FOUND"),
+            ),
+            // `pki tsa query` without --trust: the token is good as data.
+            Trust::NotChecked => (Exit::Ok, "PASSED", None),
+        },
     };
     let tsa = info
         .tsa_name()
@@ -134,11 +159,12 @@ fn report(
             .map(|c| c.subject().common_name().unwrap_or("?").to_string())
             .collect::<Vec<_>>()
             .join(" <- "),
-        Trust::NotTrusted(why) | Trust::Invalid(why) => why.clone(),
+        Trust::NotTrusted(why, _) | Trust::Invalid(why, _) => why.clone(),
     };
     if json {
         let v = serde_json::json!({
             "indication": indication,
+            "sub_indication": sub_indication,
             "gen_time": fmt_time(info.gen_time, time::UtcOffset::UTC),
             "gen_time_vietnam": fmt_time(info.gen_time, pki_core::time::VIETNAM),
             "serial": info.serial_hex(),
@@ -160,34 +186,50 @@ fn report(
             "chain": chain_text,
             "errors": problems,
         });
-        print_json(&v);
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ));
         return exit;
     }
     let l = |vi: &'static str, en: &'static str| if lang == Lang::Vi { vi } else { en };
-    println!("{}: {indication}", l("Dấu thời gian", "Time-stamp token"));
-    println!(
+    let mut text = Lines::default();
+    let head = l("Dấu thời gian", "Time-stamp token");
+    match sub_indication {
+        Some(sub) => text.push_line(format!("{head}: {indication} ({sub})")),
+        None => text.push_line(format!("{head}: {indication}")),
+    }
+    text.push_line(format!(
         "  {}: {}",
         l("thời điểm", "time"),
         fmt_time(info.gen_time, pki_core::time::VIETNAM)
-    );
-    println!("  UTC: {}", fmt_time(info.gen_time, time::UtcOffset::UTC));
-    println!("  {}: {}", l("số hiệu", "serial"), info.serial_hex());
-    println!("  {}: {}", l("chính sách", "policy"), info.policy);
-    println!("  TSA: {tsa}");
-    println!(
+    ));
+    text.push_line(format!(
+        "  UTC: {}",
+        fmt_time(info.gen_time, time::UtcOffset::UTC)
+    ));
+    text.push_line(format!(
+        "  {}: {}",
+        l("số hiệu", "serial"),
+        info.serial_hex()
+    ));
+    text.push_line(format!("  {}: {}", l("chính sách", "policy"), info.policy));
+    text.push_line(format!("  TSA: {tsa}"));
+    text.push_line(format!(
         "  {}: {hash} {}",
         l("mã băm", "imprint"),
         hex::encode(&info.message_imprint.digest)
-    );
-    println!("  {}: {chain_text}", l("chuỗi chứng thư", "chain"));
-    println!(
+    ));
+    text.push_line(format!("  {}: {chain_text}", l("chuỗi chứng thư", "chain")));
+    text.push_line(format!(
         "  {}: {}",
         l("kiểm tra", "checks"),
         checks_line(check, lang).join("; ")
-    );
+    ));
     for p in &problems {
-        println!("  {}: {p}", l("lỗi", "error"));
+        text.push_line(format!("  {}: {p}", l("lỗi", "error")));
     }
+    out(&text.0);
     exit
 }
 
@@ -247,6 +289,7 @@ fn check_trust(
     let Some(leaf) = &check.tsa_cert else {
         return Ok(Trust::NotTrusted(
             "the TSA certificate was not found".into(),
+            "NO_SIGNING_CERTIFICATE_FOUND",
         ));
     };
     let pool = CertPool::from_certs(
@@ -262,8 +305,10 @@ fn check_trust(
     let opts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
     Ok(match path::validate(leaf, &pool, &anchors, &opts) {
         Ok(p) => Trust::Trusted(p.certs),
-        Err(f) if f.error.is_definitive() => Trust::Invalid(f.error.to_string()),
-        Err(f) => Trust::NotTrusted(f.error.to_string()),
+        Err(f) if f.error.is_definitive() => {
+            Trust::Invalid(f.error.to_string(), f.error.sub_indication())
+        }
+        Err(f) => Trust::NotTrusted(f.error.to_string(), f.error.sub_indication()),
     })
 }
 
