@@ -670,9 +670,10 @@ fn serve(a: ServeArgs, lang: Lang) -> CmdResult {
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::from_error("cannot listen", &e))?;
-        println!("TSA listening on http://{addr}/ (policy {})", state.policy);
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        out(&format!(
+            "TSA listening on http://{addr}/ (policy {})\n",
+            state.policy
+        ));
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown())
             .await
