@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod name;
 pub mod oid;
 pub mod path;
+pub mod pdf;
 pub mod revocation;
 pub mod time;
 pub mod trust;
