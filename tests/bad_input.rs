@@ -1,5 +1,7 @@
 //! Bad input gives exit code 3 and one clear sentence: never a panic, never a hang.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use interop_tests::{fixtures, pki, require_tool, run, text};
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! `pki cert verify` and `openssl verify` reach the same verdicts on a matrix of good and bad
 //! chains built here with our CA builder.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use hsm::{KeyKind, Signer, SoftwareKey};
 use interop_tests::{pki, require_tool, run, text};
 use pki_core::ca::builder::{build_crl, default_algorithm, CertBuilder, CrlEntryBuild, Ext};

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// Where a key lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per command or configuration entry; boxing would only complicate matching"
+)]
 pub enum KeyRef {
     /// A key on a PKCS#11 token or HSM.
     Pkcs11(Pkcs11Uri),

@@ -221,7 +221,7 @@ pub fn single(buf: &[u8], ber: bool, allow_zero_padding: bool) -> Result<Tlv<'_>
     };
     let t = r.next_tlv()?;
     let rest = r.rest();
-    if !rest.is_empty() && !(allow_zero_padding && rest.iter().all(|b| *b == 0)) {
+    if !(rest.is_empty() || (allow_zero_padding && rest.iter().all(|b| *b == 0))) {
         return Err(TlvError {
             offset: r.offset(),
             reason: "trailing data after the element",

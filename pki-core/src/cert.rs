@@ -727,6 +727,19 @@ fn pkcs7_certificates(der: &[u8]) -> Option<Vec<Certificate>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// PEM-encodes DER with `label` (64-column lines, RFC 7468).
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut s = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str(&format!("-----END {label}-----\n"));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,17 +775,4 @@ mod tests {
         let t = asn1::single(&bad, false, false).unwrap();
         assert!(parse_time(&t).is_none());
     }
-}
-
-/// PEM-encodes DER with `label` (64-column lines, RFC 7468).
-pub fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
 }

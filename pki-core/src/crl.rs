@@ -462,9 +462,10 @@ pub enum CrlIssuerError {
     Signature(VerifyError),
 }
 
-fn read_extensions<'a>(
-    r: &Reader<'a>,
-) -> Result<Vec<(ObjectIdentifier, bool, &'a [u8])>, CertError> {
+/// An extension: OID, criticality, value.
+type RawExtension<'a> = (ObjectIdentifier, bool, &'a [u8]);
+
+fn read_extensions<'a>(r: &Reader<'a>) -> Result<Vec<RawExtension<'a>>, CertError> {
     let mut r = r.clone();
     let seq = r.expect(tag::SEQUENCE)?;
     let mut l = r.nested(&seq);

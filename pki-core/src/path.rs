@@ -246,12 +246,15 @@ pub struct PathFailure {
     pub path: Vec<Certificate>,
 }
 
+/// Signature checks already made: (child certificate SHA-256, issuer certificate SHA-256) -> result.
+type SigCache = HashMap<([u8; 32], [u8; 32]), Result<Vec<String>, PathError>>;
+
 struct Search<'a> {
     anchors: &'a CertPool,
     pool: &'a CertPool,
     opts: &'a ValidationOptions,
     checks: usize,
-    sig_cache: HashMap<([u8; 32], [u8; 32]), Result<Vec<String>, PathError>>,
+    sig_cache: SigCache,
     best: Option<PathFailure>,
 }
 
@@ -479,7 +482,7 @@ impl Search<'_> {
                     oid: o.to_string(),
                 });
             }
-            if !(cert.is_self_issued() && !last) {
+            if !cert.is_self_issued() || last {
                 nc.check(cert)?;
             }
             // Policies (§6.1.3 d-f).
@@ -496,9 +499,7 @@ impl Search<'_> {
                 return Err(PathError::Policy { subject: subject() });
             }
             if last {
-                if explicit_policy > 0 {
-                    explicit_policy -= 1;
-                }
+                explicit_policy = explicit_policy.saturating_sub(1);
                 if let Some((Some(0), _)) = cert.extensions().policy_constraints {
                     explicit_policy = 0;
                 }
