@@ -918,10 +918,13 @@ impl<R: Read + Seek> PdfReader<R> {
                     (found, v)
                 }
                 None => {
-                    return Err(match first {
-                        Err(err @ (PdfError::TooLarge { .. } | PdfError::Syntax { .. })) => err,
+                    // A header that parses but a body that does not: report the body's error;
+                    // no header (or the wrong one) there: the object is not where it should be.
+                    let header = self.parse_at(offset, |lx| lx.parse_obj_header());
+                    return Err(match (first, header) {
+                        (Err(err), Ok((h, _))) if h == e => err,
                         _ => PdfError::ObjectNotFound { obj: e, offset },
-                    })
+                    });
                 }
             },
             (Err(e), None) => return Err(e),

@@ -1,0 +1,596 @@
+//! The PDF core against real peers: our reader on every file shape qpdf makes, our signature
+//! placeholder filled with an `openssl cms` signature, checked by pdfsig, qpdf --check and
+//! pyHanko; hostile and damaged files give clear errors.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use interop_tests::{fixtures, require_tool, run, text};
+use pki_core::pdf::sign::{self, PreparedSignature, SignatureOptions, SubFilter};
+use pki_core::pdf::{PdfError, PdfReader, Repair, XrefKind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A small classic-xref PDF with `pages` pages, an /Info dictionary and an /ID. With `form`, it
+/// also has an indirect /AcroForm with an indirect /Fields array holding a text field, and the
+/// first page's /Annots is an indirect array.
+fn make_pdf(pages: usize, form: bool) -> Vec<u8> {
+    let mut objs: Vec<String> = Vec::new();
+    // 1 catalog, 2 pages, 3 font, 4 info, then per page: page, contents.
+    let first_page = 5;
+    let extra = first_page + 2 * pages;
+    let acro = if form {
+        format!("/AcroForm {} 0 R", extra)
+    } else {
+        String::new()
+    };
+    objs.push(format!("<</Type/Catalog/Pages 2 0 R{acro}>>"));
+    let kids: Vec<String> = (0..pages)
+        .map(|i| format!("{} 0 R", first_page + 2 * i))
+        .collect();
+    objs.push(format!(
+        "<</Type/Pages/Kids[{}]/Count {pages}>>",
+        kids.join(" ")
+    ));
+    objs.push("<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>".into());
+    objs.push("<</Title(Test document)/Producer(pki-core tests)>>".into());
+    for i in 0..pages {
+        let annots = if form && i == 0 {
+            format!("/Annots {} 0 R", extra + 2)
+        } else {
+            String::new()
+        };
+        objs.push(format!(
+            "<</Type/Page/Parent 2 0 R/MediaBox[0 0 595.276 841.89]/Resources<</Font<</F1 3 0 R>>>>/Contents {} 0 R{annots}>>",
+            first_page + 2 * i + 1
+        ));
+        let content = format!("BT /F1 24 Tf 72 720 Td (Page {}) Tj ET", i + 1);
+        objs.push(format!(
+            "<</Length {}>>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
+    if form {
+        // AcroForm, Fields array, Annots array, the text field/widget.
+        let field = extra + 3;
+        objs.push(format!("<</Fields {} 0 R/DA(/Helv 0 Tf 0 g)>>", extra + 1));
+        objs.push(format!("[{field} 0 R]"));
+        objs.push(format!("[{field} 0 R]"));
+        objs.push(format!(
+            "<</Type/Annot/Subtype/Widget/FT/Tx/T(Name)/V(An)/Rect[72 600 300 620]/P {first_page} 0 R/F 4>>"
+        ));
+    }
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offs = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offs.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let x = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
+    for o in offs {
+        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<</Size {}/Root 1 0 R/Info 4 0 R/ID[<0123456789ABCDEF0123456789ABCDEF><0123456789ABCDEF0123456789ABCDEF>]>>\nstartxref\n{x}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A hybrid-reference file (§7.5.8.4): the page and its contents are in an object stream listed
+/// only by the /XRefStm cross-reference stream; the table lists the rest.
+fn make_hybrid() -> Vec<u8> {
+    let mut out = b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offs = std::collections::BTreeMap::new();
+    let mut obj = |out: &mut Vec<u8>, n: u32, body: &str| {
+        offs.insert(n, out.len());
+        out.extend_from_slice(format!("{n} 0 obj\n{body}\nendobj\n").as_bytes());
+    };
+    obj(&mut out, 1, "<</Type/Catalog/Pages 2 0 R>>");
+    obj(&mut out, 2, "<</Type/Pages/Kids[3 0 R]/Count 1>>");
+    let content = "BT /F1 24 Tf 72 720 Td (Hybrid) Tj ET";
+    obj(
+        &mut out,
+        4,
+        &format!(
+            "<</Length {}>>\nstream\n{content}\nendstream",
+            content.len()
+        ),
+    );
+    obj(
+        &mut out,
+        5,
+        "<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>",
+    );
+    // Object stream 6 holds object 3 (the page).
+    let page = "<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>";
+    let header = "3 0 ";
+    let body = format!("{header}{page}");
+    obj(
+        &mut out,
+        6,
+        &format!(
+            "<</Type/ObjStm/N 1/First {}/Length {}>>\nstream\n{body}\nendstream",
+            header.len(),
+            body.len()
+        ),
+    );
+    // The xref stream (object 7): entry for 3 (compressed in 6) and for 7 itself.
+    let xs_at = out.len();
+    // W [1 4 2]: rows of 7 bytes.
+    let mut data = vec![2u8];
+    data.extend_from_slice(&6u32.to_be_bytes());
+    data.extend_from_slice(&0u16.to_be_bytes());
+    data.push(1);
+    data.extend_from_slice(&(xs_at as u32).to_be_bytes());
+    data.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(
+        format!(
+            "7 0 obj\n<</Type/XRef/Size 8/W[1 4 2]/Index[3 1 7 1]/Length {}>>\nstream\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"\nendstream\nendobj\n");
+    let x = out.len();
+    out.extend_from_slice(b"xref\n0 8\n0000000000 65535 f\r\n");
+    for n in 1..8u32 {
+        match offs.get(&n) {
+            Some(o) => out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes()),
+            None => out.extend_from_slice(b"0000000000 00000 f\r\n"),
+        }
+    }
+    out.extend_from_slice(
+        format!("trailer\n<</Size 8/Root 1 0 R/XRefStm {xs_at}>>\nstartxref\n{x}\n%%EOF\n")
+            .as_bytes(),
+    );
+    out
+}
+
+struct Tools {
+    qpdf: PathBuf,
+    pdfsig: PathBuf,
+    openssl: PathBuf,
+}
+
+fn tools() -> Option<Tools> {
+    Some(Tools {
+        qpdf: require_tool("qpdf")?,
+        pdfsig: require_tool("pdfsig")?,
+        openssl: require_tool("openssl")?,
+    })
+}
+
+fn qpdf(t: &Tools, args: &[&str], input: &Path, output: &Path) {
+    let o = run(Command::new(&t.qpdf).args(args).arg(input).arg(output));
+    // qpdf exits 3 for warnings; the files we give it have none.
+    assert_eq!(o.status.code(), Some(0), "qpdf {args:?}\n{}", text(&o));
+}
+
+fn qpdf_check(t: &Tools, file: &Path) {
+    let o = run(Command::new(&t.qpdf).arg("--check").arg(file));
+    let out = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "qpdf --check {}\n{out}",
+        file.display()
+    );
+    assert!(
+        out.contains("No syntax or stream encoding errors found"),
+        "{out}"
+    );
+}
+
+/// The bytes `/ByteRange` covers, read back from the prepared file.
+fn covered(p: &PreparedSignature) -> Vec<u8> {
+    let all = std::fs::read(&p.temp_path).unwrap();
+    let [a, b, c, d] = p.byte_range.map(|v| v as usize);
+    let mut v = all[a..a + b].to_vec();
+    v.extend_from_slice(&all[c..c + d]);
+    v
+}
+
+/// A detached CMS over `data` by the officer's key (openssl), with the chain.
+fn openssl_cms(t: &Tools, data: &[u8], dir: &Path) -> Vec<u8> {
+    let pki = fixtures().join("pki");
+    let input = dir.join("covered.bin");
+    let output = dir.join("sig.p7s");
+    std::fs::write(&input, data).unwrap();
+    let o = run(Command::new(&t.openssl)
+        .args([
+            "cms", "-sign", "-binary", "-outform", "DER", "-md", "sha256",
+        ])
+        .arg("-signer")
+        .arg(pki.join("officer-rsa.pem"))
+        .arg("-inkey")
+        .arg(pki.join("officer-rsa.key.pem"))
+        .arg("-certfile")
+        .arg(pki.join("issuing.pem"))
+        .arg("-in")
+        .arg(&input)
+        .arg("-out")
+        .arg(&output));
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::read(&output).unwrap()
+}
+
+fn sign_with(t: &Tools, input: &Path, output: &Path, opts: &SignatureOptions) -> PreparedSignature {
+    let p = sign::prepare(input, output, opts)
+        .unwrap_or_else(|e| panic!("prepare {}: {e:?}", input.display()));
+    assert!(p.temp_path.exists() && !output.exists());
+    let data = covered(&p);
+    // Our streaming digest is the digest of exactly those bytes.
+    assert_eq!(p.digest, hsm::HashAlgorithm::Sha256.digest(&data));
+    let cms = openssl_cms(t, &data, output.parent().unwrap());
+    sign::finish(&p, &cms).unwrap();
+    assert!(!p.temp_path.exists() && output.exists());
+    p
+}
+
+fn opts() -> SignatureOptions {
+    let mut o = SignatureOptions::pades(8192);
+    o.signing_time = Some(time::macros::datetime!(2025-03-20 10:00:00 +07:00));
+    o.reason = Some("Phê duyệt văn bản".into());
+    o.location = Some("Bắc Ninh".into());
+    o
+}
+
+/// pdfsig's verdicts: one entry per signature, true when "Signature is Valid".
+fn pdfsig(t: &Tools, file: &Path) -> (Vec<bool>, String) {
+    let o = run(Command::new(&t.pdfsig).arg(file));
+    let out = text(&o);
+    let verdicts = out
+        .lines()
+        .filter(|l| l.contains("Signature Validation:"))
+        .map(|l| l.contains("Signature is Valid"))
+        .collect();
+    (verdicts, out)
+}
+
+/// pyHanko's executive summary. Its strict mode refuses hybrid-reference files by design (its
+/// help says so), hence `lenient` for them.
+fn pyhanko(file: &Path, lenient: bool) -> Option<String> {
+    let py = require_tool("pyhanko")?;
+    let pki = fixtures().join("pki");
+    let o = run(Command::new(py)
+        .args([
+            "sign",
+            "validate",
+            "--no-revocation-check",
+            "--executive-summary",
+            "--trust-replace",
+        ])
+        .args(lenient.then_some("--no-strict-syntax"))
+        .arg("--trust")
+        .arg(pki.join("root.pem"))
+        .arg("--other-certs")
+        .arg(pki.join("issuing.pem"))
+        .arg(file));
+    Some(text(&o))
+}
+
+#[test]
+fn reader_reads_every_shape() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.pdf");
+    std::fs::write(&base, make_pdf(3, true)).unwrap();
+    let hybrid = dir.path().join("hybrid.pdf");
+    std::fs::write(&hybrid, make_hybrid()).unwrap();
+    qpdf_check(&t, &hybrid);
+    let shapes: &[(&str, &[&str], XrefKind)] = &[
+        (
+            "objstm.pdf",
+            &["--object-streams=generate"],
+            XrefKind::Stream,
+        ),
+        ("linear.pdf", &["--linearize"], XrefKind::Table),
+        (
+            "linear-objstm.pdf",
+            &["--linearize", "--object-streams=generate"],
+            XrefKind::Stream,
+        ),
+        ("qdf.pdf", &["--qdf"], XrefKind::Table),
+        (
+            "v20.pdf",
+            &["--force-version=2.0", "--object-streams=generate"],
+            XrefKind::Stream,
+        ),
+        ("v14.pdf", &["--force-version=1.4"], XrefKind::Table),
+    ];
+    for (name, args, kind) in shapes {
+        let p = dir.path().join(name);
+        qpdf(&t, args, &base, &p);
+        let mut r = PdfReader::open(&p).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert!(r.repairs().is_empty(), "{name}: {:?}", r.repairs());
+        assert_eq!(r.sections()[0].kind, *kind, "{name}");
+        assert_eq!(r.page_count().unwrap(), 3, "{name}");
+        let (_, page) = r.page(2).unwrap();
+        assert!(page.has_name("Type", "Page"), "{name}");
+        // The page's content decodes (qpdf compresses it with Flate, predictors in xref streams).
+        let c = page.get("Contents").and_then(|c| c.as_reference()).unwrap();
+        let pki_core::pdf::Object::Stream(s) = r.get(c).unwrap() else {
+            panic!("{name}: contents is not a stream")
+        };
+        let data = r.decode_stream(c, &s, 1 << 20).unwrap();
+        assert!(
+            String::from_utf8_lossy(&data).contains("(Page 3) Tj"),
+            "{name}"
+        );
+        let linear = name.starts_with("linear");
+        assert_eq!(r.revisions().len(), 1, "{name}: {:?}", r.revisions());
+        assert_eq!(
+            r.revisions()[0].sections.len(),
+            if linear { 2 } else { 1 },
+            "{name}"
+        );
+        assert!(r.revisions()[0].end + 2 >= r.len(), "{name}");
+    }
+    let mut r = PdfReader::open(&hybrid).unwrap();
+    assert!(r.repairs().is_empty(), "{:?}", r.repairs());
+    assert_eq!(r.sections()[0].kind, XrefKind::Hybrid);
+    let (_, page) = r.page(0).unwrap();
+    assert!(page.get("MediaBox").is_some());
+}
+
+#[test]
+fn signed_output_is_accepted_by_pdfsig_qpdf_and_pyhanko() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.pdf");
+    std::fs::write(&base, make_pdf(2, false)).unwrap();
+    let form = dir.path().join("form.pdf");
+    std::fs::write(&form, make_pdf(2, true)).unwrap();
+    let hybrid = dir.path().join("hybrid.pdf");
+    std::fs::write(&hybrid, make_hybrid()).unwrap();
+    let mut inputs = vec![base.clone(), form.clone(), hybrid];
+    for (name, args) in [
+        ("objstm.pdf", &["--object-streams=generate"][..]),
+        ("linear.pdf", &["--linearize"]),
+        ("qdf.pdf", &["--qdf"]),
+        ("form-objstm.pdf", &["--object-streams=generate"]),
+    ] {
+        let p = dir.path().join(name);
+        qpdf(
+            &t,
+            args,
+            if name.starts_with("form") {
+                &form
+            } else {
+                &base
+            },
+            &p,
+        );
+        inputs.push(p);
+    }
+    for input in &inputs {
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        let out = dir.path().join(format!("signed-{name}"));
+        let before = std::fs::read(input).unwrap();
+        let p = sign_with(&t, input, &out, &opts());
+        assert_eq!(
+            std::fs::read(input).unwrap(),
+            before,
+            "{name}: the input was changed"
+        );
+        let signed = std::fs::read(&out).unwrap();
+        assert!(
+            signed.starts_with(&before),
+            "{name}: not an incremental update"
+        );
+        assert_eq!(p.field_name, "Signature1");
+        let (v, log) = pdfsig(&t, &out);
+        assert_eq!(v, vec![true], "{name}\n{log}");
+        qpdf_check(&t, &out);
+        // Our reader sees two revisions, the second ending at the end of the file.
+        let r = PdfReader::open(&out).unwrap();
+        assert!(r.repairs().is_empty(), "{name}: {:?}", r.repairs());
+        let revs = r.revisions();
+        assert_eq!(revs.last().unwrap().end + 1, r.len(), "{name}");
+        assert_eq!(revs[revs.len() - 2].end, before.len() as u64 - 1, "{name}");
+        let expect_stream = name.contains("objstm");
+        assert_eq!(
+            r.sections()[0].kind == XrefKind::Stream,
+            expect_stream,
+            "{name}: the update keeps the file's xref style"
+        );
+        if let Some(log) = pyhanko(&out, name.contains("hybrid")) {
+            assert!(log.contains(":VALID"), "{name}: pyHanko\n{log}");
+        }
+    }
+}
+
+#[test]
+fn second_signature_keeps_the_first_valid() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for (label, args) in [
+        ("table", &[][..]),
+        ("stream", &["--object-streams=generate"][..]),
+    ] {
+        let base = dir.path().join(format!("{label}-base.pdf"));
+        std::fs::write(&base, make_pdf(1, true)).unwrap();
+        let input = if args.is_empty() {
+            base
+        } else {
+            let p = dir.path().join(format!("{label}-in.pdf"));
+            qpdf(&t, args, &base, &p);
+            p
+        };
+        let one = dir.path().join(format!("{label}-one.pdf"));
+        let two = dir.path().join(format!("{label}-two.pdf"));
+        sign_with(&t, &input, &one, &opts());
+        let mut o2 = opts();
+        o2.kind = sign::SignatureKind::Signature(SubFilter::Pkcs7Detached);
+        o2.appearance = Some(sign::Appearance {
+            rect: [72.0, 100.0, 272.0, 150.0],
+            content: b"0 0 1 rg 0 0 200 50 re f".to_vec(),
+            resources: pki_core::pdf::Dictionary::new(),
+        });
+        let p = sign_with(&t, &one, &two, &o2);
+        assert_eq!(p.field_name, "Signature2");
+        let (v, log) = pdfsig(&t, &two);
+        assert_eq!(v, vec![true, true], "{label}\n{log}");
+        qpdf_check(&t, &two);
+        let r = PdfReader::open(&two).unwrap();
+        assert_eq!(r.revisions().len(), 3, "{label}");
+        if let Some(log) = pyhanko(&two, false) {
+            assert_eq!(log.matches(":VALID").count(), 2, "{label}: pyHanko\n{log}");
+        }
+    }
+}
+
+#[test]
+fn tampering_is_detected_by_pdfsig() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.pdf");
+    std::fs::write(&base, make_pdf(1, false)).unwrap();
+    let out = dir.path().join("signed.pdf");
+    sign_with(&t, &base, &out, &opts());
+    let mut b = std::fs::read(&out).unwrap();
+    let at = b.windows(6).position(|w| w == b"Page 1").unwrap();
+    b[at + 5] = b'7';
+    let bad = dir.path().join("tampered.pdf");
+    std::fs::write(&bad, &b).unwrap();
+    let (v, log) = pdfsig(&t, &bad);
+    assert_eq!(v, vec![false], "{log}");
+}
+
+#[test]
+fn finish_refuses_a_cms_that_does_not_fit_and_abort_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.pdf");
+    std::fs::write(&base, make_pdf(1, false)).unwrap();
+    let out = dir.path().join("signed.pdf");
+    let p = sign::prepare(&base, &out, &SignatureOptions::pades(16)).unwrap();
+    // The prepared state survives a round trip through JSON (two-phase signing).
+    let json = serde_json::to_string(&p).unwrap();
+    let p: PreparedSignature = serde_json::from_str(&json).unwrap();
+    let e = sign::finish(&p, &[0x30; 17]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            sign::SignError::ContentsTooSmall {
+                needed: 17,
+                reserved: 16
+            }
+        ),
+        "{e}"
+    );
+    assert!(!out.exists());
+    sign::abort(&p).unwrap();
+    assert!(!p.temp_path.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn hostile_and_damaged_inputs_give_clear_errors() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let good = make_pdf(2, false);
+    std::fs::write(p("base.pdf"), &good).unwrap();
+
+    // Encrypted.
+    let o = run(Command::new(&t.qpdf)
+        .args(["--encrypt", "u", "o", "256", "--"])
+        .arg(p("base.pdf"))
+        .arg(p("enc.pdf")));
+    assert!(o.status.success(), "{}", text(&o));
+    let e = PdfReader::open(&p("enc.pdf")).unwrap_err();
+    assert!(matches!(e, PdfError::Encrypted), "{e:?}");
+    assert_eq!(e.to_string(), "encrypted PDFs are not supported");
+    let e = sign::prepare(&p("enc.pdf"), &p("out.pdf"), &opts()).unwrap_err();
+    assert!(
+        matches!(e, sign::SignError::Pdf(PdfError::Encrypted)),
+        "{e:?}"
+    );
+
+    // Garbage and empty files.
+    std::fs::write(p("garbage.pdf"), b"\x00\x01 this is not a PDF at all").unwrap();
+    std::fs::write(p("empty.pdf"), b"").unwrap();
+    for n in ["garbage.pdf", "empty.pdf"] {
+        let e = PdfReader::open(&p(n)).unwrap_err();
+        assert!(matches!(e, PdfError::NotPdf), "{n}: {e:?}");
+    }
+
+    // Truncated in the middle of the object data: no xref, no trailer, no catalog left.
+    std::fs::write(p("truncated.pdf"), &good[..30]).unwrap();
+    let e = PdfReader::open(&p("truncated.pdf")).unwrap_err();
+    assert!(matches!(e, PdfError::Damaged { .. }), "{e:?}");
+
+    // Truncated after the objects: rebuilt, and recorded; signing refuses a rebuilt file.
+    let cut = good.windows(4).rposition(|w| w == b"xref").unwrap();
+    std::fs::write(p("no-xref.pdf"), &good[..cut]).unwrap();
+    let mut r = PdfReader::open(&p("no-xref.pdf")).unwrap();
+    assert!(r
+        .repairs()
+        .iter()
+        .any(|x| matches!(x, Repair::Reconstructed { .. })));
+    assert_eq!(r.page_count().unwrap(), 2);
+    let e = sign::prepare(&p("no-xref.pdf"), &p("out.pdf"), &opts()).unwrap_err();
+    assert!(
+        matches!(e, sign::SignError::Pdf(PdfError::Damaged { .. })),
+        "{e:?}"
+    );
+
+    // startxref pointing outside the file.
+    let s = String::from_utf8_lossy(&good).into_owned();
+    let x = s.rfind("startxref\n").unwrap();
+    let outside = format!("{}startxref\n99999999999\n%%EOF\n", &s[..x]);
+    std::fs::write(p("outside.pdf"), outside).unwrap();
+    let r = PdfReader::open(&p("outside.pdf")).unwrap();
+    assert!(r
+        .repairs()
+        .iter()
+        .any(|x| matches!(x, Repair::BadStartxref { .. })));
+
+    // An xref entry pointing outside the file: the object is not found, no panic.
+    let first_entry = good
+        .windows(20)
+        .position(|w| w == b"0000000000 65535 f\r\n")
+        .unwrap()
+        + 20;
+    let mut b = good.clone();
+    b[first_entry..first_entry + 10].copy_from_slice(b"9999999999");
+    std::fs::write(p("entry-outside.pdf"), &b).unwrap();
+    let mut r = PdfReader::open(&p("entry-outside.pdf")).unwrap();
+    let e = r.catalog().unwrap_err();
+    assert!(matches!(e, PdfError::ObjectNotFound { .. }), "{e:?}");
+
+    // Offsets off by a few bytes (an editor added bytes at the top): read, and recorded.
+    let mut b = good.clone();
+    b.splice(9..9, *b"% shifted\n");
+    std::fs::write(p("shifted.pdf"), &b).unwrap();
+    let mut r = PdfReader::open(&p("shifted.pdf")).unwrap();
+    assert_eq!(r.page_count().unwrap(), 2);
+    assert!(r
+        .repairs()
+        .iter()
+        .any(|x| matches!(x, Repair::XrefMoved { .. })));
+    assert!(r
+        .repairs()
+        .iter()
+        .any(|x| matches!(x, Repair::ObjectMoved { .. })));
+
+    // Deep nesting and a huge array inside the catalog: errors, no stack overflow.
+    for (n, junk) in [
+        ("deep.pdf", "[".repeat(100_000)),
+        ("wide.pdf", "0 ".repeat(400_000) + "]"),
+        ("longstr.pdf", "(".to_string() + &"a".repeat(20 << 20)),
+    ] {
+        let bad = s.replacen("/Type/Catalog", &format!("/Type/Catalog/X {junk}"), 1);
+        std::fs::write(p(n), bad).unwrap();
+        // Offsets are now wrong for later objects too; the catalog (object 1) is first.
+        match PdfReader::open(&p(n)) {
+            Ok(mut r) => assert!(r.catalog().is_err(), "{n}"),
+            Err(e) => assert!(!matches!(e, PdfError::Io { .. }), "{n}: {e:?}"),
+        }
+    }
+}
