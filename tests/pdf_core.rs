@@ -594,3 +594,109 @@ fn hostile_and_damaged_inputs_give_clear_errors() {
         }
     }
 }
+
+/// An RFC 3161 timestamp token over `data` from the test TSA (openssl ts), as the CMS of a
+/// document timestamp.
+fn openssl_ts_token(t: &Tools, data: &[u8], dir: &Path) -> Vec<u8> {
+    let pki = fixtures().join("pki");
+    std::fs::write(dir.join("covered.bin"), data).unwrap();
+    std::fs::write(dir.join("serial"), "01\n").unwrap();
+    std::fs::write(
+        dir.join("ts.cnf"),
+        format!(
+            "[tsa]\ndefault_tsa = t\n[t]\nserial = {}\ncrypto_device = builtin\n\
+             signer_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256\n\
+             accuracy = secs:1\nordering = no\ntsa_name = no\ness_cert_id_chain = no\n\
+             ess_cert_id_alg = sha256\n",
+            dir.join("serial").display()
+        ),
+    )
+    .unwrap();
+    let o = run(Command::new(&t.openssl)
+        .args(["ts", "-query", "-sha256", "-cert", "-no_nonce", "-data"])
+        .arg(dir.join("covered.bin"))
+        .arg("-out")
+        .arg(dir.join("q.tsq")));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new(&t.openssl)
+        .args(["ts", "-reply", "-token_out", "-config"])
+        .arg(dir.join("ts.cnf"))
+        .arg("-queryfile")
+        .arg(dir.join("q.tsq"))
+        .arg("-inkey")
+        .arg(pki.join("tsa.key.pem"))
+        .arg("-signer")
+        .arg(pki.join("tsa.pem"))
+        .arg("-chain")
+        .arg(pki.join("issuing.pem"))
+        .arg("-out")
+        .arg(dir.join("token.der")));
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::read(dir.join("token.der")).unwrap()
+}
+
+#[test]
+fn document_timestamp_after_a_signature() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.pdf");
+    std::fs::write(&base, make_pdf(1, false)).unwrap();
+    let signed = dir.path().join("signed.pdf");
+    sign_with(&t, &base, &signed, &opts());
+    let stamped = dir.path().join("stamped.pdf");
+    let p = sign::prepare(&signed, &stamped, &SignatureOptions::doc_timestamp(8192)).unwrap();
+    assert_eq!(p.field_name, "Signature2");
+    let data = covered(&p);
+    assert_eq!(p.digest, hsm::HashAlgorithm::Sha256.digest(&data));
+    let token = openssl_ts_token(&t, &data, dir.path());
+    sign::finish(&p, &token).unwrap();
+    let body = std::fs::read(&stamped).unwrap();
+    let s = String::from_utf8_lossy(&body);
+    assert!(s.contains("/Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161"));
+    qpdf_check(&t, &stamped);
+    let (v, log) = pdfsig(&t, &stamped);
+    assert_eq!(v.first(), Some(&true), "the signature stays valid\n{log}");
+    if let Some(log) = pyhanko(&stamped, false) {
+        assert!(
+            log.contains("Signature1:") && log.contains(":VALID"),
+            "pyHanko\n{log}"
+        );
+    }
+    // pyHanko's CLI summary lists signatures only; its API validates the timestamp.
+    if let Some(py) = require_tool("python3").and_then(|_| interop_tests::find_tool("pyhanko")) {
+        let python = py.with_file_name("python3");
+        let script = dir.path().join("dts_check.py");
+        std::fs::write(&script, DTS_CHECK).unwrap();
+        let pki = fixtures().join("pki");
+        let o = run(Command::new(python)
+            .arg(&script)
+            .arg(&stamped)
+            .arg(pki.join("root.pem"))
+            .arg(pki.join("issuing.pem")));
+        let out = text(&o);
+        assert!(
+            out.contains("Signature2 DTS intact valid trusted"),
+            "pyHanko timestamp validation\n{out}"
+        );
+    }
+}
+
+const DTS_CHECK: &str = r#"
+import sys
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_timestamp
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko_certvalidator import ValidationContext
+f, root, inter = sys.argv[1:4]
+vc = ValidationContext(trust_roots=[load_cert_from_pemder(root)],
+                       other_certs=[load_cert_from_pemder(inter)],
+                       allow_fetching=False, revocation_mode='soft-fail')
+with open(f, 'rb') as fh:
+    r = PdfFileReader(fh)
+    for s in r.embedded_signatures:
+        if s.sig_object_type == '/DocTimeStamp':
+            st = validate_pdf_timestamp(s, validation_context=vc)
+            print(s.field_name, 'DTS', 'intact' if st.intact else 'BROKEN',
+                  'valid' if st.valid else 'INVALID',
+                  'trusted' if st.trusted else 'UNTRUSTED', st.timestamp)
+"#;

@@ -25,8 +25,10 @@ pub const MAX_OBJECT_BYTES: usize = 16 << 20;
 pub const MAX_DECODED_STREAM: usize = 64 << 20;
 /// Most cross-reference sections followed through `/Prev`.
 pub const MAX_SECTIONS: usize = 10_000;
-/// Most entries in all cross-reference sections together, and the largest object number.
-pub const MAX_ENTRIES: usize = 10_000_000;
+/// Most entries in all cross-reference sections together, and the largest object number
+/// (about half of Adobe's 8,388,607-object implementation limit; a few hundred MB of tables at
+/// worst).
+pub const MAX_ENTRIES: usize = 4_000_000;
 /// How far around a wrong offset an object or section is looked for (bytes each side).
 pub const NEARBY: u64 = 1024;
 /// Longest chain of references followed by [`PdfReader::resolve`].
@@ -1661,6 +1663,25 @@ mod tests {
         let pdf = build(&[deep]);
         let mut r = open(&pdf).unwrap();
         assert!(r.catalog().is_err());
+    }
+
+    #[test]
+    fn duplicate_entries_are_exposed() {
+        let pdf = simple_pdf();
+        let s = String::from_utf8_lossy(&pdf).into_owned();
+        // A second subsection redefining object 3 (pointing at object 4's offset).
+        let e4 = s.rfind(" 00000 n\r\n").unwrap() - 10;
+        let entry4 = s[e4..e4 + 20].to_string();
+        let s2 = s.replacen("trailer", &format!("3 1\n{entry4}trailer"), 1);
+        let mut r = open(s2.as_bytes()).unwrap();
+        assert_eq!(r.sections()[0].duplicates, vec![3]);
+        // The first definition wins, as for most readers.
+        assert!(r
+            .get(ObjRef::new(3))
+            .unwrap()
+            .as_dict()
+            .unwrap()
+            .has_name("Type", "Page"));
     }
 
     #[test]
