@@ -700,3 +700,49 @@ with open(f, 'rb') as fh:
                   'valid' if st.valid else 'INVALID',
                   'trusted' if st.trusted else 'UNTRUSTED', st.timestamp)
 "#;
+
+/// Mutated xref-stream, object-stream and linearized files (qpdf's) never panic our reader.
+#[test]
+fn mutated_qpdf_files_never_panic() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.pdf");
+    std::fs::write(&base, make_pdf(3, true)).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for args in [&["--object-streams=generate"][..], &["--linearize"][..]] {
+        let p = dir.path().join("shape.pdf");
+        qpdf(&t, args, &base, &p);
+        let good = std::fs::read(&p).unwrap();
+        for i in 0..1500 {
+            let mut b = good.clone();
+            if i % 3 == 0 {
+                b.truncate((rnd() % b.len() as u64) as usize);
+            } else {
+                for _ in 0..(1 + rnd() % 3) {
+                    let at = (rnd() % b.len() as u64) as usize;
+                    b[at] = (rnd() & 0xff) as u8;
+                }
+            }
+            let len = b.len() as u64;
+            let Ok(mut r) = PdfReader::new(std::io::Cursor::new(b), len) else {
+                continue;
+            };
+            let _ = r.page_count();
+            for n in 0..3 {
+                let _ = r.page(n);
+            }
+            for n in 0..30 {
+                let o = pki_core::pdf::ObjRef::new(n);
+                if let Ok(pki_core::pdf::Object::Stream(s)) = r.get(o) {
+                    let _ = r.decode_stream(o, &s, 1 << 16);
+                }
+            }
+        }
+    }
+}

@@ -454,12 +454,19 @@ impl<R: Read + Seek> PdfReader<R> {
                     reason: "too many cross-reference entries",
                 });
             }
-            next = sec
-                .trailer
-                .get("Prev")
-                .and_then(Object::as_f64)
-                .filter(|p| *p >= 0.0 && (*p as u64) < self.len)
-                .map(|p| p as u64);
+            next = match sec.trailer.get("Prev") {
+                None => None,
+                Some(p) => match p.as_i64().and_then(|p| u64::try_from(p).ok()) {
+                    Some(p) if p < self.len => Some(p),
+                    // A /Prev that points nowhere: older revisions are lost; rebuild instead.
+                    _ => {
+                        return Err(PdfError::BadXref {
+                            offset: off,
+                            reason: "/Prev is not an offset in the file",
+                        })
+                    }
+                },
+            };
             self.sections.push(sec);
         }
         Ok(())
@@ -740,8 +747,10 @@ impl<R: Read + Seek> PdfReader<R> {
                     }
                 }
             }
-            for p in find_all(&buf[..limit], b"trailer") {
-                trailers.push(pos + p as u64 + 7);
+            for p in find_all(&buf, b"trailer") {
+                if p < limit {
+                    trailers.push(pos + p as u64 + 7);
+                }
             }
             pos += CHUNK as u64;
         }
@@ -1682,6 +1691,49 @@ mod tests {
             .as_dict()
             .unwrap()
             .has_name("Type", "Page"));
+    }
+
+    /// Mutated files (bytes flipped, cut, repeated) never panic, and reading stays bounded.
+    #[test]
+    fn mutations_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let base = simple_pdf();
+        for i in 0..3000 {
+            let mut b = base.clone();
+            match i % 4 {
+                0 => {
+                    for _ in 0..(1 + rnd() % 4) {
+                        let at = (rnd() % b.len() as u64) as usize;
+                        b[at] = (rnd() & 0xff) as u8;
+                    }
+                }
+                1 => b.truncate((rnd() % b.len() as u64) as usize),
+                2 => {
+                    let at = (rnd() % b.len() as u64) as usize;
+                    let len = (rnd() % 64) as usize;
+                    let chunk: Vec<u8> = b[at..(at + len).min(b.len())].to_vec();
+                    b.splice(at..at, chunk.iter().copied().cycle().take(len * 50));
+                }
+                _ => {
+                    let at = (rnd() % b.len() as u64) as usize;
+                    b.insert(at, b"[(<</0 R\\"[(rnd() % 9) as usize]);
+                }
+            }
+            let Ok(mut r) = open(&b) else { continue };
+            let _ = r.page_count();
+            let _ = r.page(0);
+            for n in 0..8 {
+                if let Ok(Object::Stream(s)) = r.get(ObjRef::new(n)) {
+                    let _ = r.decode_stream(ObjRef::new(n), &s, 1 << 16);
+                }
+            }
+        }
     }
 
     #[test]
