@@ -468,7 +468,10 @@ fn finish_refuses_a_cms_that_does_not_fit_and_abort_cleans_up() {
     let base = dir.path().join("base.pdf");
     std::fs::write(&base, make_pdf(1, false)).unwrap();
     let out = dir.path().join("signed.pdf");
-    let p = sign::prepare(&base, &out, &SignatureOptions::pades(16)).unwrap();
+    let mut o = SignatureOptions::pades(16);
+    o.hash = hsm::HashAlgorithm::Sha512;
+    let p = sign::prepare(&base, &out, &o).unwrap();
+    assert_eq!(p.digest, hsm::HashAlgorithm::Sha512.digest(&covered(&p)));
     // The prepared state survives a round trip through JSON (two-phase signing).
     let json = serde_json::to_string(&p).unwrap();
     let p: PreparedSignature = serde_json::from_str(&json).unwrap();

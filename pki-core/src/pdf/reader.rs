@@ -862,6 +862,18 @@ impl<R: Read + Seek> PdfReader<R> {
         Ok(obj)
     }
 
+    /// Loads object `r` as a given cross-reference entry defines it — for instance the entry of
+    /// an older section, to compare an object's versions across revisions. Not cached.
+    pub fn get_version(&mut self, r: ObjRef, entry: XrefEntry) -> Result<Object, PdfError> {
+        if self.loading.contains(&r.num) || self.loading.len() >= MAX_CHAIN {
+            return Err(PdfError::ReferenceLoop { obj: r });
+        }
+        self.loading.push(r.num);
+        let res = self.load(r, entry);
+        self.loading.pop();
+        res
+    }
+
     /// Follows references until a direct object (bounded; loops are an error).
     pub fn resolve(&mut self, o: &Object) -> Result<Object, PdfError> {
         let mut cur = o.clone();
@@ -1582,6 +1594,10 @@ mod tests {
         assert!(r.page(1).is_err());
         assert_eq!(r.next_object_number(), 5);
         assert_eq!(r.get(ObjRef::new(99)).unwrap(), Object::Null);
+        let e = r.sections()[0].entries[1];
+        assert_eq!(e.0, 1);
+        let cat = r.get_version(ObjRef::new(1), e.1).unwrap();
+        assert!(cat.as_dict().unwrap().has_name("Type", "Catalog"));
     }
 
     #[test]

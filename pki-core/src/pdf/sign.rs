@@ -7,6 +7,23 @@
 //! returns a [`PreparedSignature`] that serialises (paths, offsets, digest) so a server can park
 //! it while a remote signer works. [`finish`] writes the CMS into the reserved space and renames
 //! the temporary file to the output, atomically. The CMS itself is built elsewhere.
+//!
+//! ```no_run
+//! use pki_core::pdf::sign::{self, SignatureOptions};
+//! use std::path::Path;
+//!
+//! # fn cms_over(_digest: &[u8]) -> Vec<u8> { Vec::new() }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut opts = SignatureOptions::pades(16 * 1024);
+//! opts.signing_time = Some(time::macros::datetime!(2025-03-20 10:00:00 +07:00));
+//! opts.reason = Some("Phê duyệt".into());
+//! let prepared = sign::prepare(Path::new("in.pdf"), Path::new("out.pdf"), &opts)?;
+//! // `prepared` serialises (serde): park it while a remote signer works.
+//! let cms = cms_over(&prepared.digest);
+//! sign::finish(&prepared, &cms)?;
+//! # Ok(())
+//! # }
+//! ```
 
 use super::object::{write_string, Dictionary, ObjRef, Object, PdfString, Stream, StreamData};
 use super::reader::PdfReader;
