@@ -31,6 +31,9 @@ pub const MAX_SECTIONS: usize = 10_000;
 pub const MAX_ENTRIES: usize = 4_000_000;
 /// How far around a wrong offset an object or section is looked for (bytes each side).
 pub const NEARBY: u64 = 1024;
+/// Most objects parsed while rebuilding a damaged file's cross-reference table (looking for the
+/// catalog and object streams).
+const RECONSTRUCT_PARSES: usize = 100_000;
 /// Longest chain of references followed by [`PdfReader::resolve`].
 const MAX_CHAIN: usize = 32;
 /// Objects kept in the cache.
@@ -88,7 +91,8 @@ pub struct XrefSection {
     pub stream_object: Option<u32>,
     /// Entries in file order; a number may appear more than once (see `duplicates`).
     pub entries: Vec<(u32, XrefEntry)>,
-    /// Object numbers given more than one entry in this section (a verifier flags them).
+    /// Object numbers given more than one entry in this section (a verifier flags them); in a
+    /// hybrid section, also those both the table and the `/XRefStm` stream define.
     pub duplicates: Vec<u32>,
     /// The byte after the first `%%EOF` that follows the section, if one does.
     pub eof_end: Option<u64>,
@@ -519,6 +523,13 @@ impl<R: Read + Seek> PdfReader<R> {
                     .filter(|(_, e)| matches!(e, XrefEntry::InUse { .. }))
                     .map(|(n, _)| *n)
                     .collect();
+                // An object both in the table and in the stream is a conflicting definition.
+                sec.duplicates.extend(
+                    ss.entries
+                        .iter()
+                        .filter(|(n, e)| in_use.contains(n) && !matches!(e, XrefEntry::Free { .. }))
+                        .map(|(n, _)| *n),
+                );
                 let mut entries: Vec<(u32, XrefEntry)> = ss
                     .entries
                     .into_iter()
@@ -780,7 +791,8 @@ impl<R: Read + Seek> PdfReader<R> {
         let mut catalog = None;
         let mut nums: Vec<u32> = objects.keys().copied().collect();
         nums.sort_unstable();
-        for &num in &nums {
+        // At most this many objects are parsed (each parse reads a small window).
+        for &num in nums.iter().take(RECONSTRUCT_PARSES) {
             let (offset, _) = objects[&num];
             let Ok((r, obj, _)) = self.parse_indirect(offset, None) else {
                 continue;
@@ -1057,11 +1069,15 @@ impl<R: Read + Seek> PdfReader<R> {
         Ok(buf[skip..].starts_with(b"endstream"))
     }
 
-    /// Finds `endstream` after `data_start` (reading 1 MiB at a time, to the end of the file at
-    /// most) and returns the data length, without the end-of-line before `endstream`.
+    /// Finds `endstream` after `data_start` (reading 1 MiB at a time, [`MAX_DECODED_STREAM`]
+    /// bytes at most, so that many streams with wrong lengths cannot make reading quadratic) and
+    /// returns the data length, without the end-of-line before `endstream`.
     fn scan_endstream(&mut self, r: ObjRef, data_start: u64) -> Result<u64, PdfError> {
         let mut pos = data_start;
-        while pos < self.len {
+        let limit = data_start
+            .saturating_add(MAX_DECODED_STREAM as u64)
+            .min(self.len);
+        while pos < limit {
             let buf = self.read_at(pos, (1 << 20) + 16)?;
             if let Some(p) = find(&buf, b"endstream") {
                 let mut end = pos + p as u64;
@@ -1077,7 +1093,7 @@ impl<R: Read + Seek> PdfReader<R> {
         }
         Err(PdfError::Decode {
             obj: r,
-            reason: "no endstream",
+            reason: "no endstream where /Length says, nor within 64 MiB",
         })
     }
 
