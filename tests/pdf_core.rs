@@ -749,3 +749,116 @@ fn mutated_qpdf_files_never_panic() {
         }
     }
 }
+
+/// Rewrites `pdf` through qpdf (fixing the offsets after a text edit); qpdf exits 3 when it
+/// had to repair, which is expected here.
+fn qpdf_rewrite(t: &Tools, pdf: &[u8], dir: &Path, name: &str) -> PathBuf {
+    let raw = dir.join(format!("{name}.raw.pdf"));
+    let out = dir.join(name);
+    std::fs::write(&raw, pdf).unwrap();
+    let o = run(Command::new(&t.qpdf).arg(&raw).arg(&out));
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", text(&o));
+    out
+}
+
+fn replace(pdf: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let at = pdf
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap_or_else(|| panic!("{from} not found"));
+    let mut v = pdf[..at].to_vec();
+    v.extend_from_slice(to.as_bytes());
+    v.extend_from_slice(&pdf[at + from.len()..]);
+    v
+}
+
+#[test]
+fn forms_certified_documents_and_pdf_2_0() {
+    let Some(t) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let form = make_pdf(1, true);
+
+    // A pre-placed empty signature field (same length as the text field it replaces).
+    let empty = replace(&form, "/FT/Tx/T(Name)/V(An)", "/FT/Sig/T(SigLeader)");
+    let empty_in = d.join("empty-field.pdf");
+    std::fs::write(&empty_in, &empty).unwrap();
+    let mut o = opts();
+    o.field_name = Some("SigLeader".into());
+    o.appearance = Some(sign::Appearance {
+        rect: [0.0, 0.0, 228.0, 20.0],
+        content: b"0 0 1 rg 0 0 228 20 re f".to_vec(),
+        resources: pki_core::pdf::Dictionary::new(),
+    });
+    let out = d.join("filled.pdf");
+    let p = sign_with(&t, &empty_in, &out, &o);
+    assert_eq!(p.field_name, "SigLeader");
+    let (v, log) = pdfsig(&t, &out);
+    assert_eq!(v, vec![true], "{log}");
+    assert!(
+        log.contains("SigLeader") || log.contains("Signature #1"),
+        "{log}"
+    );
+    qpdf_check(&t, &out);
+    if let Some(log) = pyhanko(&out, false) {
+        assert!(
+            log.contains("SigLeader:") && log.contains(":VALID"),
+            "{log}"
+        );
+    }
+    // Naming a field that is not an empty signature field is refused.
+    o.field_name = Some("SigLeader".into());
+    let e = sign::prepare(&out, &d.join("again.pdf"), &o).unwrap_err();
+    assert!(matches!(e, sign::SignError::FieldExists(_)), "{e:?}");
+
+    // A direct /AcroForm in the catalog.
+    let direct = replace(&form, "/AcroForm 7 0 R", "/AcroForm<</Fields 8 0 R>>");
+    let direct_in = qpdf_rewrite(&t, &direct, d, "direct-acroform.pdf");
+    let out = d.join("direct-signed.pdf");
+    sign_with(&t, &direct_in, &out, &opts());
+    let (v, log) = pdfsig(&t, &out);
+    assert_eq!(v, vec![true], "{log}");
+    qpdf_check(&t, &out);
+
+    // Certified with "no changes allowed": refused before anything is written.
+    let certified = replace(
+        &form,
+        "/Type/Catalog",
+        "/Type/Catalog/Perms<</DocMDP<</Type/Sig/Reference[<</TransformMethod/DocMDP/TransformParams<</P 1/V/1.2>>>>]>>>>",
+    );
+    let certified_in = qpdf_rewrite(&t, &certified, d, "certified.pdf");
+    let e = sign::prepare(&certified_in, &d.join("c-out.pdf"), &opts()).unwrap_err();
+    assert!(matches!(e, sign::SignError::CertifiedNoChanges), "{e:?}");
+    assert_eq!(
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".partial")
+            })
+            .count(),
+        0
+    );
+
+    // PDF 2.0 with object streams.
+    let base = d.join("base.pdf");
+    std::fs::write(&base, make_pdf(2, false)).unwrap();
+    let v20 = d.join("v20.pdf");
+    qpdf(
+        &t,
+        &["--force-version=2.0", "--object-streams=generate"],
+        &base,
+        &v20,
+    );
+    let out = d.join("v20-signed.pdf");
+    sign_with(&t, &v20, &out, &opts());
+    let (v, log) = pdfsig(&t, &out);
+    assert_eq!(v, vec![true], "{log}");
+    qpdf_check(&t, &out);
+    if let Some(log) = pyhanko(&out, false) {
+        assert!(log.contains(":VALID"), "{log}");
+    }
+}

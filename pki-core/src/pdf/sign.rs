@@ -76,6 +76,11 @@ pub enum SignError {
     /// The temporary file is not the one prepared (changed or replaced since).
     #[error("the prepared file {0} was changed since it was prepared")]
     TempChanged(PathBuf),
+    /// A certification signature allows no change to the document (DocMDP `/P 1`).
+    #[error(
+        "the document is certified with \"no changes allowed\": another signature would break it"
+    )]
+    CertifiedNoChanges,
     /// The output would be larger than `/ByteRange` can describe (10 digits).
     #[error("the output would be too large for a signature (over 9,999,999,999 bytes)")]
     TooLarge,
@@ -133,7 +138,10 @@ pub struct SignatureOptions {
     pub contact_info: Option<String>,
     /// The page (0-based) carrying the widget.
     pub page: u64,
-    /// The field name; `SignatureN` with the first free N when `None`.
+    /// The field name; `SignatureN` with the first free N when `None`. Naming an existing
+    /// empty signature field fills that field (its widget keeps its place; `page` and the
+    /// appearance's `rect` are then not used, the appearance's content is); naming any other
+    /// existing field is an error.
     pub field_name: Option<String>,
     /// The widget's appearance; `None` for an invisible signature (`/Rect [0 0 0 0]`).
     pub appearance: Option<Appearance>,
@@ -255,8 +263,10 @@ pub fn prepare(
     let (sig_body, br_rel, contents_rel) = signature_body(opts);
     let sig = update.add_raw(sig_body);
 
-    let (page_ref, mut page) = reader.page(opts.page)?;
     let (root_ref, mut catalog) = reader.catalog()?;
+    if docmdp_forbids_changes(&mut reader, &catalog)? {
+        return Err(SignError::CertifiedNoChanges);
+    }
 
     // The AcroForm: in the catalog, as an indirect object, or new (§12.7.3).
     let acro_ref = catalog.get("AcroForm").and_then(Object::as_reference);
@@ -269,15 +279,30 @@ pub fn prepare(
         _ => Vec::new(),
     };
     let mut names = Vec::new();
+    let mut empty_field = None;
     for f in fields.iter().take(10_000) {
-        if let Ok(Object::Dictionary(d)) = reader.resolve(f) {
-            if let Some(t) = d.get("T").and_then(Object::as_string) {
-                names.push(t.to_text());
-            }
+        let Ok(Object::Dictionary(d)) = reader.resolve(f) else {
+            continue;
+        };
+        let Some(name) = d
+            .get("T")
+            .and_then(Object::as_string)
+            .map(PdfString::to_text)
+        else {
+            continue;
+        };
+        if opts.field_name.as_ref() == Some(&name)
+            && d.has_name("FT", "Sig")
+            && d.get("V").is_none()
+        {
+            empty_field = f.as_reference().map(|r| (r, d.clone()));
         }
+        names.push(name);
     }
     let field_name = match &opts.field_name {
-        Some(n) if names.contains(n) => return Err(SignError::FieldExists(n.clone())),
+        Some(n) if names.contains(n) && empty_field.is_none() => {
+            return Err(SignError::FieldExists(n.clone()))
+        }
         Some(n) => n.clone(),
         None => (1..)
             .map(|i| format!("Signature{i}"))
@@ -285,80 +310,78 @@ pub fn prepare(
             .unwrap_or_else(|| "Signature".into()),
     };
 
-    // The appearance: the caller's, or an empty one for an invisible widget.
-    let (rect, ap_stream) = match &opts.appearance {
-        Some(a) => {
-            let mut d = Dictionary::new();
-            d.set("Type", Object::name("XObject"));
-            d.set("Subtype", Object::name("Form"));
-            d.set(
-                "BBox",
-                vec![
-                    Object::Integer(0),
-                    Object::Integer(0),
-                    Object::Real((a.rect[2] - a.rect[0]).abs()),
-                    Object::Real((a.rect[3] - a.rect[1]).abs()),
-                ],
-            );
-            d.set("Resources", a.resources.clone());
-            (
-                a.rect,
-                Stream {
-                    dict: d,
-                    data: StreamData::Bytes(a.content.clone()),
-                },
-            )
-        }
-        None => {
-            let mut d = Dictionary::new();
-            d.set("Type", Object::name("XObject"));
-            d.set("Subtype", Object::name("Form"));
-            d.set("BBox", vec![Object::Integer(0); 4]);
-            (
-                [0.0; 4],
-                Stream {
-                    dict: d,
-                    data: StreamData::Bytes(Vec::new()),
-                },
-            )
-        }
-    };
-    let ap = update.add(ap_stream);
-    let mut apd = Dictionary::new();
-    apd.set("N", ap);
-
-    // The field merged with its widget annotation (§12.7.5.5, §12.5.6.19).
-    let mut field = Dictionary::new();
-    field.set("Type", Object::name("Annot"));
-    field.set("Subtype", Object::name("Widget"));
-    field.set("FT", Object::name("Sig"));
-    field.set("T", PdfString::from_text(&field_name));
-    field.set("V", sig);
-    field.set("F", 132i64);
-    field.set("Rect", rect.iter().map(|&v| real(v)).collect::<Vec<_>>());
-    field.set("P", page_ref);
-    field.set("AP", apd);
-    let field_ref = update.add(field);
-
-    // The page gets the widget in /Annots (an indirect array is copied in as a direct one).
-    let mut annots = match reader.get_in(&page, "Annots")? {
-        Some(Object::Array(a)) => a,
-        _ => Vec::new(),
-    };
-    annots.push(field_ref.into());
-    page.set("Annots", annots);
-    update.replace(page_ref, page);
-
-    fields.push(field_ref.into());
-    acro.set("Fields", fields);
     let flags = acro.get("SigFlags").and_then(Object::as_i64).unwrap_or(0);
     acro.set("SigFlags", flags | 3);
-    match acro_ref {
-        Some(r) => update.replace(r, acro),
-        None => {
-            let r = update.add(acro);
-            catalog.set("AcroForm", r);
-            update.replace(root_ref, catalog);
+    if let Some((field_ref, mut field)) = empty_field {
+        // An empty signature field placed beforehand (by a document system): fill it. Its
+        // widget is the field itself or its first kid, already on its page.
+        field.set("V", sig);
+        if let Some(a) = &opts.appearance {
+            let ap = update.add(appearance_stream(Some(a)));
+            let mut apd = Dictionary::new();
+            apd.set("N", ap);
+            if field.has_name("Subtype", "Widget") {
+                field.set("AP", apd);
+            } else if let Some(kid) = field
+                .get("Kids")
+                .and_then(Object::as_array)
+                .and_then(|k| k.first())
+                .and_then(Object::as_reference)
+            {
+                if let Object::Dictionary(mut w) = reader.get(kid)? {
+                    w.set("AP", apd);
+                    update.replace(kid, w);
+                }
+            }
+        }
+        update.replace(field_ref, field);
+        if flags & 3 != 3 {
+            match acro_ref {
+                Some(r) => update.replace(r, acro),
+                None => {
+                    catalog.set("AcroForm", acro);
+                    update.replace(root_ref, catalog);
+                }
+            }
+        }
+    } else {
+        let (page_ref, mut page) = reader.page(opts.page)?;
+        let rect = opts.appearance.as_ref().map_or([0.0; 4], |a| a.rect);
+        let ap = update.add(appearance_stream(opts.appearance.as_ref()));
+        let mut apd = Dictionary::new();
+        apd.set("N", ap);
+
+        // The field merged with its widget annotation (§12.7.5.5, §12.5.6.19).
+        let mut field = Dictionary::new();
+        field.set("Type", Object::name("Annot"));
+        field.set("Subtype", Object::name("Widget"));
+        field.set("FT", Object::name("Sig"));
+        field.set("T", PdfString::from_text(&field_name));
+        field.set("V", sig);
+        field.set("F", 132i64);
+        field.set("Rect", rect.iter().map(|&v| real(v)).collect::<Vec<_>>());
+        field.set("P", page_ref);
+        field.set("AP", apd);
+        let field_ref = update.add(field);
+
+        // The page gets the widget in /Annots (an indirect array is copied in as a direct one).
+        let mut annots = match reader.get_in(&page, "Annots")? {
+            Some(Object::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        annots.push(field_ref.into());
+        page.set("Annots", annots);
+        update.replace(page_ref, page);
+
+        fields.push(field_ref.into());
+        acro.set("Fields", fields);
+        match acro_ref {
+            Some(r) => update.replace(r, acro),
+            None => {
+                let r = update.add(acro);
+                catalog.set("AcroForm", r);
+                update.replace(root_ref, catalog);
+            }
         }
     }
 
@@ -481,6 +504,58 @@ pub fn finish(prepared: &PreparedSignature, cms_der: &[u8]) -> Result<(), SignEr
 /// Removes the temporary file of a signature that will not be finished.
 pub fn abort(prepared: &PreparedSignature) -> Result<(), SignError> {
     std::fs::remove_file(&prepared.temp_path).map_err(io_err("cannot remove", &prepared.temp_path))
+}
+
+/// The widget's appearance XObject: the caller's, or an empty one for an invisible widget.
+fn appearance_stream(a: Option<&Appearance>) -> Stream {
+    let mut d = Dictionary::new();
+    d.set("Type", Object::name("XObject"));
+    d.set("Subtype", Object::name("Form"));
+    let (w, h) = a.map_or((0.0, 0.0), |a| {
+        ((a.rect[2] - a.rect[0]).abs(), (a.rect[3] - a.rect[1]).abs())
+    });
+    d.set(
+        "BBox",
+        vec![Object::Integer(0), Object::Integer(0), real(w), real(h)],
+    );
+    if let Some(a) = a {
+        d.set("Resources", a.resources.clone());
+    }
+    Stream {
+        dict: d,
+        data: StreamData::Bytes(a.map(|a| a.content.clone()).unwrap_or_default()),
+    }
+}
+
+/// Whether a certification signature forbids any change (`/Perms /DocMDP` with `/P 1`,
+/// §12.8.2.2).
+fn docmdp_forbids_changes<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    catalog: &Dictionary,
+) -> Result<bool, PdfError> {
+    let Some(Object::Dictionary(perms)) = reader.get_in(catalog, "Perms")? else {
+        return Ok(false);
+    };
+    let Some(Object::Dictionary(sig)) = reader.get_in(&perms, "DocMDP")? else {
+        return Ok(false);
+    };
+    let Some(Object::Array(refs)) = reader.get_in(&sig, "Reference")? else {
+        return Ok(false);
+    };
+    for r in refs.iter().take(16) {
+        let Object::Dictionary(d) = reader.resolve(r)? else {
+            continue;
+        };
+        if !d.has_name("TransformMethod", "DocMDP") {
+            continue;
+        }
+        let p = match reader.get_in(&d, "TransformParams")? {
+            Some(Object::Dictionary(tp)) => tp.get("P").and_then(Object::as_i64).unwrap_or(2),
+            _ => 2,
+        };
+        return Ok(p == 1);
+    }
+    Ok(false)
 }
 
 /// The signature dictionary with placeholders, and the offsets within it of the `/ByteRange`
