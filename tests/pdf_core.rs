@@ -165,6 +165,13 @@ fn tools() -> Option<Tools> {
     })
 }
 
+/// Copies `file` into `$PDF_TEST_KEEP` when set, to look at the outputs by hand.
+fn keep(file: &Path) {
+    if let Some(dir) = std::env::var_os("PDF_TEST_KEEP") {
+        let _ = std::fs::copy(file, Path::new(&dir).join(file.file_name().unwrap()));
+    }
+}
+
 fn qpdf(t: &Tools, args: &[&str], input: &Path, output: &Path) {
     let o = run(Command::new(&t.qpdf).args(args).arg(input).arg(output));
     // qpdf exits 3 for warnings; the files we give it have none.
@@ -439,6 +446,7 @@ fn second_signature_keeps_the_first_valid() {
         qpdf_check(&t, &two);
         let r = PdfReader::open(&two).unwrap();
         assert_eq!(r.revisions().len(), 3, "{label}");
+        keep(&two);
         if let Some(log) = pyhanko(&two, false) {
             assert_eq!(log.matches(":VALID").count(), 2, "{label}: pyHanko\n{log}");
         }
@@ -793,6 +801,7 @@ fn forms_certified_documents_and_pdf_2_0() {
     let out = d.join("filled.pdf");
     let p = sign_with(&t, &empty_in, &out, &o);
     assert_eq!(p.field_name, "SigLeader");
+    keep(&out);
     let (v, log) = pdfsig(&t, &out);
     assert_eq!(v, vec![true], "{log}");
     assert!(

@@ -559,7 +559,10 @@ impl<R: Read + Seek> PdfReader<R> {
             .seek(SeekFrom::Start(off + 4))
             .map_err(PdfError::io(off))?;
         let mut rd = WordReader {
-            inner: BufReader::with_capacity(64 << 10, (&mut self.src).take(self.len - off - 4)),
+            inner: BufReader::with_capacity(
+                64 << 10,
+                (&mut self.src).take(self.len.saturating_sub(off + 4)),
+            ),
             pos: off + 4,
         };
         let mut entries = Vec::new();
