@@ -1772,6 +1772,64 @@ mod tests {
     }
 
     #[test]
+    fn decompression_bombs_and_unsupported_filters() {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..(4 << 10) {
+            std::io::Write::write_all(&mut z, &[0u8; 1024]).unwrap();
+        }
+        let bomb = z.finish().unwrap();
+        let mut obj =
+            format!("<</Length {}/Filter/FlateDecode>>\nstream\n", bomb.len()).into_bytes();
+        obj.extend_from_slice(&bomb);
+        obj.extend_from_slice(b"\nendstream");
+        let pdf = build(&[
+            b"<</Type/Catalog/Pages 2 0 R>>".to_vec(),
+            obj,
+            b"<</Length 4/Filter[/FlateDecode/DCTDecode]>>\nstream\nabcd\nendstream".to_vec(),
+        ]);
+        let mut r = open(&pdf).unwrap();
+        let Object::Stream(s) = r.get(ObjRef::new(2)).unwrap() else {
+            panic!()
+        };
+        let e = r
+            .decode_stream(ObjRef::new(2), &s, 1 << 20)
+            .map(|d| d.len())
+            .unwrap_err();
+        assert!(matches!(e, PdfError::TooLarge { .. }), "{e:?}");
+        let Object::Stream(s) = r.get(ObjRef::new(3)).unwrap() else {
+            panic!()
+        };
+        // The first filter fails before the second is looked at; either error is clear.
+        let e = r
+            .decode_stream(ObjRef::new(3), &s, 1 << 20)
+            .map(|d| d.len())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PdfError::Decode { .. } | PdfError::UnsupportedFilter { .. }
+            ),
+            "{e:?}"
+        );
+        let pdf = build(&[
+            b"<</Type/Catalog/Pages 2 0 R>>".to_vec(),
+            b"<</Length 4/Filter/LZWDecode>>\nstream\nabcd\nendstream".to_vec(),
+        ]);
+        let mut r = open(&pdf).unwrap();
+        let Object::Stream(s) = r.get(ObjRef::new(2)).unwrap() else {
+            panic!()
+        };
+        let e = r
+            .decode_stream(ObjRef::new(2), &s, 1 << 20)
+            .map(|d| d.len())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "object 2 0 R: stream filter /LZWDecode is not supported"
+        );
+    }
+
+    #[test]
     fn predictors() {
         // PNG Up predictor, 3 columns.
         let mut d = Dictionary::new();
