@@ -1830,6 +1830,36 @@ mod tests {
     }
 
     #[test]
+    fn reference_and_page_tree_loops() {
+        let pdf = build(&[
+            b"<</Type/Catalog/Pages 2 0 R/A 3 0 R>>".to_vec(),
+            // The page tree's only kid is the tree itself.
+            b"<</Type/Pages/Kids[2 0 R]/Count 1>>".to_vec(),
+            b"4 0 R".to_vec(),
+            b"3 0 R".to_vec(),
+        ]);
+        let mut r = open(&pdf).unwrap();
+        let e = r.resolve(&Object::Reference(ObjRef::new(3))).unwrap_err();
+        assert!(matches!(e, PdfError::ReferenceLoop { .. }), "{e:?}");
+        let e = r.page(0).unwrap_err();
+        assert!(matches!(e, PdfError::ReferenceLoop { .. }), "{e:?}");
+        // An object stream that claims to hold itself.
+        let pdf = build(&[
+            b"<</Type/Catalog/Pages 3 0 R>>".to_vec(),
+            b"<</Type/ObjStm/N 1/First 4/Length 9>>\nstream\n3 0 null\nendstream".to_vec(),
+        ]);
+        let mut r = open(&pdf).unwrap();
+        r.xref.insert(
+            2,
+            XrefEntry::Compressed {
+                stream: 2,
+                index: 0,
+            },
+        );
+        assert!(r.get(ObjRef::new(2)).is_err());
+    }
+
+    #[test]
     fn predictors() {
         // PNG Up predictor, 3 columns.
         let mut d = Dictionary::new();
