@@ -18,6 +18,7 @@ pub mod name;
 pub mod ocsp;
 pub mod oid;
 pub mod path;
+pub mod pdf;
 pub mod report;
 pub mod revocation;
 pub mod time;

@@ -7,7 +7,7 @@
 //! ASN.1 model, so that the exact received bytes of the signed attributes are what gets hashed
 //! (§5.4: the DER `SET OF` with the `[0]` tag replaced by `SET`), and re-encoding a parsed
 //! SignedData (to add an unsigned attribute such as a signature timestamp) keeps every signed
-//! byte. See `docs/decisions/0005-cms.md`.
+//! byte. See `docs/decisions/0006-cms.md`.
 
 mod build;
 mod encode;
