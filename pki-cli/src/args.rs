@@ -4,6 +4,8 @@ pub mod ca;
 pub mod cert;
 pub mod crl;
 pub mod demo;
+pub mod ocsp;
+pub mod tsa;
 pub mod xml;
 
 use crate::output::Lang;
@@ -43,8 +45,14 @@ pub enum Command {
     /// Verify a document's signatures (XML).
     #[command(after_help = EXIT_CODES)]
     Verify(xml::VerifyArgs),
+    /// Ask an OCSP responder about a certificate, or run a responder (RFC 6960).
+    #[command(subcommand)]
+    Ocsp(ocsp::OcspCommand),
     /// Create a demo PKI and show the main job end to end.
     Demo(demo::DemoArgs),
+    /// RFC 3161 time-stamps: query a TSA, verify a token, run a TSA.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Tsa(tsa::TsaCommand),
     /// Print shell completions.
     Completions {
         /// The shell.

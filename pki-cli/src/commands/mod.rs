@@ -5,6 +5,8 @@ pub mod cert;
 pub mod common;
 pub mod crl;
 pub mod demo;
+pub mod ocsp;
+pub mod tsa;
 pub mod xml;
 
 use crate::args::Command;
@@ -17,9 +19,11 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Cert(c) => cert::run(c, lang),
         Command::Crl(c) => crl::run(c, lang),
         Command::Ca(c) => ca::run(c, lang),
+        Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
         Command::Sign(a) => xml::sign(a, lang),
         Command::Verify(a) => xml::verify(a, lang),
+        Command::Tsa(c) => tsa::run(c, lang),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();
