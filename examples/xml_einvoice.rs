@@ -31,7 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let none = CertPool::new();
     let report = verify(&signed, &VerifyOptions::new(now, &anchors, &none))?;
-    println!("{}", report.indication.as_str());
+    println!(
+        "{}",
+        pki_core::xml::verify::indication_name(report.indication)
+    );
     for s in &report.signatures {
         for line in s.coverage() {
             println!("  covers {line}");

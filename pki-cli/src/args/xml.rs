@@ -35,9 +35,13 @@ pub struct SignArgs {
     /// The signature stands beside the element named by --id.
     #[arg(long)]
     pub detached: bool,
-    /// Signature level: B-B adds XAdES SignedProperties (SigningTime, SigningCertificateV2).
+    /// Signature level: B-B adds XAdES SignedProperties (SigningTime, SigningCertificateV2);
+    /// B-T adds a signature timestamp from --tsa.
     #[arg(long, value_name = "LEVEL")]
     pub level: Option<String>,
+    /// Time-stamping authority URL (RFC 3161 over HTTP) for --level B-T.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
 }
 
 /// Profiles.
@@ -80,6 +84,9 @@ pub struct VerifyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: FormatArg,
+    /// Write the report to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "REPORT")]
+    pub output: Option<PathBuf>,
 }
 
 /// Report formats.
@@ -87,6 +94,8 @@ pub struct VerifyArgs {
 pub enum FormatArg {
     /// Text for people.
     Text,
-    /// JSON (CONTRACT.md report).
+    /// JSON (CONTRACT.md report, with each reference's details).
     Json,
+    /// A printable HTML page.
+    Html,
 }

@@ -1,13 +1,14 @@
 //! `pki sign FILE.xml` and `pki verify FILE.xml`.
 
 use crate::args::xml::{C14nArg, FormatArg, ProfileArg, SignArgs, VerifyArgs};
-use crate::commands::common::{load_certs, load_trust, print_json, read_limited, time_arg};
+use crate::commands::common::{load_certs, load_trust, read_limited, time_arg};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
+use pki_core::report;
 use pki_core::trust::CertPool;
 use pki_core::xml::c14n::C14nMethod;
 use pki_core::xml::sign::{Placement, Profile, SignOptions};
-use pki_core::xml::verify::{Indication, SignatureReport, TrustCheck, VerifyOptions, XmlReport};
+use pki_core::xml::verify::{Indication, VerifyOptions, XmlReport};
 use pki_core::xml::XmlError;
 use serde_json::json;
 
@@ -86,17 +87,49 @@ pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
         C14nArg::C14n11 => C14nMethod::Inclusive11,
     });
     o.pss = a.pss;
+    let mut tsa = None;
     match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
         None => {}
         Some("B-B" | "XADES-B-B") => o.xades = true,
+        Some("B-T" | "XADES-B-T") => {
+            o.xades = true;
+            let url = a.tsa.as_deref().ok_or_else(|| {
+                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
+            })?;
+            if !pki_core::fetch::is_http_url(url) {
+                return Err(CliError::usage(format!(
+                    "--tsa must be an http:// or https:// URL, not \"{url}\""
+                )));
+            }
+            tsa = Some(url.to_owned());
+        }
         Some(l) => {
             return Err(CliError::usage(format!(
-                "level {l} is not available for XML yet; B-B is (B-T and B-LT need the timestamp and OCSP clients)"
+                "level {l} is not available for XML yet; B-B and B-T are (B-LT needs certificate and revocation values, not done)"
             )))
         }
     }
-    let out =
-        pki_core::xml::sign::sign(&data, &key, &chain, &o).map_err(|e| xml_err(&a.file, &e))?;
+    let pending = pki_core::xml::sign::prepare(
+        &data,
+        hsm::Signer::key_kind(&key),
+        &hsm::Signer::algorithms(&key),
+        &chain,
+        &o,
+    )
+    .map_err(|e| xml_err(&a.file, &e))?;
+    let sig_id = pending.signature_id.clone();
+    let value = hsm::Signer::sign(&key, pending.algorithm, &pending.to_be_signed)?;
+    let mut out = pending.finish(&value).map_err(|e| xml_err(&a.file, &e))?;
+    if let Some(url) = tsa {
+        out = pki_core::xml::xades::timestamp_signature(
+            &out,
+            &sig_id,
+            &crate::fetch::HttpFetcher::default(),
+            &url,
+            &pki_core::crypto::AlgorithmPolicy::default(),
+        )
+        .map_err(|e| xml_err(&a.file, &e))?;
+    }
     pki_core::ca::dir::write_atomic(&a.out, &out, false)
         .map_err(|e| CliError::from_error(format!("cannot write {}", a.out.display()), &e))?;
     Ok(Exit::Ok)
@@ -113,17 +146,29 @@ pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     };
     let at = time_arg(a.at.as_deref())?;
     let opts = VerifyOptions::new(at, &anchors, &inter);
+    let rlang = match lang {
+        Lang::Vi => report::Lang::Vi,
+        Lang::En => report::Lang::En,
+    };
     let mut worst = Exit::Ok;
-    let mut reports = Vec::new();
+    let mut json = Vec::new();
+    let mut text = String::new();
     for file in &a.files {
         let exit = match verify_one(file, &opts) {
-            Ok(report) => {
+            Ok(xml) => {
                 let name = file.display().to_string();
+                let rep = xml.to_report(&name);
                 match a.format {
-                    FormatArg::Json => reports.push(report_json(&name, &report)),
-                    FormatArg::Text => print_text(&name, &report, lang),
+                    FormatArg::Json => json.push(report_json(&rep, &xml)),
+                    FormatArg::Text => {
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str(&rep.render_text(rlang));
+                    }
+                    FormatArg::Html => text.push_str(&rep.render_html(rlang)),
                 }
-                match report.indication {
+                match rep.indication {
                     Indication::TotalPassed => Exit::Ok,
                     Indication::TotalFailed => Exit::Invalid,
                     Indication::Indeterminate => Exit::Indeterminate,
@@ -138,10 +183,17 @@ pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
         worst = worse(worst, exit);
     }
     if a.format == FormatArg::Json {
-        match reports.len() {
-            1 => print_json(&reports[0]),
-            _ => print_json(&serde_json::Value::Array(reports)),
-        }
+        let v = match json.len() {
+            1 => json.remove(0),
+            _ => serde_json::Value::Array(json),
+        };
+        text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        text.push('\n');
+    }
+    match &a.output {
+        None => print!("{text}"),
+        Some(p) => pki_core::ca::dir::write_atomic(p, text.as_bytes(), false)
+            .map_err(|e| CliError::from_error(format!("cannot write {}", p.display()), &e))?,
     }
     Ok(worst)
 }
@@ -169,167 +221,18 @@ fn verify_one(file: &std::path::Path, opts: &VerifyOptions<'_>) -> Result<XmlRep
     pki_core::xml::verify::verify(&data, opts).map_err(|e| xml_err(file, &e))
 }
 
-fn signer_json(s: &SignatureReport) -> serde_json::Value {
-    match &s.signer {
-        None => serde_json::Value::Null,
-        Some(c) => json!({
-            "subject": c.subject().to_string(),
-            "common_name": c.subject().common_name(),
-            "serial": c.serial_hex(),
-            "issuer": c.issuer().to_string(),
-            "sha256": hex::encode(c.sha256()),
-        }),
-    }
-}
-
-/// The CONTRACT.md report, with XML details (`covers`, `references`).
-fn report_json(file: &str, r: &XmlReport) -> serde_json::Value {
-    let sigs: Vec<serde_json::Value> = r
-        .signatures
-        .iter()
-        .map(|s| {
-            let chain = match &s.trust {
-                TrustCheck::Valid { chain, .. } => {
-                    chain.iter().map(|c| json!({ "subject": c })).collect()
-                }
-                _ => Vec::new(),
-            };
-            json!({
-                "id": s.id,
-                "kind": "signature",
-                "indication": s.indication.as_str(),
-                "sub_indication": s.sub_indication,
-                "signer": signer_json(s),
-                "signing_time": s.signing_time.as_ref().map(|t| pki_core::time::vietnam(t.time)),
-                "level": s.level,
-                "algorithm": s.algorithm_name,
-                "integrity": s.references.iter().all(|r| r.digest_ok) && s.signature_value_ok,
-                "covers": s.coverage(),
-                "covers_whole_document": s.references.iter().any(|r| matches!(r.covers, Some(pki_core::xml::dsig::Coverage::WholeDocument { .. }))),
-                "references": s.references,
-                "path": s.path,
-                "chain": chain,
-                "trust": s.trust,
-                "revocation": {"status": "not-checked"},
-                "errors": s.errors,
-                "warnings": s.warnings,
-            })
-        })
-        .collect();
-    json!({
-        "file": file,
-        "format": "xml",
-        "sha256": r.sha256,
-        "validation_time": pki_core::time::rfc3339_utc(r.validation_time),
-        "indication": r.indication.as_str(),
-        "signatures": sigs,
-    })
-}
-
-fn print_text(file: &str, r: &XmlReport, lang: Lang) {
-    let vi = lang == Lang::Vi;
-    let verdict = |i: Indication| match (i, vi) {
-        (Indication::TotalPassed, true) => "HỢP LỆ",
-        (Indication::TotalPassed, false) => "VALID",
-        (Indication::TotalFailed, true) => "KHÔNG HỢP LỆ",
-        (Indication::TotalFailed, false) => "INVALID",
-        (Indication::Indeterminate, true) => "CHƯA XÁC ĐỊNH",
-        (Indication::Indeterminate, false) => "INDETERMINATE",
-    };
-    println!(
-        "{file}: {} ({})",
-        verdict(r.indication),
-        r.indication.as_str()
-    );
-    for (i, s) in r.signatures.iter().enumerate() {
-        let l = |vi_s: &'static str, en: &'static str| if vi { vi_s } else { en };
-        println!(
-            "{} {} {} {}",
-            l("Chữ ký", "Signature"),
-            i + 1,
-            s.id.as_deref()
-                .map(|x| format!("\"{x}\""))
-                .unwrap_or_default(),
-            s.path
-        );
-        println!(
-            "  {}: {} ({}{})",
-            l("Kết quả", "Result"),
-            verdict(s.indication),
-            s.indication.as_str(),
-            s.sub_indication
-                .as_deref()
-                .map(|x| format!(" / {x}"))
-                .unwrap_or_default()
-        );
-        if let Some(c) = &s.signer {
-            println!(
-                "  {}: {} ({} {})",
-                l("Người ký", "Signer"),
-                c.subject().common_name().unwrap_or("?"),
-                l("số hiệu", "serial"),
-                c.serial_hex()
-            );
-            println!("  {}: {}", l("Cấp bởi", "Issued by"), c.issuer());
-        }
-        if let Some(t) = &s.signing_time {
-            println!(
-                "  {}: {}",
-                l("Thời điểm ký (tự khai)", "Signing time (claimed)"),
-                pki_core::time::vietnam(t.time)
-            );
-        }
-        println!(
-            "  {}: {} {}",
-            l("Thuật toán", "Algorithm"),
-            s.algorithm_name.as_deref().unwrap_or(&s.signature_method),
-            s.canonicalization
-        );
-        println!(
-            "  {}: {}",
-            l("Toàn vẹn", "Integrity"),
-            if s.references.iter().all(|r| r.digest_ok) && s.signature_value_ok {
-                l("nguyên vẹn", "intact")
-            } else {
-                l("KHÔNG nguyên vẹn", "NOT intact")
+/// The CONTRACT.md report, with XML details per signature: where the Signature is, and each
+/// reference (URI, what it covers, transforms, digest, whether it matched).
+fn report_json(rep: &report::Report, xml: &XmlReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(rep).unwrap_or_default();
+    if let Some(sigs) = v.get_mut("signatures").and_then(|s| s.as_array_mut()) {
+        for (s, x) in sigs.iter_mut().zip(&xml.signatures) {
+            if let Some(o) = s.as_object_mut() {
+                o.insert("path".into(), json!(x.path));
+                o.insert("references".into(), json!(x.references));
+                o.insert("canonicalization".into(), json!(x.canonicalization));
             }
-        );
-        println!("  {}:", l("Phạm vi được ký", "Signed content"));
-        for (r, c) in s.references.iter().zip(s.coverage()) {
-            println!(
-                "    - {c} [{}]",
-                if r.digest_ok {
-                    "ok"
-                } else {
-                    l("sai", "mismatch")
-                }
-            );
-        }
-        match &s.trust {
-            TrustCheck::Valid { chain, .. } => {
-                println!(
-                    "  {}: {}",
-                    l("Chuỗi chứng thư", "Chain"),
-                    chain.join(" <- ")
-                )
-            }
-            TrustCheck::Failed { reason, .. } => {
-                println!("  {}: {reason}", l("Chuỗi chứng thư", "Chain"))
-            }
-            TrustCheck::NotChecked => {}
-        }
-        println!(
-            "  {}",
-            l(
-                "Thu hồi: chưa kiểm tra (chữ ký XML)",
-                "Revocation: not checked (XML signatures)"
-            )
-        );
-        for w in &s.warnings {
-            println!("  {}: {w}", l("Cảnh báo", "Warning"));
-        }
-        for e in &s.errors {
-            println!("  {}: {e}", l("Lỗi", "Error"));
         }
     }
+    v
 }

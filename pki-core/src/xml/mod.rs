@@ -97,6 +97,12 @@ pub enum XmlError {
     /// The key cannot make any signature XMLDSig can carry.
     #[error("the key cannot make a signature usable in XML ({0})")]
     Algorithm(String),
+    /// The time-stamping authority could not be used.
+    #[error("the signature timestamp could not be obtained")]
+    Timestamp(#[source] crate::tsp::TspError),
+    /// The time-stamping authority answered with an unusable token.
+    #[error("the time-stamping authority's token is not usable: {0}")]
+    BadTimestamp(String),
     /// The signature value returned by the signer is malformed.
     #[error("the signature from the key is malformed: {0}")]
     BadSignatureValue(String),

@@ -48,28 +48,14 @@ impl<'a> VerifyOptions<'a> {
     }
 }
 
-/// ETSI EN 319 102-1 main indication.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Indication {
-    /// Valid.
-    #[serde(rename = "TOTAL-PASSED")]
-    TotalPassed,
-    /// Invalid.
-    #[serde(rename = "TOTAL-FAILED")]
-    TotalFailed,
-    /// Could not be decided.
-    #[serde(rename = "INDETERMINATE")]
-    Indeterminate,
-}
+pub use crate::report::Indication;
 
-impl Indication {
-    /// As in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TotalPassed => "TOTAL-PASSED",
-            Self::TotalFailed => "TOTAL-FAILED",
-            Self::Indeterminate => "INDETERMINATE",
-        }
+/// The indication as written in reports (`TOTAL-PASSED`, ...).
+pub fn indication_name(i: Indication) -> &'static str {
+    match i {
+        Indication::TotalPassed => "TOTAL-PASSED",
+        Indication::TotalFailed => "TOTAL-FAILED",
+        Indication::Indeterminate => "INDETERMINATE",
     }
 }
 
@@ -126,6 +112,9 @@ pub enum TrustCheck {
     Valid {
         /// Subjects from the signer to the anchor.
         chain: Vec<String>,
+        /// The certificates, signer first.
+        #[serde(skip)]
+        certs: Vec<Certificate>,
         /// Warnings.
         warnings: Vec<String>,
     },
@@ -180,6 +169,14 @@ pub struct SignatureReport {
     pub certificates: Vec<Certificate>,
     /// Claimed signing time.
     pub signing_time: Option<SigningTime>,
+    /// The XAdES signature timestamp (B-T), when present.
+    pub timestamp: Option<crate::report::Timestamp>,
+    /// The time a valid signature timestamp proves (used for the certificate path).
+    #[serde(skip)]
+    pub proven_time: Option<OffsetDateTime>,
+    /// Whether a valid signature timestamp proves the signature existed at its time (the
+    /// certificate path is then validated at that time).
+    pub signing_time_proven: bool,
     /// `XAdES-B-B` or `XMLDSig`.
     pub level: &'static str,
     /// XAdES SigningCertificate(V2) matches the signer (`None` when absent).
@@ -283,6 +280,9 @@ fn verify_one(
         signer: None,
         certificates: Vec::new(),
         signing_time: None,
+        timestamp: None,
+        proven_time: None,
+        signing_time_proven: false,
         level: "XMLDSig",
         signing_certificate_ok: None,
         crypto: CryptoCheck::Passed,
@@ -526,6 +526,91 @@ fn check(
 
     wrapping_checks(doc, sig, &covered_apexes, r);
     properties(sig, &covered_apexes, r);
+    if r.level == "XAdES-B-B" {
+        signature_timestamp(sig, text, opts, r);
+    }
+}
+
+/// XAdES SignatureTimeStamp (B-T): a valid token over the canonical SignatureValue, from a TSA
+/// whose certificate chains to an anchor, proves the signature existed at its genTime.
+fn signature_timestamp(
+    sig: Node<'_, '_>,
+    text: &str,
+    opts: &VerifyOptions<'_>,
+    r: &mut SignatureReport,
+) {
+    use crate::tsp::{Imprint, TimeStampToken};
+    let found = match super::xades::find_signature_timestamp(sig, text) {
+        None => return,
+        Some(Err(e)) => {
+            r.warnings
+                .push(format!("the signature timestamp is ignored: {e}"));
+            return;
+        }
+        Some(Ok(f)) => f,
+    };
+    let token = match TimeStampToken::from_der(&found.token) {
+        Ok(t) => t,
+        Err(e) => {
+            r.warnings.push(format!(
+                "the signature timestamp is ignored: it cannot be read ({e})"
+            ));
+            return;
+        }
+    };
+    let check = match token.validate(
+        Imprint::Data(&found.stamped),
+        None,
+        &r.certificates,
+        &opts.policy,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            r.warnings.push(format!(
+                "the signature timestamp is ignored: it cannot be checked ({e})"
+            ));
+            return;
+        }
+    };
+    let mut chain_ok = false;
+    if check.is_valid() {
+        if let Some(tsa) = &check.tsa_cert {
+            let mut pool = CertPool::from_certs(check.other_certs.iter().cloned());
+            for c in opts.intermediates.iter().chain(r.certificates.iter()) {
+                pool.add(c.clone());
+            }
+            let mut vo = ValidationOptions::new(check.gen_time, Purpose::TimeStamping);
+            vo.algorithms = opts.policy.clone();
+            match path::validate(tsa, &pool, opts.anchors, &vo) {
+                Ok(_) => chain_ok = true,
+                Err(f) => r.warnings.push(format!(
+                    "the signature timestamp's TSA is not trusted: {}",
+                    f.error
+                )),
+            }
+        }
+    } else {
+        let (_, sub) = check.indication();
+        r.warnings.push(format!(
+            "the signature timestamp is invalid ({}) and is ignored",
+            sub.unwrap_or("FORMAT_FAILURE")
+        ));
+    }
+    r.timestamp = Some(token.report_entry(&check, chain_ok));
+    if chain_ok {
+        r.level = "XAdES-B-T";
+        r.signing_time_proven = true;
+        if let Some(st) = &r.signing_time {
+            if st.time > check.gen_time + time::Duration::minutes(5) {
+                r.warnings.push(format!(
+                    "the claimed signing time {} is after the timestamp {}",
+                    crate::time::vietnam(st.time),
+                    crate::time::vietnam(check.gen_time)
+                ));
+            }
+        }
+        r.proven_time = Some(check.gen_time);
+    }
 }
 
 /// Signature-wrapping defences beyond unique Ids: a signed element moved under a Signature
@@ -739,7 +824,10 @@ fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
     for c in opts.intermediates.iter() {
         pool.add(c.clone());
     }
-    let at = r.signing_time.as_ref().map(|s| s.time).unwrap_or(opts.time);
+    let at = r
+        .proven_time
+        .or(r.signing_time.as_ref().map(|s| s.time))
+        .unwrap_or(opts.time);
     let mut vo = ValidationOptions::new(at, Purpose::DocumentSigning);
     vo.algorithms = opts.policy.clone();
     match path::validate(&signer, &pool, opts.anchors, &vo) {
@@ -747,6 +835,7 @@ fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
             r.warnings.extend(p.warnings.iter().cloned());
             r.trust = TrustCheck::Valid {
                 chain: p.certs.iter().map(|c| c.subject().to_string()).collect(),
+                certs: p.certs.clone(),
                 warnings: p.warnings,
             };
         }
@@ -777,4 +866,71 @@ fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
 
 fn ser_time<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::time::vietnam(*t))
+}
+
+impl XmlReport {
+    /// The shared report of CONTRACT.md ([`crate::report::Report`]) for `file`.
+    pub fn to_report(&self, file: &str) -> crate::report::Report {
+        use crate::report as rep;
+        let sigs = self
+            .signatures
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let signing_time = match (s.proven_time, &s.signing_time) {
+                    (Some(t), _) => Some(t),
+                    (None, Some(st)) => Some(st.time),
+                    (None, None) => None,
+                };
+                rep::SignatureReport {
+                    id: s
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| format!("Signature{}", i + 1)),
+                    kind: rep::SignatureKind::Signature,
+                    indication: s.indication,
+                    sub_indication: s.sub_indication.clone(),
+                    signer: s.signer.as_ref().map(rep::Signer::from_cert),
+                    signing_time: signing_time.map(crate::time::rfc3339_utc),
+                    signing_time_proven: s.signing_time_proven,
+                    timestamp: s.timestamp.clone(),
+                    level: Some(s.level.to_owned()),
+                    algorithm: s.algorithm_name.clone(),
+                    integrity: s.signature_value_ok && s.references.iter().all(|r| r.digest_ok),
+                    covers_whole_document: s
+                        .references
+                        .iter()
+                        .any(|r| matches!(r.covers, Some(Coverage::WholeDocument { .. }))),
+                    revision: None,
+                    revisions: None,
+                    covers: s.coverage(),
+                    modifications: Vec::new(),
+                    chain: match &s.trust {
+                        TrustCheck::Valid { certs, .. } => certs
+                            .iter()
+                            .map(|c| rep::ChainEntry {
+                                subject: c.subject().to_string(),
+                                serial: c.serial_hex(),
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                    revocation: Some(rep::Revocation {
+                        status: "not-checked".into(),
+                        source: None,
+                        embedded: false,
+                    }),
+                    errors: s.errors.clone(),
+                    warnings: s.warnings.clone(),
+                }
+            })
+            .collect();
+        rep::Report::new(
+            file.to_owned(),
+            "xml",
+            self.sha256.clone(),
+            self.validation_time,
+            sigs,
+        )
+    }
 }

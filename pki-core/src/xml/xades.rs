@@ -99,6 +99,35 @@ pub fn add_signature_timestamp(
     Ok(out)
 }
 
+/// Asks the TSA at `url` (through `fetcher`) for a timestamp over the signature with Id
+/// `signature_id` and adds it (XAdES B-T). The token must cover the request's imprint and
+/// nonce and be valid as data; the TSA's chain is the verifier's to judge.
+pub fn timestamp_signature(
+    document: &[u8],
+    signature_id: &str,
+    fetcher: &dyn crate::fetch::Fetcher,
+    url: &str,
+    policy: &crate::crypto::AlgorithmPolicy,
+) -> Result<Vec<u8>, XmlError> {
+    use crate::tsp::{self, Imprint, TimeStampReq};
+    let data = timestamp_data(document, signature_id)?;
+    let req =
+        TimeStampReq::for_data(hsm::HashAlgorithm::Sha256, &data).map_err(XmlError::Timestamp)?;
+    let token = tsp::query(fetcher, url, &req)
+        .and_then(|r| r.into_token())
+        .map_err(XmlError::Timestamp)?;
+    let check = token
+        .validate(Imprint::Data(&data), req.nonce.as_deref(), &[], policy)
+        .map_err(XmlError::Timestamp)?;
+    if !check.is_valid() {
+        let (_, sub) = check.indication();
+        return Err(XmlError::BadTimestamp(
+            sub.unwrap_or("FORMAT_FAILURE").to_owned(),
+        ));
+    }
+    add_signature_timestamp(document, signature_id, &token.der)
+}
+
 /// Whether `n` is xades:`name`.
 pub fn is_xades(n: Node<'_, '_>, name: &str) -> bool {
     n.is_element() && n.tag_name().name() == name && n.tag_name().namespace() == Some(XADES_NS)
