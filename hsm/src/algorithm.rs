@@ -225,7 +225,10 @@ impl SignatureAlgorithm {
         matches!(
             (self, kind),
             (Self::RsaPkcs1(_) | Self::RsaPss(_), KeyKind::Rsa { .. })
-                | (Self::Ecdsa(_), KeyKind::EcP256 | KeyKind::EcP384 | KeyKind::EcP521)
+                | (
+                    Self::Ecdsa(_),
+                    KeyKind::EcP256 | KeyKind::EcP384 | KeyKind::EcP521
+                )
                 | (Self::Ed25519, KeyKind::Ed25519)
         )
     }

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// Where a key lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per key; boxing the URI would change the public API"
+)]
 pub enum KeyRef {
     /// A key on a PKCS#11 token or HSM.
     Pkcs11(Pkcs11Uri),
@@ -99,7 +103,9 @@ fn bad(reason: &str) -> Error {
 fn parse_remote(rest: &str) -> Result<RemoteRef, Error> {
     let (target, query) = rest.split_once('?').unwrap_or((rest, ""));
     if target.is_empty() {
-        return Err(bad("the remote key reference names no service or phone number"));
+        return Err(bad(
+            "the remote key reference names no service or phone number",
+        ));
     }
     let mut attrs = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {

@@ -10,13 +10,19 @@
 mod algorithm;
 mod error;
 pub mod keyref;
+mod open;
 pub mod pem;
+pub mod pin;
+pub mod pkcs11;
+pub mod pkcs12;
 mod secret;
 pub mod software;
 
 pub use algorithm::{oids, HashAlgorithm, KeyKind, SignatureAlgorithm};
 pub use error::Error;
 pub use keyref::KeyRef;
+pub use open::{open, OpenOptions};
+pub use pin::{PinPrompt, PinRequest};
 pub use secret::SecretString;
 pub use software::SoftwareKey;
 

@@ -54,8 +54,8 @@ impl SoftwareKey {
                 HashAlgorithm::Sha512,
             ),
         ] {
-            if let Ok(k) =
-                EcdsaKeyPair::from_pkcs8(alg, der).or_else(|_| EcdsaKeyPair::from_private_key_der(alg, der))
+            if let Ok(k) = EcdsaKeyPair::from_pkcs8(alg, der)
+                .or_else(|_| EcdsaKeyPair::from_private_key_der(alg, der))
             {
                 let spki = k.public_key().as_der().map_err(|_| unusable(what))?;
                 return Ok(Self {
@@ -264,7 +264,10 @@ mod tests {
         assert_eq!(k.max_signature_len(), 256);
         let pk = raw_public_key(k.public_key_der());
         let s = k
-            .sign(SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256), b"hello")
+            .sign(
+                SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256),
+                b"hello",
+            )
             .unwrap();
         UnparsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, &pk)
             .verify(b"hello", &s)

@@ -15,7 +15,11 @@ impl Lang {
         for var in ["LC_ALL", "LC_MESSAGES", "LANG"] {
             if let Ok(v) = std::env::var(var) {
                 if !v.is_empty() {
-                    return if v.starts_with("vi") { Lang::Vi } else { Lang::En };
+                    return if v.starts_with("vi") {
+                        Lang::Vi
+                    } else {
+                        Lang::En
+                    };
                 }
             }
         }
