@@ -24,4 +24,6 @@ pub const EXIT_CODES: &str = "Exit codes: 0 valid/done, 1 invalid signature or c
 pub enum Command {
     /// Create a demo PKI in a directory and show the main job end to end.
     Demo(crate::commands::demo::DemoArgs),
+    /// PKCS#11 tokens and HSMs: list, objects, keygen, csr, import.
+    Token(crate::commands::token::TokenArgs),
 }

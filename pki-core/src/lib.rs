@@ -1,1 +1,3 @@
 //! pki-core
+
+pub mod csr;

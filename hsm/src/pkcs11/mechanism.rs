@@ -76,6 +76,23 @@ fn raw_type(alg: SignatureAlgorithm) -> Option<MechanismType> {
     }
 }
 
+/// Every mechanism [`choose`] may pick, to ask the token about.
+pub const SIGNING_MECHANISMS: &[MechanismType] = &[
+    MechanismType::RSA_PKCS,
+    MechanismType::RSA_PKCS_PSS,
+    MechanismType::SHA256_RSA_PKCS,
+    MechanismType::SHA384_RSA_PKCS,
+    MechanismType::SHA512_RSA_PKCS,
+    MechanismType::SHA256_RSA_PKCS_PSS,
+    MechanismType::SHA384_RSA_PKCS_PSS,
+    MechanismType::SHA512_RSA_PKCS_PSS,
+    MechanismType::ECDSA,
+    MechanismType::ECDSA_SHA256,
+    MechanismType::ECDSA_SHA384,
+    MechanismType::ECDSA_SHA512,
+    MechanismType::EDDSA,
+];
+
 /// The algorithms a key of `kind` can sign with, most preferred first.
 pub fn candidates(kind: KeyKind) -> Vec<SignatureAlgorithm> {
     use HashAlgorithm::*;

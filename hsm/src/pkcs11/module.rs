@@ -319,11 +319,21 @@ impl Module {
         }
     }
 
-    /// The mechanisms the token in `slot` offers.
-    pub fn mechanisms(&self, slot: Slot) -> Result<Vec<MechanismType>, Error> {
-        self.ctx
-            .get_mechanism_list(slot)
-            .map_err(|e| self.err("C_GetMechanismList", e))
+    /// The signature mechanisms among `wanted` that the token in `slot` offers for signing.
+    ///
+    /// Asks C_GetMechanismInfo for each rather than reading C_GetMechanismList: cryptoki logs an
+    /// error line for every vendor mechanism in the list that it does not know, and the info
+    /// also tells whether the mechanism can sign (CKF_SIGN).
+    pub fn signing_mechanisms(&self, slot: Slot, wanted: &[MechanismType]) -> Vec<MechanismType> {
+        wanted
+            .iter()
+            .copied()
+            .filter(|m| {
+                self.ctx
+                    .get_mechanism_info(slot, *m)
+                    .is_ok_and(|info| info.sign())
+            })
+            .collect()
     }
 }
 

@@ -200,7 +200,10 @@ impl Pkcs11Signer {
             token: token.label.clone(),
             source: e,
         })?;
-        let plans = choose(key.kind, &module.mechanisms(slot)?);
+        let plans = choose(
+            key.kind,
+            &module.signing_mechanisms(slot, super::mechanism::SIGNING_MECHANISMS),
+        );
         // Identify the key for re-finding it after recovery by what it is, not how it was asked
         // for.
         let locator = KeyLocator {

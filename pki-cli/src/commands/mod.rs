@@ -1,6 +1,7 @@
 //! Command implementations, one module per command group.
 
 pub mod demo;
+pub mod token;
 
 use crate::args::Command;
 use crate::error::CmdResult;
@@ -10,5 +11,6 @@ use crate::output::Lang;
 pub fn run(cmd: Command, lang: Lang) -> CmdResult {
     match cmd {
         Command::Demo(a) => demo::run(a, lang),
+        Command::Token(a) => token::run(a, lang),
     }
 }
