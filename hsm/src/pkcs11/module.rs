@@ -246,8 +246,8 @@ impl Module {
             };
             out.push(SlotSummary {
                 slot_id: slot.id(),
-                description: info.slot_description().trim().to_owned(),
-                manufacturer: info.manufacturer_id().trim().to_owned(),
+                description: clean(info.slot_description()),
+                manufacturer: clean(info.manufacturer_id()),
                 token_present: info.token_present(),
                 removable: info.removable_device(),
                 token,
@@ -264,10 +264,10 @@ impl Module {
             .map_err(|e| self.err("C_GetTokenInfo", e))?;
         Ok(TokenSummary {
             slot_id: slot.id(),
-            label: t.label().trim_end().to_owned(),
-            manufacturer: t.manufacturer_id().trim_end().to_owned(),
-            model: t.model().trim_end().to_owned(),
-            serial: t.serial_number().trim_end().to_owned(),
+            label: clean(t.label()),
+            manufacturer: clean(t.manufacturer_id()),
+            model: clean(t.model()),
+            serial: clean(t.serial_number()),
             initialized: t.token_initialized(),
             login_required: t.login_required(),
             user_pin_initialized: t.user_pin_initialized(),
@@ -277,6 +277,12 @@ impl Module {
             pin_final_try: t.user_pin_final_try(),
             pin_locked: t.user_pin_locked(),
         })
+    }
+
+    /// The token in the slot with ID `slot_id`.
+    pub fn token_summary_of(&self, slot_id: u64) -> Result<TokenSummary, Error> {
+        let slot = Slot::try_from(slot_id).map_err(|e| self.err("C_GetSlotList", e))?;
+        self.token_summary(slot)
     }
 
     /// Initialised tokens that are present, in slot order.
@@ -335,6 +341,11 @@ impl Module {
             })
             .collect()
     }
+}
+
+/// PKCS#11 strings are blank-padded; some modules pad with NULs instead.
+fn clean(s: &str) -> String {
+    s.trim_end_matches(['\0', ' ']).to_owned()
 }
 
 /// "token \"X\" (serial S)" for messages.

@@ -388,7 +388,10 @@ fn list(a: ListArgs) -> CmdResult {
                     }
                     println!("      uri: {}", t.uri());
                 }
-                (None, true) => println!("    token present but unreadable"),
+                (None, true) => match m.token_summary_of(s.slot_id) {
+                    Err(e) => println!("    token present but unreadable: {e}"),
+                    Ok(_) => println!("    token present"),
+                },
                 (None, false) => println!("    no token"),
             }
         }
