@@ -187,3 +187,68 @@ fn cli_keygen_csr_and_wrong_pin() {
         "a PIN leaked:\n{all}"
     );
 }
+
+struct Scripted {
+    answers: std::sync::Mutex<Vec<String>>,
+    seen: std::sync::Mutex<Vec<hsm::PinRequest>>,
+}
+
+impl hsm::PinPrompt for Scripted {
+    fn prompt(&self, r: &hsm::PinRequest) -> Result<SecretString, Error> {
+        self.seen.lock().unwrap().push(r.clone());
+        Ok(SecretString::from(
+            self.answers.lock().unwrap().remove(0).as_str(),
+        ))
+    }
+}
+
+/// openCryptoki counts wrong PINs: the prompt shows "few tries left", then "final try", and the
+/// third wrong PIN locks the token — each a typed error.
+#[test]
+fn pin_count_low_final_try_and_locked() {
+    let Some(t) = opencryptoki("occ lock") else {
+        return;
+    };
+    let uri = hsm::KeyRef::parse(&format!(
+        "pkcs11:token=occ%20lock?module-path={}",
+        t.module.display()
+    ))
+    .unwrap();
+    let p = Scripted {
+        answers: std::sync::Mutex::new(vec![
+            "11112222".into(),
+            "11112223".into(),
+            "11112224".into(),
+        ]),
+        seen: Default::default(),
+    };
+    let opts = hsm::OpenOptions {
+        prompt: &p,
+        ..hsm::OpenOptions::default()
+    };
+    let e = hsm::open(&uri, &opts).unwrap_err();
+    assert!(matches!(e, Error::PinLocked { .. }), "{e}");
+    assert!(e.to_string().contains("locked"), "{e}");
+    let seen: Vec<(bool, bool)> = p
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.count_low, r.final_try))
+        .collect();
+    assert_eq!(seen, vec![(false, false), (true, false), (false, true)]);
+    // Locked now, even with the right PIN.
+    let pin = SecretString::from(t.pin.as_str());
+    let opts = hsm::OpenOptions {
+        secret: Some(pin),
+        ..hsm::OpenOptions::default()
+    };
+    let e = hsm::open(&uri, &opts).unwrap_err();
+    assert!(matches!(e, Error::PinLocked { .. }), "{e}");
+    let o = t.pki(&["token", "list", "--module", t.module.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("USER_PIN_LOCKED"),
+        "{}",
+        text(&o)
+    );
+}

@@ -268,3 +268,55 @@ fn spki_raw(spki_der: &[u8]) -> Vec<u8> {
         .raw_bytes()
         .to_vec()
 }
+
+/// The terminal prompt's contract: asked again after a wrong PIN (with `retry` set), at most
+/// three times, then a typed error.
+struct Scripted {
+    answers: std::sync::Mutex<Vec<String>>,
+    seen: std::sync::Mutex<Vec<hsm::PinRequest>>,
+}
+
+impl hsm::PinPrompt for Scripted {
+    fn prompt(&self, r: &hsm::PinRequest) -> Result<SecretString, Error> {
+        self.seen.lock().unwrap().push(r.clone());
+        Ok(SecretString::from(
+            self.answers.lock().unwrap().remove(0).as_str(),
+        ))
+    }
+}
+
+#[test]
+fn prompt_is_asked_again_after_a_wrong_pin() {
+    let Some(t) = softhsm("prompt") else { return };
+    generate(&t, KeyKind::EcP256, "k");
+    // No pin-source in the URI: the prompt is asked.
+    let uri = format!(
+        "pkcs11:token=prompt;object=k?module-path={}",
+        t.module.display()
+    );
+    let p = Scripted {
+        answers: std::sync::Mutex::new(vec!["000000".into(), t.pin.clone()]),
+        seen: Default::default(),
+    };
+    let opts = OpenOptions {
+        prompt: &p,
+        ..OpenOptions::default()
+    };
+    hsm::open(&KeyRef::parse(&uri).unwrap(), &opts).unwrap();
+    let seen = p.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].is_token_pin && !seen[0].retry && seen[0].what == "prompt");
+    assert!(seen[1].retry);
+
+    let p = Scripted {
+        answers: std::sync::Mutex::new(vec!["000000".into(), "000001".into(), "000002".into()]),
+        seen: Default::default(),
+    };
+    let opts = OpenOptions {
+        prompt: &p,
+        ..OpenOptions::default()
+    };
+    let e = hsm::open(&KeyRef::parse(&uri).unwrap(), &opts).unwrap_err();
+    assert!(matches!(e, Error::WrongPin { .. }), "{e}");
+    assert_eq!(p.seen.lock().unwrap().len(), 3);
+}

@@ -66,6 +66,12 @@ impl TestToken {
 /// A new SoftHSM2 token in a temporary directory; sets `SOFTHSM2_CONF` for this process.
 /// `None` (after a loud SKIP) when SoftHSM2 is not installed and not under CI.
 pub fn softhsm(label: &str) -> Option<TestToken> {
+    static USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    assert!(
+        !USED.swap(true, std::sync::atomic::Ordering::SeqCst),
+        "SoftHSM2 reads SOFTHSM2_CONF once per process: run PKCS#11 tests with `cargo nextest` \
+         (one process per test), or one test at a time"
+    );
     let module = require_file(SOFTHSM_MODULE)?;
     let util = require_tool("softhsm2-util")?;
     let dir = tempfile::tempdir().expect("temp dir");
