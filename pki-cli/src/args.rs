@@ -1,5 +1,10 @@
 //! Command-line arguments (clap). Command logic lives in `commands/`.
 
+pub mod ca;
+pub mod cert;
+pub mod crl;
+pub mod demo;
+
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
 
@@ -22,8 +27,22 @@ pub const EXIT_CODES: &str = "Exit codes: 0 valid/done, 1 invalid signature or c
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a demo PKI in a directory and show the main job end to end.
-    Demo(crate::commands::demo::DemoArgs),
+    /// Inspect and validate certificates.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Cert(cert::CertCommand),
+    /// Read and check CRLs.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Crl(crl::CrlCommand),
+    /// A small certification authority.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Ca(ca::CaCommand),
+    /// Create a demo PKI and show the main job end to end.
+    Demo(demo::DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// PKCS#11 tokens and HSMs: list, objects, keygen, csr, import.
     Token(crate::commands::token::TokenArgs),
 }

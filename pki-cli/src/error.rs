@@ -5,10 +5,6 @@ use crate::output::Lang;
 /// Exit codes of CONTRACT.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-#[allow(
-    dead_code,
-    reason = "all exit codes of CONTRACT.md; not every command that returns them exists yet"
-)]
 pub enum Exit {
     /// Everything valid / done.
     Ok = 0,

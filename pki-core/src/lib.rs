@@ -1,3 +1,21 @@
-//! pki-core
+//! Certificates, path validation, CRL/OCSP/TSP, CMS, PAdES and XMLDSig for Vietnamese
+//! e-government signatures.
+//!
+//! No network I/O happens here: fetching OCSP responses, CRLs, issuer certificates and timestamps
+//! goes through traits that the binaries implement. Validation takes the validation time, trust
+//! anchors and algorithm policy as parameters and returns reports, not errors: `Err` means "could
+//! not evaluate".
+#![warn(missing_docs)]
 
+pub mod asn1;
+pub mod ca;
+pub mod cert;
+pub mod crl;
+pub mod crypto;
 pub mod csr;
+pub mod name;
+pub mod oid;
+pub mod path;
+pub mod revocation;
+pub mod time;
+pub mod trust;

@@ -105,3 +105,110 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for tests: answers GET/POST for known paths with fixed
+/// bodies (404 otherwise), one connection at a time, until dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    addr: std::net::SocketAddr,
+}
+
+/// How a [`TestServer`] behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answer normally.
+    Serve,
+    /// Accept connections and never answer.
+    Hang,
+}
+
+impl TestServer {
+    /// Binds a port now (so URLs can be made before the content exists); serve with
+    /// [`TestServer::start`].
+    pub fn bind() -> (std::net::TcpListener, String) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let base = format!("http://{}", l.local_addr().expect("addr"));
+        (l, base)
+    }
+
+    /// Serves `routes` (path -> (content type, body)) on `listener`.
+    pub fn start(
+        listener: std::net::TcpListener,
+        routes: std::collections::HashMap<String, (String, Vec<u8>)>,
+        behaviour: Behaviour,
+    ) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut s) = conn else { continue };
+                if behaviour == Behaviour::Hang {
+                    held.push(s);
+                    continue;
+                }
+                let mut r = BufReader::new(s.try_clone().expect("clone"));
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                let resp = match routes.get(&path) {
+                    Some((ct, b)) => {
+                        let mut v = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            b.len()
+                        )
+                        .into_bytes();
+                        v.extend_from_slice(b);
+                        v
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = s.write_all(&resp);
+            }
+        });
+        Self {
+            base,
+            stop,
+            handle: Some(handle),
+            addr,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,16 +1,29 @@
 //! Command implementations, one module per command group.
 
+pub mod ca;
+pub mod cert;
+pub mod common;
+pub mod crl;
 pub mod demo;
 pub mod token;
 
 use crate::args::Command;
-use crate::error::CmdResult;
+use crate::error::{CmdResult, Exit};
 use crate::output::Lang;
 
 /// Runs a parsed command.
 pub fn run(cmd: Command, lang: Lang) -> CmdResult {
     match cmd {
+        Command::Cert(c) => cert::run(c, lang),
+        Command::Crl(c) => crl::run(c, lang),
+        Command::Ca(c) => ca::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
         Command::Token(a) => token::run(a, lang),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = crate::args::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "pki", &mut std::io::stdout());
+            Ok(Exit::Ok)
+        }
     }
 }

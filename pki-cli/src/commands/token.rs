@@ -510,7 +510,7 @@ fn choose_alg(
 
 fn csr(a: CsrArgs, lang: Lang) -> CmdResult {
     let subject =
-        pki_core::csr::parse_dn(&a.subject).map_err(|e| CliError::usage(e.to_string()))?;
+        pki_core::csr::subject_from_text(&a.subject).map_err(|e| CliError::usage(e.to_string()))?;
     let mut sel = select(&a.select, lang)?;
     if a.object.is_some() {
         sel.uri.object = a.object.clone();

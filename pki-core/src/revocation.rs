@@ -1,0 +1,108 @@
+//! Revocation status from CRLs (RFC 5280 §6.3, simplified to complete CRLs) and the common
+//! result type that OCSP checks also produce.
+
+use crate::cert::Certificate;
+use crate::crl::{Crl, RevocationReason};
+use crate::crypto::AlgorithmPolicy;
+use time::OffsetDateTime;
+
+/// Where a revocation answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A CRL.
+    Crl,
+    /// An OCSP response.
+    Ocsp,
+}
+
+impl Source {
+    /// `crl` / `ocsp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Crl => "crl",
+            Self::Ocsp => "ocsp",
+        }
+    }
+}
+
+/// The revocation status of one certificate at the validation time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Not revoked, according to `source`.
+    Good {
+        /// Source.
+        source: Source,
+    },
+    /// Revoked.
+    Revoked {
+        /// Revocation time.
+        at: OffsetDateTime,
+        /// Reason.
+        reason: Option<RevocationReason>,
+        /// Source.
+        source: Source,
+    },
+    /// No usable answer.
+    Unknown {
+        /// Why (one sentence).
+        reason: String,
+    },
+}
+
+/// Checks `cert` (issued by `issuer`) against the CRLs given, at `at`. A CRL is used only if
+/// it was issued by `issuer` (signature and names checked), is a complete CRL, has no unknown
+/// critical extension, and is current at `at`.
+pub fn check_crls(
+    cert: &Certificate,
+    issuer: &Certificate,
+    crls: &[Crl],
+    at: OffsetDateTime,
+    policy: &AlgorithmPolicy,
+) -> Status {
+    let mut why = Vec::new();
+    for crl in crls {
+        if crl.issuer().match_key() != issuer.subject_key() {
+            continue;
+        }
+        if let Err(e) = crl.verify_issuer(issuer, policy) {
+            why.push(format!(
+                "a CRL from \"{}\" is not usable: {e}",
+                crl.issuer()
+            ));
+            continue;
+        }
+        if crl.is_delta() || !crl.unknown_critical().is_empty() {
+            why.push(
+                "a CRL uses extensions that are not supported (delta or unknown critical)".into(),
+            );
+            continue;
+        }
+        if let Some(entry) = crl.lookup(cert.serial()) {
+            if entry.revoked_at <= at || entry.reason == Some(RevocationReason::KeyCompromise) {
+                return Status::Revoked {
+                    at: entry.revoked_at,
+                    reason: entry.reason,
+                    source: Source::Crl,
+                };
+            }
+        }
+        if !crl.is_fresh(at, time::Duration::minutes(5)) {
+            why.push(format!(
+                "the CRL from \"{}\" is not current at the validation time (next update {})",
+                crl.issuer(),
+                crl.next_update()
+                    .map(crate::time::vietnam)
+                    .unwrap_or_default()
+            ));
+            continue;
+        }
+        return Status::Good {
+            source: Source::Crl,
+        };
+    }
+    Status::Unknown {
+        reason: why
+            .pop()
+            .unwrap_or_else(|| format!("no CRL from \"{}\" was available", issuer.subject())),
+    }
+}
