@@ -320,3 +320,38 @@ fn prompt_is_asked_again_after_a_wrong_pin() {
     assert!(matches!(e, Error::WrongPin { .. }), "{e}");
     assert_eq!(p.seen.lock().unwrap().len(), 3);
 }
+
+#[test]
+fn ed25519_where_the_token_has_it() {
+    let Some(t) = softhsm("ed25519") else { return };
+    if require_tool("openssl").is_none() {
+        return;
+    }
+    generate(&t, KeyKind::Ed25519, "ed");
+    let s = open(&t, "object=ed");
+    assert_eq!(s.algorithms(), vec![SignatureAlgorithm::Ed25519]);
+    let msg = "Biên bản họp".as_bytes();
+    let sig = s.sign(SignatureAlgorithm::Ed25519, msg).unwrap();
+    assert_eq!(sig.len(), 64);
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ED25519,
+        spki_raw(s.public_key_der()),
+    )
+    .verify(msg, &sig)
+    .unwrap();
+    // openssl: pkeyutl -verify -rawin for pure EdDSA.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("pub.der"), s.public_key_der()).unwrap();
+    std::fs::write(p("msg"), msg).unwrap();
+    std::fs::write(p("sig"), &sig).unwrap();
+    let o = interop_tests::run(
+        std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-rawin",
+                "-in", "msg", "-sigfile", "sig",
+            ]),
+    );
+    assert!(o.status.success(), "{}", interop_tests::text(&o));
+}

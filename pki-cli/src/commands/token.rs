@@ -92,6 +92,8 @@ pub enum KeyType {
     P256,
     /// ECDSA P-384.
     P384,
+    /// Ed25519 (where the token has CKM_EC_EDWARDS_KEY_PAIR_GEN).
+    Ed25519,
 }
 
 impl KeyType {
@@ -101,6 +103,7 @@ impl KeyType {
             Self::Rsa3072 => KeyKind::Rsa { bits: 3072 },
             Self::P256 => KeyKind::EcP256,
             Self::P384 => KeyKind::EcP384,
+            Self::Ed25519 => KeyKind::Ed25519,
         }
     }
 }
