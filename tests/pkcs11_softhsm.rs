@@ -355,3 +355,23 @@ fn ed25519_where_the_token_has_it() {
     );
     assert!(o.status.success(), "{}", interop_tests::text(&o));
 }
+
+#[test]
+fn token_gone_after_restart_is_a_typed_error() {
+    let Some(t) = softhsm("vanish") else { return };
+    generate(&t, KeyKind::EcP256, "k");
+    let module = Module::load(&t.module).unwrap();
+    let uri = hsm::keyref::Pkcs11Uri::parse(&t.uri("object=k")).unwrap();
+    let pin = SecretString::from(t.pin.as_str());
+    let s = Pkcs11Signer::open(module.clone(), &uri, PinSupply::Given(&pin), 2).unwrap();
+    let alg = SignatureAlgorithm::Ecdsa(hsm::HashAlgorithm::Sha256);
+    s.sign(alg, b"before").unwrap();
+    // The HSM comes back without the token.
+    for e in std::fs::read_dir(t.dir.path().join("tokens")).unwrap() {
+        std::fs::remove_dir_all(e.unwrap().path()).unwrap();
+    }
+    module.context().clone().finalize().unwrap();
+    let e = s.sign(alg, b"after").unwrap_err();
+    assert!(matches!(e, Error::TokenRemoved { .. }), "{e}");
+    assert!(e.to_string().contains("vanish"), "{e}");
+}

@@ -5,6 +5,9 @@
 //! algorithms it can perform (most preferred first), the largest signature it can produce (so a
 //! PDF signer can reserve `/Contents` space) and `sign(alg, to_be_signed)`. Building CMS, PDF or
 //! XML structures is `pki-core`'s job.
+//!
+//! [`open`] turns a key reference (CONTRACT.md) into a signer. Signing may block (a PKCS#11
+//! module, a PIN pad, a busy HSM): async callers run it under `tokio::task::spawn_blocking`.
 #![warn(missing_docs)]
 
 mod algorithm;

@@ -119,12 +119,13 @@ pub fn softhsm(label: &str) -> Option<TestToken> {
     })
 }
 
+/// Whether pkcsslotd runs: its pid file names a live process called pkcsslotd (no procps
+/// needed on a minimal machine).
 fn slotd_running() -> bool {
-    Command::new("pgrep")
-        .args(["-x", "pkcsslotd"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    std::fs::read_to_string("/var/run/pkcsslotd.pid")
+        .ok()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{}/comm", pid.trim())).ok())
+        .is_some_and(|comm| comm.trim() == "pkcsslotd")
 }
 
 /// openCryptoki's soft token, re-initialised with `label`, held exclusively until the

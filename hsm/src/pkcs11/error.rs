@@ -75,3 +75,54 @@ pub(crate) fn map_sign(token: &str, alg: SignatureAlgorithm, e: CkError) -> Erro
         _ => map("C_Sign", token, e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    fn ck(rv: RvError) -> CkError {
+        CkError::Pkcs11(rv, Function::Login)
+    }
+
+    #[test]
+    fn return_values_become_typed_errors() {
+        assert!(matches!(
+            map("C_Login", "T", ck(RvError::PinIncorrect)),
+            Error::WrongPin { .. }
+        ));
+        assert!(matches!(
+            map("C_Login", "T", ck(RvError::PinLocked)),
+            Error::PinLocked { .. }
+        ));
+        assert!(matches!(
+            map("C_Sign", "T", ck(RvError::TokenNotPresent)),
+            Error::TokenAbsent { .. }
+        ));
+        assert!(matches!(
+            map("C_Sign", "T", ck(RvError::DeviceRemoved)),
+            Error::TokenRemoved { .. }
+        ));
+        let alg = SignatureAlgorithm::Ed25519;
+        assert!(matches!(
+            map_sign("T", alg, ck(RvError::MechanismInvalid)),
+            Error::MechanismUnsupported { .. }
+        ));
+        let e = map("C_Sign", "T", ck(RvError::GeneralError));
+        assert!(e.to_string().starts_with("C_Sign failed on token T"), "{e}");
+    }
+
+    #[test]
+    fn lost_sessions_are_recognised() {
+        for rv in [
+            RvError::SessionHandleInvalid,
+            RvError::DeviceRemoved,
+            RvError::CryptokiNotInitialized,
+            RvError::UserNotLoggedIn,
+        ] {
+            assert!(is_session_lost(&ck(rv)));
+        }
+        assert!(!is_session_lost(&ck(RvError::PinIncorrect)));
+        assert!(!is_session_lost(&ck(RvError::MechanismInvalid)));
+    }
+}

@@ -401,7 +401,16 @@ impl SessionPool {
         map_err: impl Fn(cryptoki::error::Error) -> Error,
     ) -> Result<T, Error> {
         for attempt in 0..2 {
-            let s = self.get()?;
+            let s = match self.get() {
+                Ok(s) => s,
+                // Gone since the last call: say so, rather than "insert the token".
+                Err(Error::TokenAbsent { .. }) if attempt == 1 => {
+                    return Err(Error::TokenRemoved {
+                        token: self.token_label.clone(),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
             let key = s.key().ok_or_else(|| Error::KeyNotFound {
                 wanted: "the pool's key".into(),
                 where_: format!(" on token \"{}\"", self.token_label),
