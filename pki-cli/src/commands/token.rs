@@ -3,6 +3,7 @@
 //! PINs come from `--pin-source file:PATH` (or the URI's `pin-source=`), else from a hidden
 //! prompt on the terminal; never from the command line.
 
+use crate::args::EXIT_CODES;
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use hsm::keyref::Pkcs11Uri;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 /// Arguments of `pki token`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct TokenArgs {
     /// What to do with the token.
     #[command(subcommand)]
@@ -28,14 +30,19 @@ pub struct TokenArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCommand {
     /// List PKCS#11 modules, their slots and tokens, with the token flags.
+    #[command(after_help = EXIT_CODES)]
     List(ListArgs),
     /// List the objects (keys, certificates) on a token.
+    #[command(after_help = EXIT_CODES)]
     Objects(ObjectsArgs),
     /// Generate a key pair on the token (never extractable).
+    #[command(after_help = EXIT_CODES)]
     Keygen(KeygenArgs),
     /// Make a PKCS#10 certificate request signed by a key on the token.
+    #[command(after_help = EXIT_CODES)]
     Csr(CsrArgs),
     /// Store an issued certificate on the token next to its key (same CKA_ID).
+    #[command(after_help = EXIT_CODES)]
     Import(ImportArgs),
 }
 
