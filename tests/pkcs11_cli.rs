@@ -249,6 +249,14 @@ fn pins_never_appear_in_output() {
         !all.contains(wrong) && !all.contains(&t.pin),
         "a PIN leaked:\n{all}"
     );
+    // In Vietnamese too.
+    let mut vi = vec!["--lang", "vi"];
+    vi.extend_from_slice(&a);
+    let o = t.pki(&vi);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{all}");
+    assert!(all.contains("từ chối mã PIN"), "{all}");
+    assert!(!all.contains(wrong), "the PIN leaked:\n{all}");
     // Same with debug logging on.
     let o = {
         let mut cmd = Command::new(interop_tests::pki_bin());

@@ -187,8 +187,14 @@ pub struct ImportArgs {
     pub id: Option<String>,
 }
 
+thread_local! {
+    /// The language of this command's messages (errors are made far from `run`).
+    static LANG: std::cell::Cell<Lang> = const { std::cell::Cell::new(Lang::En) };
+}
+
 /// Runs `pki token ...`.
 pub fn run(args: TokenArgs, lang: Lang) -> CmdResult {
+    LANG.with(|l| l.set(lang));
     match *args.command {
         TokenCommand::List(a) => list(a),
         TokenCommand::Objects(a) => objects_cmd(a, lang),
@@ -257,20 +263,66 @@ impl Pin {
     }
 }
 
+/// The officer-facing token errors in Vietnamese; `None` for the rest (English).
+fn vietnamese(e: &hsm::Error) -> Option<String> {
+    use hsm::Error as E;
+    Some(match e {
+        E::WrongPin { token, final_try } => format!(
+            "token {token} từ chối mã PIN; {}",
+            if *final_try {
+                "nhập sai thêm một lần nữa token sẽ bị khóa"
+            } else {
+                "hãy kiểm tra lại mã PIN và thử lại"
+            }
+        ),
+        E::PinLocked { token } => format!(
+            "mã PIN của token {token} đã bị khóa do nhập sai quá nhiều lần; hãy nhờ quản trị viên mở khóa"
+        ),
+        E::TokenAbsent { wanted } => {
+            format!("không có token nào khớp với {wanted}; hãy cắm token và thử lại")
+        }
+        E::TokenRemoved { token } => format!(
+            "token {token} đã bị rút ra hoặc ngừng phản hồi trong khi thao tác; hãy cắm lại và thử lại"
+        ),
+        E::PinRequired { what } => format!(
+            "cần mã PIN cho {what}; hãy dùng --pin-source file:ĐƯỜNG_DẪN hoặc chạy trên terminal"
+        ),
+        E::KeyNotFound { wanted, .. } => format!("không tìm thấy khóa bí mật {wanted} trên token"),
+        E::ModuleLoad { path, reason } => format!(
+            "không nạp được thư viện PKCS#11 {path}: {reason}; hãy kiểm tra đường dẫn và phần mềm của token"
+        ),
+        _ => return None,
+    })
+}
+
 fn hsm_err(e: hsm::Error) -> CliError {
-    let hint = match &e {
-        hsm::Error::TokenAbsent { .. } => {
+    let vi = LANG.with(|l| l.get()) == Lang::Vi;
+    let hint = match (&e, vi) {
+        (hsm::Error::TokenAbsent { .. }, false) => {
             Some("`pki token list` shows the tokens that are present")
         }
-        hsm::Error::KeyNotFound { .. } => Some("`pki token objects` lists the keys on the token"),
-        hsm::Error::PinRequired { .. } => Some("use --pin-source file:PATH when not on a terminal"),
+        (hsm::Error::TokenAbsent { .. }, true) => {
+            Some("`pki token list` liệt kê các token đang cắm")
+        }
+        (hsm::Error::KeyNotFound { .. }, false) => {
+            Some("`pki token objects` lists the keys on the token")
+        }
+        (hsm::Error::KeyNotFound { .. }, true) => {
+            Some("`pki token objects` liệt kê các khóa trên token")
+        }
+        (hsm::Error::PinRequired { .. }, false) => {
+            Some("use --pin-source file:PATH when not on a terminal")
+        }
         _ => None,
     };
     let usage = matches!(
         e,
         hsm::Error::BadKeyRef { .. } | hsm::Error::Ambiguous { .. }
     );
-    let mut err = CliError::from_error("token", &e);
+    let mut err = match (vi, vietnamese(&e)) {
+        (true, Some(text)) => CliError::op(text),
+        _ => CliError::from_error("token", &e),
+    };
     if usage {
         err = CliError::usage(format!("{e}"));
     }
