@@ -204,10 +204,21 @@ pub fn run(args: TokenArgs, lang: Lang) -> CmdResult {
     }
 }
 
-/// A hidden prompt on the terminal (rpassword reads from /dev/tty with echo off).
+/// A hidden PIN/password prompt on the terminal (rpassword reads /dev/tty with echo off), for
+/// any command that opens a key with `hsm::open` (`OpenOptions::prompt`).
 #[derive(Debug)]
-struct TerminalPrompt {
-    lang: Lang,
+pub struct TerminalPrompt {
+    /// The language of the prompt.
+    pub lang: Lang,
+}
+
+impl TerminalPrompt {
+    /// A prompt when stdin is a terminal; `None` otherwise (a service or a pipe: use a
+    /// pin-source).
+    #[allow(dead_code, reason = "for `pki sign` and other commands that open keys")]
+    pub fn if_terminal(lang: Lang) -> Option<Self> {
+        std::io::stdin().is_terminal().then_some(Self { lang })
+    }
 }
 
 impl PinPrompt for TerminalPrompt {
