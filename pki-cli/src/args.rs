@@ -4,6 +4,7 @@ pub mod ca;
 pub mod cert;
 pub mod crl;
 pub mod demo;
+pub mod ocsp;
 
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ pub enum Command {
     /// A small certification authority.
     #[command(subcommand, after_help = EXIT_CODES)]
     Ca(ca::CaCommand),
+    /// Ask an OCSP responder about a certificate, or run a responder (RFC 6960).
+    #[command(subcommand)]
+    Ocsp(ocsp::OcspCommand),
     /// Create a demo PKI and show the main job end to end.
     Demo(demo::DemoArgs),
     /// Print shell completions.

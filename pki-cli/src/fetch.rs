@@ -1,27 +1,136 @@
-//! Network fetching (OCSP, CRL, AIA, TSA) for the CLI: only http/https, a total timeout and a
-//! size cap on every request, so an unreachable, hanging or hostile server gives a clear error
-//! quickly.
+//! Network fetching (OCSP, CRL, AIA, TSA) for the CLI: the [`pki_core::fetch::Fetcher`] trait over
+//! ureq (rustls), only http/https, with a connect timeout and a total timeout on every request and
+//! a size cap on every answer, so an unreachable, hanging or hostile server gives a clear error
+//! quickly, never a hang.
 
 use pki_core::cert::Certificate;
 use pki_core::crl::Crl;
 use pki_core::crypto::AlgorithmPolicy;
+use pki_core::fetch::{is_http_url, Fetcher};
+pub use pki_core::fetch::{FetchError, MAX_CRL};
+use pki_core::ocsp::{self, OcspPolicy};
 use pki_core::revocation::{self, Status};
 use std::time::Duration;
 
-/// Largest CRL we download.
-pub const MAX_CRL: u64 = 64 * 1024 * 1024;
+/// Total time allowed for one request, connection to last byte, unless configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A failed fetch, as one sentence.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct FetchError(pub String);
+/// HTTP(S) fetching with timeouts and size caps.
+#[derive(Debug)]
+pub struct HttpFetcher {
+    agent: ureq::Agent,
+    timeout: Duration,
+}
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into()
+impl HttpFetcher {
+    /// A fetcher whose requests each take at most `timeout` in total (the connection at most
+    /// `timeout` too, and never more than 5 s of it when the total allows more).
+    pub fn new(timeout: Duration) -> Self {
+        let connect = timeout.min(Duration::from_secs(5).max(timeout / 2));
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(connect))
+            .http_status_as_error(false)
+            .max_redirects(3)
+            .user_agent(concat!("pki/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Self {
+            agent: config.into(),
+            timeout,
+        }
+    }
+
+    fn finish(
+        &self,
+        url: &str,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        let mut resp = result.map_err(|e| self.map_err(url, e, max_len))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::HttpStatus {
+                url: url.into(),
+                status,
+            });
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(max_len)
+            .read_to_vec()
+            .map_err(|e| self.map_err(url, e, max_len))
+    }
+
+    fn map_err(&self, url: &str, e: ureq::Error, max_len: u64) -> FetchError {
+        let url = url.to_string();
+        match e {
+            ureq::Error::Timeout(_) => FetchError::Timeout {
+                url,
+                after: self.timeout,
+            },
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                FetchError::Timeout {
+                    url,
+                    after: self.timeout,
+                }
+            }
+            ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
+                url,
+                limit: max_len,
+            },
+            ureq::Error::StatusCode(status) => FetchError::HttpStatus { url, status },
+            ureq::Error::BadUri(_) => FetchError::UnsupportedUrl { url },
+            ureq::Error::HostNotFound => FetchError::Unreachable {
+                url,
+                source: "the host name could not be resolved".into(),
+            },
+            ureq::Error::ConnectionFailed => FetchError::Unreachable {
+                url,
+                source: "the connection failed".into(),
+            },
+            other => FetchError::Unreachable {
+                url,
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+impl Default for HttpFetcher {
+    /// With [`timeout()`].
+    fn default() -> Self {
+        Self::new(timeout())
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    fn get(&self, url: &str, max_len: u64) -> Result<Vec<u8>, FetchError> {
+        if !is_http_url(url) {
+            return Err(FetchError::UnsupportedUrl { url: url.into() });
+        }
+        tracing::debug!(url, "GET");
+        let r = self.agent.get(url).call();
+        self.finish(url, r, max_len)
+    }
+
+    fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        if !is_http_url(url) {
+            return Err(FetchError::UnsupportedUrl { url: url.into() });
+        }
+        tracing::debug!(url, content_type, len = body.len(), "POST");
+        let r = self
+            .agent
+            .post(url)
+            .header("Content-Type", content_type)
+            .send(body);
+        self.finish(url, r, max_len)
+    }
 }
 
 /// The request timeout: `PKI_HTTP_TIMEOUT` seconds, default 10.
@@ -29,49 +138,13 @@ pub fn timeout() -> Duration {
     std::env::var("PKI_HTTP_TIMEOUT")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && *s <= 3600.0)
         .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(10))
+        .unwrap_or(DEFAULT_TIMEOUT)
 }
 
-fn check_url(url: &str) -> Result<(), FetchError> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(FetchError(format!("{url} is not an http or https URL")))
-    }
-}
-
-fn describe(url: &str, e: ureq::Error) -> FetchError {
-    let why = match &e {
-        ureq::Error::Timeout(_) => "the server did not answer in time".to_string(),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "the connection was refused".to_string()
-        }
-        ureq::Error::HostNotFound => "the host name could not be resolved".to_string(),
-        ureq::Error::BodyExceedsLimit(n) => format!("the answer is larger than {n} bytes"),
-        other => other.to_string(),
-    };
-    FetchError(format!("cannot reach {url}: {why}"))
-}
-
-/// GET `url`, at most `limit` bytes.
-pub fn get(url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
-    check_url(url)?;
-    let mut resp = agent(timeout())
-        .get(url)
-        .call()
-        .map_err(|e| describe(url, e))?;
-    if !resp.status().is_success() {
-        return Err(FetchError(format!("{url} answered HTTP {}", resp.status())));
-    }
-    resp.body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| describe(url, e))
-}
-
-/// Online revocation status of `cert`: OCSP from its AIA when present, else the CRL from its
+/// Online revocation status of `cert`: OCSP from its authorityInfoAccess when it names a
+/// responder (RFC 6960), else (or when no OCSP answer can be relied on) the CRLs from its
 /// distribution points.
 pub fn online_revocation(
     cert: &Certificate,
@@ -79,27 +152,109 @@ pub fn online_revocation(
     at: time::OffsetDateTime,
     policy: &AlgorithmPolicy,
 ) -> Status {
+    let fetcher = HttpFetcher::default();
     let mut reasons = Vec::new();
+    if !cert.extensions().ocsp_urls.is_empty() {
+        let ocsp_policy = OcspPolicy {
+            algorithms: policy.clone(),
+            ..OcspPolicy::default()
+        };
+        match ocsp::status_online(cert, issuer, &fetcher, at, &ocsp_policy) {
+            Status::Unknown { reason } => reasons.push(reason),
+            s => return s,
+        }
+    }
     for url in &cert.extensions().crl_urls {
-        match get(url, MAX_CRL) {
+        match fetcher.get(url, MAX_CRL) {
             Ok(data) => match Crl::parse(&data) {
                 Ok(crl) => {
                     let s = revocation::check_crls(cert, issuer, &[crl], at, policy);
-                    if !matches!(s, Status::Unknown { .. }) {
-                        return s;
-                    }
-                    if let Status::Unknown { reason } = s {
-                        reasons.push(reason);
+                    match s {
+                        Status::Unknown { reason } => reasons.push(reason),
+                        s => return s,
                     }
                 }
                 Err(e) => reasons.push(format!("the CRL at {url} is unreadable: {e}")),
             },
-            Err(e) => reasons.push(e.0),
+            Err(e) => reasons.push(pki_core::fetch::error_sentence(&e)),
         }
     }
     Status::Unknown {
-        reason: reasons
-            .pop()
-            .unwrap_or_else(|| "the certificate names no OCSP responder or CRL to ask".to_string()),
+        reason: if reasons.is_empty() {
+            "the certificate names no OCSP responder or CRL to ask".to_string()
+        } else {
+            reasons.join("; ")
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    #[test]
+    fn a_server_that_never_answers_times_out() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", l.local_addr().unwrap());
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let held = std::thread::spawn(move || {
+            // Accept and hold the connection open without answering until the client gave up.
+            let (s, _) = l.accept().unwrap();
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+            drop(s);
+        });
+        let f = HttpFetcher::new(Duration::from_millis(500));
+        let start = Instant::now();
+        let e = f
+            .post(&url, "application/ocsp-request", b"x", 1024)
+            .unwrap_err();
+        assert!(matches!(e, FetchError::Timeout { .. }), "{e:?}");
+        // Liveness, not timing: far below the 10 s the server would hold the connection.
+        assert!(start.elapsed() < Duration::from_secs(8));
+        done.send(()).unwrap();
+        held.join().unwrap();
+    }
+
+    #[test]
+    fn refused_connection_status_and_size_cap() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let f = HttpFetcher::new(Duration::from_secs(5));
+        let e = f.get(&format!("http://{addr}/"), 10).unwrap_err();
+        assert!(matches!(e, FetchError::Unreachable { .. }), "{e:?}");
+
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{}",
+                    "a".repeat(100)
+                ),
+            ] {
+                let (mut s, _) = l.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                s.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let e = f.get(&format!("http://{addr}/"), 1000).unwrap_err();
+        assert!(
+            matches!(e, FetchError::HttpStatus { status: 500, .. }),
+            "{e:?}"
+        );
+        let e = f.get(&format!("http://{addr}/"), 10).unwrap_err();
+        assert!(matches!(e, FetchError::TooLarge { limit: 10, .. }), "{e:?}");
+        server.join().unwrap();
+
+        assert!(matches!(
+            f.get("ldap://example/cn=x", 10),
+            Err(FetchError::UnsupportedUrl { .. })
+        ));
     }
 }

@@ -111,8 +111,20 @@ pub fn parse_signature_algorithm(alg_id: &[u8]) -> Result<SignatureAlgorithm, Ve
     let mut s = r.nested(&seq);
     let o =
         read_oid(&mut s).ok_or_else(|| VerifyError::UnsupportedAlgorithm("(malformed)".into()))?;
+    if !r.is_empty() {
+        return Err(VerifyError::UnsupportedAlgorithm(
+            "(trailing data after the algorithm identifier)".into(),
+        ));
+    }
+    // Every algorithm but RSASSA-PSS has absent or NULL parameters (RFC 4055 §5, RFC 5758 §3.2,
+    // RFC 8410 §3); anything else is a malformed identifier, not something to ignore.
+    if o != oid::RSASSA_PSS && !(s.is_empty() || s.rest() == [tag::NULL, 0]) {
+        return Err(VerifyError::UnsupportedAlgorithm(format!(
+            "{o} with unexpected parameters"
+        )));
+    }
     use HashAlgorithm::*;
-    Ok(match o {
+    let alg = match o {
         x if x == oid::SHA1_WITH_RSA => SignatureAlgorithm::RsaPkcs1(Sha1),
         x if x == oid::SHA256_WITH_RSA => SignatureAlgorithm::RsaPkcs1(Sha256),
         x if x == oid::SHA384_WITH_RSA => SignatureAlgorithm::RsaPkcs1(Sha384),
@@ -130,7 +142,13 @@ pub fn parse_signature_algorithm(alg_id: &[u8]) -> Result<SignatureAlgorithm, Ve
             return Err(VerifyError::Forbidden("md2WithRSAEncryption".into()))
         }
         x => return Err(VerifyError::UnsupportedAlgorithm(x.to_string())),
-    })
+    };
+    if matches!(alg, SignatureAlgorithm::RsaPss(_)) && !s.is_empty() {
+        return Err(VerifyError::UnsupportedAlgorithm(
+            "RSASSA-PSS with trailing parameters".into(),
+        ));
+    }
+    Ok(alg)
 }
 
 /// RSASSA-PSS-params (RFC 4055 §3.1): the hash, MGF1 with the same hash; any salt length.
@@ -389,6 +407,25 @@ mod tests {
                 );
                 assert_eq!(parse_signature_algorithm(&alg_der(a)).unwrap(), a);
             }
+        }
+    }
+
+    #[test]
+    fn algorithm_parameters_are_strict() {
+        let ok = hex::decode("300d06092a864886f70d01010b0500").unwrap();
+        assert!(parse_signature_algorithm(&ok).is_ok());
+        let absent = hex::decode("300b06092a864886f70d01010b").unwrap();
+        assert!(parse_signature_algorithm(&absent).is_ok());
+        for bad in [
+            "300d06092a864886f70d01010b2500",     // constructed NULL
+            "300e06092a864886f70d01010b050100",   // NULL with content
+            "300f06092a864886f70d01010b05000500", // two parameters
+            "300d06092a864886f70d01010b0400",     // an OCTET STRING
+        ] {
+            assert!(
+                parse_signature_algorithm(&hex::decode(bad).unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 

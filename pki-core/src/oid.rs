@@ -114,6 +114,8 @@ oids! {
     // Access methods.
     /// id-ad-ocsp
     AD_OCSP = "1.3.6.1.5.5.7.48.1";
+    /// id-pkix-ocsp-basic (RFC 6960 §4.2.1)
+    OCSP_BASIC = "1.3.6.1.5.5.7.48.1.1";
     /// id-ad-caIssuers
     AD_CA_ISSUERS = "1.3.6.1.5.5.7.48.2";
     // Extended key usages.

@@ -28,11 +28,11 @@ pub fn from_unix(secs: i64) -> OffsetDateTime {
     })
 }
 
-/// RFC 3339 in UTC (`2025-03-20T03:00:00Z`).
-pub fn rfc3339_utc(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+/// `YYYY-MM-DDTHH:MM:SS` of `t` at `offset`, followed by `suffix`.
+fn iso(t: OffsetDateTime, offset: UtcOffset, suffix: &str) -> String {
+    let t = t.to_offset(offset);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{suffix}",
         t.year(),
         t.month() as u8,
         t.day(),
@@ -42,18 +42,14 @@ pub fn rfc3339_utc(t: OffsetDateTime) -> String {
     )
 }
 
+/// RFC 3339 in UTC (`2025-03-20T03:00:00Z`).
+pub fn rfc3339_utc(t: OffsetDateTime) -> String {
+    iso(t, UtcOffset::UTC, "Z")
+}
+
 /// ISO 8601 in Vietnam time, as Decree 30/2020 prescribes (`2025-03-20T10:00:00+07:00`).
 pub fn vietnam(t: OffsetDateTime) -> String {
-    let t = t.to_offset(VIETNAM);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+07:00",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    iso(t, VIETNAM, "+07:00")
 }
 
 /// Parses a user-given time: RFC 3339 (`2025-03-20T10:00:00+07:00`, `...Z`), a date-time without

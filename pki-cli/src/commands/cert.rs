@@ -228,6 +228,12 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
             .map_err(|e| CliError::op(format!("cannot load the chain: {e}")))?;
     }
     let anchors = load_trust(&a.trust)?;
+    if a.trust.iter().any(|t| t == "vn") {
+        // The bundle's issuing CAs help build paths; they are not anchors.
+        for c in CertPool::vn_intermediates().iter() {
+            pool.add(c.clone());
+        }
+    }
     let at = time_arg(a.at.as_deref())?;
     let purpose = match a.purpose {
         PurposeArg::Document => Purpose::DocumentSigning,

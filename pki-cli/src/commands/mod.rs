@@ -5,6 +5,7 @@ pub mod cert;
 pub mod common;
 pub mod crl;
 pub mod demo;
+pub mod ocsp;
 pub mod token;
 
 use crate::args::Command;
@@ -17,6 +18,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Cert(c) => cert::run(c, lang),
         Command::Crl(c) => crl::run(c, lang),
         Command::Ca(c) => ca::run(c, lang),
+        Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
         Command::Token(a) => token::run(a, lang),
         Command::Completions { shell } => {

@@ -339,16 +339,21 @@ impl CaDir {
             next_crl_number: 1,
             crl_validity_hours: default_crl_hours(),
         };
-        let s =
-            serde_json::to_string_pretty(&config).map_err(|e| CaDirError::Config(e.to_string()))?;
-        write_atomic(&dir.join("ca.json"), s.as_bytes(), false)?;
-        Ok(Self {
+        let ca = Self {
             dir: dir.to_owned(),
             config,
             cert,
             chain,
             key: Box::new(key),
-        })
+        };
+        ca.save_config()?;
+        Ok(ca)
+    }
+
+    fn save_config(&self) -> Result<(), CaDirError> {
+        let s = serde_json::to_string_pretty(&self.config)
+            .map_err(|e| CaDirError::Config(e.to_string()))?;
+        write_atomic(&self.dir.join("ca.json"), s.as_bytes(), false)
     }
 
     /// Opens an existing CA directory.
@@ -546,9 +551,7 @@ impl CaDir {
             &entries,
         )?;
         self.config.next_crl_number += 1;
-        let s = serde_json::to_string_pretty(&self.config)
-            .map_err(|e| CaDirError::Config(e.to_string()))?;
-        write_atomic(&self.dir.join("ca.json"), s.as_bytes(), false)?;
+        self.save_config()?;
         write_atomic(&self.dir.join("crl.der"), &der, false)?;
         write_atomic(
             &self.dir.join("crl.pem"),
