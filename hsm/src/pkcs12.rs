@@ -399,18 +399,14 @@ fn decrypt(alg: &Tlv<'_>, data: Vec<u8>, password: &str) -> R<Zeroizing<Vec<u8>>
             let salt = p.first().ok_or("no salt")?.octets()?;
             let iterations = iterations_of(p.get(1).ok_or("no iteration count")?)?;
             let pw = bmp_password(password);
-            let (key_len, iv) = match oid {
-                PBE_SHA_3DES => (24, true),
-                PBE_SHA_2DES => (16, true),
-                PBE_SHA_RC2_40 => (5, true),
-                _ => (16, true),
+            let key_len = match oid {
+                PBE_SHA_3DES => 24,
+                PBE_SHA_2DES => 16,
+                PBE_SHA_RC2_40 => 5,
+                _ => 16,
             };
             let key = pkcs12_kdf(Hash::Sha1, &pw, &salt, 1, iterations, key_len);
-            let iv = if iv {
-                pkcs12_kdf(Hash::Sha1, &pw, &salt, 2, iterations, 8)
-            } else {
-                Zeroizing::new(Vec::new())
-            };
+            let iv = pkcs12_kdf(Hash::Sha1, &pw, &salt, 2, iterations, 8);
             match oid {
                 PBE_SHA_3DES => cbc_decrypt_des3(&key, &iv, &mut data)?,
                 PBE_SHA_2DES => cbc_decrypt_des2(&key, &iv, &mut data)?,
