@@ -177,14 +177,22 @@ fn main() {
     let raw_session = std::sync::Mutex::new(raw_session);
     // A second session for the two-thread raw baseline: what the token itself scales to.
     let raw_session_b = module.context().open_ro_session(slot).expect("session");
-    let raw_sessions = [raw_session, std::sync::Mutex::new(raw_session_b)];
+    let key_b = raw_session_b
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(b"k".to_vec()),
+        ])
+        .expect("find")[0];
+    let raw_sessions = [
+        (raw_session, key),
+        (std::sync::Mutex::new(raw_session_b), key_b),
+    ];
     let (soft, _) = SoftwareKey::generate(KeyKind::Rsa { bits: 2048 }).expect("software key");
     let raw = |i: u64| {
         // Thread t uses session t (i = t * 1_000_000 + n).
-        let s = raw_sessions[(i / 1_000_000) as usize % 2]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        s.sign(&Mechanism::Sha256RsaPkcs, key, &msg(i))
+        let (session, key) = &raw_sessions[(i / 1_000_000) as usize % 2];
+        let s = session.lock().unwrap_or_else(|e| e.into_inner());
+        s.sign(&Mechanism::Sha256RsaPkcs, *key, &msg(i))
             .expect("C_Sign");
     };
     let ours = |i: u64| {
