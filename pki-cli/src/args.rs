@@ -5,6 +5,7 @@ pub mod cert;
 pub mod crl;
 pub mod demo;
 pub mod ocsp;
+pub mod tsa;
 
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
@@ -42,6 +43,9 @@ pub enum Command {
     Ocsp(ocsp::OcspCommand),
     /// Create a demo PKI and show the main job end to end.
     Demo(demo::DemoArgs),
+    /// RFC 3161 time-stamps: query a TSA, verify a token, run a TSA.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Tsa(tsa::TsaCommand),
     /// Print shell completions.
     Completions {
         /// The shell.

@@ -10,6 +10,7 @@
 pub mod asn1;
 pub mod ca;
 pub mod cert;
+pub mod cms;
 pub mod crl;
 pub mod crypto;
 pub mod csr;
@@ -18,7 +19,12 @@ pub mod name;
 pub mod ocsp;
 pub mod oid;
 pub mod path;
+pub mod pdf;
 pub mod report;
 pub mod revocation;
 pub mod time;
 pub mod trust;
+pub mod tsp;
+
+#[cfg(test)]
+mod testutil;

@@ -7,6 +7,7 @@ pub mod crl;
 pub mod demo;
 pub mod ocsp;
 pub mod token;
+pub mod tsa;
 
 use crate::args::Command;
 use crate::error::{CmdResult, Exit};
@@ -20,6 +21,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Ca(c) => ca::run(c, lang),
         Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
+        Command::Tsa(c) => tsa::run(c, lang),
         Command::Token(a) => token::run(a, lang),
         Command::Completions { shell } => {
             use clap::CommandFactory;
