@@ -6,6 +6,7 @@ pub mod common;
 pub mod crl;
 pub mod demo;
 pub mod ocsp;
+pub mod token;
 pub mod tsa;
 
 use crate::args::Command;
@@ -21,6 +22,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
         Command::Tsa(c) => tsa::run(c, lang),
+        Command::Token(a) => token::run(a, lang),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();
