@@ -135,3 +135,31 @@ fn openssl_reads_our_crls_and_certificates() {
     // openssl keeps crlnumber in hex.
     assert_eq!(v["crl_number"], "1000");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    use std::io::Read;
+    // ~300 KB of output, far more than a pipe buffer holds.
+    let cert = fixtures().join("pki/officer-rsa.pem");
+    let mut cmd = Command::new(interop_tests::pki_bin());
+    cmd.args(["cert", "show", "--json"]);
+    for _ in 0..300 {
+        cmd.arg(&cert);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here: the next writes fail with EPIPE.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0 | 141)),
+        "{:?} {stderr}",
+        out.status
+    );
+}

@@ -309,3 +309,39 @@ fn real_invoice_resigned_verifies_in_xmlsec1() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// `pki sign --key FILE.p12` (hsm::open) takes the chain from the PKCS#12 file when no --cert
+/// is given; xmlsec1 verifies the result.
+#[test]
+fn signs_with_a_pkcs12_key_and_its_chain() {
+    let Some(tool) = xmlsec() else { return };
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p12 = dir.path().join("k.p12");
+    let o = Command::new(openssl)
+        .args(["pkcs12", "-export", "-passout", "pass:", "-inkey"])
+        .arg(pkifile("officer-rsa.key.pem"))
+        .arg("-in")
+        .arg(pkifile("officer-rsa.chain.pem"))
+        .arg("-out")
+        .arg(&p12)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let inp = dir.path().join("in.xml");
+    std::fs::write(&inp, DOC).unwrap();
+    let out = dir.path().join("out.xml");
+    let o = pki(&[
+        "sign",
+        inp.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--key",
+        p12.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, log) = xmlsec_verify(&tool, &out);
+    assert!(ok, "{log}");
+}

@@ -87,6 +87,55 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A PIN is needed and there is nowhere to get it from.
+    #[error("a PIN is needed for {what}; give pin-source=file:PATH or run on a terminal")]
+    PinRequired {
+        /// Token label or file.
+        what: String,
+    },
+    /// The token went away while it was being used.
+    #[error("token {token} was removed or stopped responding during the operation; reinsert it and try again")]
+    TokenRemoved {
+        /// Token label.
+        token: String,
+    },
+    /// The token offers no mechanism for the requested signature.
+    #[error("token {token} offers no PKCS#11 mechanism for {}", .algorithm.name())]
+    MechanismUnsupported {
+        /// The requested algorithm.
+        algorithm: SignatureAlgorithm,
+        /// Token label.
+        token: String,
+    },
+    /// More than one token or key matches and the reference does not say which.
+    #[error("{count} {what} match {wanted}; add {hint} to the key reference")]
+    Ambiguous {
+        /// "tokens" or "private keys".
+        what: &'static str,
+        /// How many matched.
+        count: usize,
+        /// The reference.
+        wanted: String,
+        /// Which attribute would narrow it down.
+        hint: &'static str,
+    },
+    /// A kind of key reference that this build cannot use yet.
+    #[error("{what} key references are not supported yet")]
+    NotSupported {
+        /// Which kind ("csc:", "mss:").
+        what: &'static str,
+    },
+    /// A PKCS#11 call failed for a reason not covered above.
+    #[error("{context} failed on token {token}: {source}")]
+    Pkcs11 {
+        /// What we were doing (C_Sign, C_FindObjects ...).
+        context: &'static str,
+        /// Token label (or module path).
+        token: String,
+        /// The PKCS#11 return value.
+        #[source]
+        source: cryptoki::error::Error,
+    },
     /// Any other backend error, with its cause kept.
     #[error("{context}: {source}")]
     Backend {

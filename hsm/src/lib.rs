@@ -5,18 +5,27 @@
 //! algorithms it can perform (most preferred first), the largest signature it can produce (so a
 //! PDF signer can reserve `/Contents` space) and `sign(alg, to_be_signed)`. Building CMS, PDF or
 //! XML structures is `pki-core`'s job.
+//!
+//! [`open`] turns a key reference (CONTRACT.md) into a signer. Signing may block (a PKCS#11
+//! module, a PIN pad, a busy HSM): async callers run it under `tokio::task::spawn_blocking`.
 #![warn(missing_docs)]
 
 mod algorithm;
 mod error;
 pub mod keyref;
+mod open;
 pub mod pem;
+pub mod pin;
+pub mod pkcs11;
+pub mod pkcs12;
 mod secret;
 pub mod software;
 
 pub use algorithm::{oids, HashAlgorithm, KeyKind, SignatureAlgorithm};
 pub use error::Error;
 pub use keyref::KeyRef;
+pub use open::{open, OpenOptions};
+pub use pin::{PinPrompt, PinRequest};
 pub use secret::SecretString;
 pub use software::SoftwareKey;
 

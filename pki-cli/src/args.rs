@@ -58,4 +58,6 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// PKCS#11 tokens and HSMs: list, objects, keygen, csr, import.
+    Token(crate::commands::token::TokenArgs),
 }

@@ -4,11 +4,8 @@
 //! quickly, never a hang.
 
 use pki_core::cert::Certificate;
-use pki_core::crl::Crl;
 use pki_core::crypto::AlgorithmPolicy;
-use pki_core::fetch::{is_http_url, Fetcher};
-pub use pki_core::fetch::{FetchError, MAX_CRL};
-use pki_core::ocsp::{self, OcspPolicy};
+use pki_core::fetch::{is_http_url, FetchError, Fetcher};
 use pki_core::revocation::{self, Status};
 use std::time::Duration;
 
@@ -152,40 +149,7 @@ pub fn online_revocation(
     at: time::OffsetDateTime,
     policy: &AlgorithmPolicy,
 ) -> Status {
-    let fetcher = HttpFetcher::default();
-    let mut reasons = Vec::new();
-    if !cert.extensions().ocsp_urls.is_empty() {
-        let ocsp_policy = OcspPolicy {
-            algorithms: policy.clone(),
-            ..OcspPolicy::default()
-        };
-        match ocsp::status_online(cert, issuer, &fetcher, at, &ocsp_policy) {
-            Status::Unknown { reason } => reasons.push(reason),
-            s => return s,
-        }
-    }
-    for url in &cert.extensions().crl_urls {
-        match fetcher.get(url, MAX_CRL) {
-            Ok(data) => match Crl::parse(&data) {
-                Ok(crl) => {
-                    let s = revocation::check_crls(cert, issuer, &[crl], at, policy);
-                    match s {
-                        Status::Unknown { reason } => reasons.push(reason),
-                        s => return s,
-                    }
-                }
-                Err(e) => reasons.push(format!("the CRL at {url} is unreadable: {e}")),
-            },
-            Err(e) => reasons.push(pki_core::fetch::error_sentence(&e)),
-        }
-    }
-    Status::Unknown {
-        reason: if reasons.is_empty() {
-            "the certificate names no OCSP responder or CRL to ask".to_string()
-        } else {
-            reasons.join("; ")
-        },
-    }
+    revocation::online_status(cert, issuer, &HttpFetcher::default(), at, policy).0
 }
 
 #[cfg(test)]

@@ -12,7 +12,27 @@ mod output;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Rust ignores SIGPIPE, so `println!` into a closed pipe (`pki crl show big.crl | head`)
+/// panics. A reader that stopped reading is not an error of ours: end quietly with the status
+/// a SIGPIPE death would give (128 + 13), and keep every other panic's report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") || msg.contains("os error 32") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -13,6 +13,7 @@ pub mod cert;
 pub mod cms;
 pub mod crl;
 pub mod crypto;
+pub mod csr;
 pub mod fetch;
 pub mod name;
 pub mod ocsp;

@@ -49,6 +49,60 @@ pub enum Status {
     },
 }
 
+/// The revocation data an online check relied on, kept to embed as long-term evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// A DER OCSP response.
+    Ocsp(Vec<u8>),
+    /// A DER CRL.
+    Crl(Vec<u8>),
+}
+
+/// Online revocation status of `cert`: OCSP from its authorityInfoAccess when it names a
+/// responder (RFC 6960), else (or when no OCSP answer can be relied on) the CRLs from its
+/// distribution points (RFC 5280 §4.2.1.13). Returns the status and, when it is good or
+/// revoked, the response or CRL it rests on.
+pub fn online_status(
+    cert: &Certificate,
+    issuer: &Certificate,
+    fetcher: &dyn crate::fetch::Fetcher,
+    at: OffsetDateTime,
+    policy: &AlgorithmPolicy,
+) -> (Status, Option<Evidence>) {
+    let mut reasons = Vec::new();
+    if !cert.extensions().ocsp_urls.is_empty() {
+        let ocsp_policy = crate::ocsp::OcspPolicy {
+            algorithms: policy.clone(),
+            ..crate::ocsp::OcspPolicy::default()
+        };
+        match crate::ocsp::check_online(cert, issuer, fetcher, at, &ocsp_policy) {
+            Ok(check) => match check.revocation_status(at) {
+                Status::Unknown { reason } => reasons.push(reason),
+                s => return (s, check.response_der.map(Evidence::Ocsp)),
+            },
+            Err(e) => reasons.push(crate::fetch::error_sentence(&e)),
+        }
+    }
+    for url in &cert.extensions().crl_urls {
+        match fetcher.get(url, crate::fetch::MAX_CRL) {
+            Ok(data) => match Crl::parse(&data) {
+                Ok(crl) => match check_crls(cert, issuer, std::slice::from_ref(&crl), at, policy) {
+                    Status::Unknown { reason } => reasons.push(reason),
+                    s => return (s, Some(Evidence::Crl(crl.der().to_vec()))),
+                },
+                Err(e) => reasons.push(format!("the CRL at {url} is unreadable: {e}")),
+            },
+            Err(e) => reasons.push(crate::fetch::error_sentence(&e)),
+        }
+    }
+    let reason = if reasons.is_empty() {
+        "the certificate names no OCSP responder or CRL to ask".to_string()
+    } else {
+        reasons.join("; ")
+    };
+    (Status::Unknown { reason }, None)
+}
+
 /// Checks `cert` (issued by `issuer`) against the CRLs given, at `at`. A CRL is used only if
 /// it was issued by `issuer` (signature and names checked), is a complete CRL, has no unknown
 /// critical extension, and is current at `at`.

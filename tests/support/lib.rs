@@ -4,6 +4,8 @@
 //! a failure (the test command installs every peer); locally the test is skipped with a loud
 //! message on stderr.
 
+pub mod pkcs11;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -11,12 +11,13 @@ pub struct SignArgs {
     /// Where to write the signed document (written to a temporary file, then renamed).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     pub out: PathBuf,
-    /// The private key (PEM or PKCS#8 file).
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
-    /// The signer's certificate, then its issuers (PEM).
+    /// The key: a PEM/PKCS#8 or PKCS#12 file, or a `pkcs11:` URI (CONTRACT.md key references).
+    #[arg(long, value_name = "KEYREF")]
+    pub key: String,
+    /// The signer's certificate, then its issuers (PEM); optional when the key store holds
+    /// them (PKCS#12, token).
     #[arg(long, value_name = "CHAIN.pem")]
-    pub cert: PathBuf,
+    pub cert: Option<PathBuf>,
     /// Document profile: where the signature goes and what it covers.
     #[arg(long, value_enum, default_value = "plain")]
     pub profile: ProfileArg,

@@ -6,6 +6,7 @@ pub mod common;
 pub mod crl;
 pub mod demo;
 pub mod ocsp;
+pub mod token;
 pub mod tsa;
 pub mod xml;
 
@@ -24,6 +25,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Sign(a) => xml::sign(a, lang),
         Command::Verify(a) => xml::verify(a, lang),
         Command::Tsa(c) => tsa::run(c, lang),
+        Command::Token(a) => token::run(a, lang),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();

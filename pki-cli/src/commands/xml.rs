@@ -36,23 +36,41 @@ fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
 }
 
 /// `pki sign`.
-pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
+pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
     let data = read_limited(&a.file, MAX_XML, "document")?;
     if !looks_like_xml(&data) {
         return Err(not_xml(&a.file, &data));
     }
-    let key_pem = read_limited(&a.key, 1024 * 1024, "key")?;
-    let key = hsm::SoftwareKey::from_pem(&String::from_utf8_lossy(&key_pem), "the key file")?;
-    let chain = load_certs(&a.cert)?;
-    let leaf = chain
-        .first()
-        .ok_or_else(|| CliError::op(format!("{} holds no certificate", a.cert.display())))?;
-    if leaf.spki() != hsm::Signer::public_key_der(&key) {
-        return Err(CliError::op(format!(
-            "the first certificate in {} does not belong to the key in {}",
-            a.cert.display(),
-            a.key.display()
-        )));
+    let keyref = hsm::KeyRef::parse(&a.key).map_err(|e| CliError::usage(format!("--key: {e}")))?;
+    let given_chain = match &a.cert {
+        Some(p) => load_certs(p)?,
+        None => Vec::new(),
+    };
+    let prompt = crate::commands::token::TerminalPrompt::if_terminal(lang);
+    let opts = hsm::OpenOptions {
+        cert_chain: given_chain.iter().map(|c| c.der().to_vec()).collect(),
+        prompt: match &prompt {
+            Some(p) => p,
+            None => &hsm::pin::NoPrompt,
+        },
+        ..hsm::OpenOptions::default()
+    };
+    let key = hsm::open(&keyref, &opts)?;
+    let chain = if given_chain.is_empty() {
+        key.certificates()
+            .iter()
+            .filter_map(|d| pki_core::cert::Certificate::from_der(d).ok())
+            .collect()
+    } else {
+        given_chain
+    };
+    let leaf = chain.first().ok_or_else(|| {
+        CliError::usage("no signer certificate: give --cert CHAIN.pem (the key store holds none)")
+    })?;
+    if leaf.spki() != key.public_key_der() {
+        return Err(CliError::op(
+            "the first certificate given does not belong to the key".to_string(),
+        ));
     }
     let now = time::OffsetDateTime::now_utc();
     if !leaf.valid_at(now) {
@@ -109,16 +127,11 @@ pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
             )))
         }
     }
-    let pending = pki_core::xml::sign::prepare(
-        &data,
-        hsm::Signer::key_kind(&key),
-        &hsm::Signer::algorithms(&key),
-        &chain,
-        &o,
-    )
-    .map_err(|e| xml_err(&a.file, &e))?;
+    let pending =
+        pki_core::xml::sign::prepare(&data, key.key_kind(), &key.algorithms(), &chain, &o)
+            .map_err(|e| xml_err(&a.file, &e))?;
     let sig_id = pending.signature_id.clone();
-    let value = hsm::Signer::sign(&key, pending.algorithm, &pending.to_be_signed)?;
+    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
     let mut out = pending.finish(&value).map_err(|e| xml_err(&a.file, &e))?;
     if let Some(url) = tsa {
         out = pki_core::xml::xades::timestamp_signature(

@@ -148,6 +148,7 @@ pub fn query(
             policy,
         );
         check.url = Some(url);
+        check.response_der = Some(der);
         if check.problems.is_empty() {
             return Ok(check);
         }

@@ -194,6 +194,9 @@ pub struct OcspCheck {
     pub warnings: Vec<String>,
     /// The responder URL the response came from, when fetched.
     pub url: Option<String>,
+    /// The response as received, when fetched (to embed as long-term evidence: PAdES DSS,
+    /// XAdES RevocationValues).
+    pub response_der: Option<Vec<u8>>,
 }
 
 /// The verdict of a check.
@@ -227,6 +230,7 @@ impl OcspCheck {
             problems: Vec::new(),
             warnings: Vec::new(),
             url: None,
+            response_der: None,
         }
     }
 
