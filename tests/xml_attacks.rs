@@ -46,6 +46,7 @@ fn verify(dir: &Path, xml: &str) -> (i32, serde_json::Value, String) {
     let root = pkifile("root.pem");
     let o = pki(&[
         "verify",
+        "--offline",
         f.to_str().unwrap(),
         "--trust",
         &root,

@@ -176,6 +176,7 @@ fn we_verify_what_signxml_signs() {
                 let s = out.to_str().unwrap();
                 let o = pki(&[
                     "verify",
+                    "--offline",
                     s,
                     "--trust",
                     &pkifile("root.pem"),
@@ -193,7 +194,7 @@ fn we_verify_what_signxml_signs() {
                     .unwrap()
                     .replacen("Ủy ban", "Uy ban", 1);
                 std::fs::write(&out, bad).unwrap();
-                let o = pki(&["verify", s, "--trust", &pkifile("root.pem")]);
+                let o = pki(&["verify", "--offline", s, "--trust", &pkifile("root.pem")]);
                 assert_eq!(
                     o.status.code(),
                     Some(1),
@@ -245,6 +246,7 @@ fn signxml_with_comments_divergence_we_side_with_xmlsec1() {
                 .unwrap();
             let ours = pki(&[
                 "verify",
+                "--offline",
                 out.to_str().unwrap(),
                 "--trust",
                 &pkifile("root.pem"),

@@ -85,6 +85,7 @@ fn b_t_round_trip_with_our_tsa() {
 
     let o = pki(&[
         "verify",
+        "--offline",
         out.to_str().unwrap(),
         "--trust",
         &pkifile("root.pem"),
@@ -120,6 +121,7 @@ fn b_t_round_trip_with_our_tsa() {
     std::fs::write(&out, &bytes).unwrap();
     let o = pki(&[
         "verify",
+        "--offline",
         out.to_str().unwrap(),
         "--trust",
         &pkifile("root.pem"),

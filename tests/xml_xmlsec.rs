@@ -237,6 +237,7 @@ fn we_verify_what_xmlsec1_signs() {
                 let s = signed.to_str().unwrap();
                 let o = pki(&[
                     "verify",
+                    "--offline",
                     s,
                     "--trust",
                     &pkifile("root.pem"),
@@ -256,6 +257,7 @@ fn we_verify_what_xmlsec1_signs() {
                 std::fs::write(&signed, bad).unwrap();
                 let o = pki(&[
                     "verify",
+                    "--offline",
                     s,
                     "--trust",
                     &pkifile("root.pem"),
@@ -303,6 +305,7 @@ fn real_invoice_resigned_verifies_in_xmlsec1() {
     assert!(log.contains("SignedInfo References (ok/all): 2/2"), "{log}");
     let o = pki(&[
         "verify",
+        "--offline",
         out.to_str().unwrap(),
         "--trust",
         &pkifile("root.pem"),

@@ -215,3 +215,83 @@ fn untrusted_chain_is_indeterminate_not_failed() {
         Some("NO_CERTIFICATE_CHAIN_FOUND")
     );
 }
+
+/// A fetcher that answers every CRL request with the test PKI's issuing CRL and refuses OCSP.
+struct CrlOnly(Vec<u8>);
+
+impl pki_core::fetch::Fetcher for CrlOnly {
+    fn get(&self, _url: &str, _max: u64) -> Result<Vec<u8>, pki_core::fetch::FetchError> {
+        Ok(self.0.clone())
+    }
+    fn post(
+        &self,
+        url: &str,
+        _ct: &str,
+        _body: &[u8],
+        _max: u64,
+    ) -> Result<Vec<u8>, pki_core::fetch::FetchError> {
+        Err(pki_core::fetch::FetchError::HttpStatus {
+            url: url.to_owned(),
+            status: 503,
+        })
+    }
+}
+
+#[test]
+fn signer_revocation_is_checked_when_online() {
+    let crl = std::fs::read(fixtures().join("issuing/crl.der")).unwrap();
+    let fetcher = CrlOnly(crl);
+    let a = anchors();
+    let none = CertPool::new();
+    // The CRL is current now (it was issued when the fixtures were made).
+    let mut opts = VerifyOptions::new(time::OffsetDateTime::now_utc(), &a, &none);
+    opts.fetcher = Some(&fetcher);
+
+    let (k, chain) = key("officer-rsa");
+    let out = sign(DOC.as_bytes(), &k, &chain, &SignOptions::new(now())).unwrap();
+    let r = verify(&out, &opts).unwrap();
+    assert_eq!(
+        r.indication,
+        Indication::TotalPassed,
+        "{:?}",
+        r.signatures[0].errors
+    );
+    let rep = r.to_report("x.xml");
+    let rev = rep.signatures[0].revocation.as_ref().unwrap();
+    assert_eq!(
+        (rev.status.as_str(), rev.source.as_deref()),
+        ("good", Some("crl"))
+    );
+
+    // Revoked on 2025-06-01, signature claimed in 2026, no timestamp: failed.
+    let (k, chain) = key("revoked");
+    let out = sign(DOC.as_bytes(), &k, &chain, &SignOptions::new(now())).unwrap();
+    let r = verify(&out, &opts).unwrap();
+    assert_eq!(r.indication, Indication::TotalFailed);
+    assert_eq!(r.signatures[0].sub_indication.as_deref(), Some("REVOKED"));
+    // Claimed before the revocation but nothing proves it: indeterminate.
+    let before = pki_core::time::parse_user_time("2025-05-01T10:00:00+07:00").unwrap();
+    let mut o = SignOptions::new(before);
+    o.xades = true;
+    let out = sign(DOC.as_bytes(), &k, &chain, &o).unwrap();
+    let r = verify(&out, &opts).unwrap();
+    assert_eq!(
+        r.indication,
+        Indication::Indeterminate,
+        "{:?}",
+        r.signatures[0].errors
+    );
+    assert_eq!(
+        r.signatures[0].sub_indication.as_deref(),
+        Some("REVOKED_NO_POE")
+    );
+
+    // Offline: passes, and says revocation was not checked.
+    let offline = VerifyOptions::new(now(), &a, &none);
+    let r = verify(&out, &offline).unwrap();
+    assert_eq!(r.indication, Indication::TotalPassed);
+    assert!(r.signatures[0]
+        .warnings
+        .iter()
+        .any(|w| w.contains("not checked")));
+}

@@ -79,7 +79,8 @@ pub struct VerifyArgs {
     /// Validation time (RFC 3339, or a date-time/date in Vietnam time); default: now.
     #[arg(long)]
     pub at: Option<String>,
-    /// Do not fetch anything (XML verification never does).
+    /// Do not check the signer's revocation online (OCSP, then the CRL); the report says it
+    /// was not checked.
     #[arg(long)]
     pub offline: bool,
     /// Report format.

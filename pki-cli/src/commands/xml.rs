@@ -158,7 +158,11 @@ pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
         CertPool::new()
     };
     let at = time_arg(a.at.as_deref())?;
-    let opts = VerifyOptions::new(at, &anchors, &inter);
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let mut opts = VerifyOptions::new(at, &anchors, &inter);
+    if !a.offline {
+        opts.fetcher = Some(&fetcher);
+    }
     let rlang = match lang {
         Lang::Vi => report::Lang::Vi,
         Lang::En => report::Lang::En,

@@ -21,7 +21,6 @@ use roxmltree::{Document, Node};
 use time::OffsetDateTime;
 
 /// Inputs of a verification besides the document.
-#[derive(Debug)]
 pub struct VerifyOptions<'a> {
     /// Validation time (also the time for certificate paths when no signing time is claimed).
     pub time: OffsetDateTime,
@@ -33,6 +32,21 @@ pub struct VerifyOptions<'a> {
     pub policy: AlgorithmPolicy,
     /// Parsing limits.
     pub limits: Limits,
+    /// Where to fetch the signer's revocation status (OCSP, then CRL); `None`: not checked
+    /// (offline), which the report says.
+    pub fetcher: Option<&'a dyn crate::fetch::Fetcher>,
+}
+
+impl std::fmt::Debug for VerifyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("time", &self.time)
+            .field("anchors", &self.anchors.len())
+            .field("intermediates", &self.intermediates.len())
+            .field("policy", &self.policy)
+            .field("online", &self.fetcher.is_some())
+            .finish()
+    }
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -44,6 +58,7 @@ impl<'a> VerifyOptions<'a> {
             intermediates,
             policy: AlgorithmPolicy::default(),
             limits: Limits::default(),
+            fetcher: None,
         }
     }
 }
@@ -174,6 +189,10 @@ pub struct SignatureReport {
     /// The time a valid signature timestamp proves (used for the certificate path).
     #[serde(skip)]
     pub proven_time: Option<OffsetDateTime>,
+    /// Revocation status of the signer (`good`/`revoked`/`unknown` and the source); `None`:
+    /// not checked.
+    #[serde(skip)]
+    pub revocation: Option<(&'static str, Option<&'static str>)>,
     /// Whether a valid signature timestamp proves the signature existed at its time (the
     /// certificate path is then validated at that time).
     pub signing_time_proven: bool,
@@ -282,6 +301,7 @@ fn verify_one(
         signing_time: None,
         timestamp: None,
         proven_time: None,
+        revocation: None,
         signing_time_proven: false,
         level: "XMLDSig",
         signing_certificate_ok: None,
@@ -801,6 +821,57 @@ fn properties(sig: Node<'_, '_>, covered: &[(Node<'_, '_>, Coverage)], r: &mut S
     }
 }
 
+/// The signer's revocation status now (ETSI EN 319 102-1 §5.2.6): revoked after a proven
+/// signing time passes with a warning; revoked with no proof that the signature came first is
+/// INDETERMINATE / REVOKED_NO_POE, or TOTAL-FAILED / REVOKED when even the claimed signing
+/// time is later; no answer is INDETERMINATE / TRY_LATER.
+fn revocation(
+    signer: &Certificate,
+    issuer: &Certificate,
+    fetcher: &dyn crate::fetch::Fetcher,
+    opts: &VerifyOptions<'_>,
+    r: &mut SignatureReport,
+) {
+    use crate::revocation::Status;
+    let (status, _) =
+        crate::revocation::online_status(signer, issuer, fetcher, opts.time, &opts.policy);
+    match status {
+        Status::Good { source } => {
+            r.revocation = Some(("good", Some(source.name())));
+        }
+        Status::Revoked { at, source, .. } => {
+            r.revocation = Some(("revoked", Some(source.name())));
+            let when = crate::time::vietnam(at);
+            match (r.proven_time, r.signing_time.as_ref().map(|s| s.time)) {
+                (Some(poe), _) if poe < at => r.warnings.push(format!(
+                    "the signer's certificate was revoked on {when}, after the signature's timestamp"
+                )),
+                (None, Some(claimed)) if claimed < at => {
+                    r.errors.push(format!(
+                        "the signer's certificate was revoked on {when}; nothing proves the signature was made before (no timestamp)"
+                    ));
+                    r.indication = Indication::Indeterminate;
+                    r.sub_indication = Some("REVOKED_NO_POE".into());
+                }
+                _ => {
+                    r.errors
+                        .push(format!("the signer's certificate was revoked on {when}"));
+                    r.indication = Indication::TotalFailed;
+                    r.sub_indication = Some("REVOKED".into());
+                }
+            }
+        }
+        Status::Unknown { reason } => {
+            r.revocation = Some(("unknown", None));
+            r.errors.push(format!(
+                "the signer's revocation status is unknown: {reason}"
+            ));
+            r.indication = Indication::Indeterminate;
+            r.sub_indication = Some("TRY_LATER".into());
+        }
+    }
+}
+
 fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
     let (ind, sub) = match r.crypto {
         CryptoCheck::Passed => (Indication::TotalPassed, None),
@@ -833,6 +904,12 @@ fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
     match path::validate(&signer, &pool, opts.anchors, &vo) {
         Ok(p) => {
             r.warnings.extend(p.warnings.iter().cloned());
+            if let (Some(fetcher), Some(issuer)) = (opts.fetcher, p.certs.get(1)) {
+                revocation(&signer, issuer, fetcher, opts, r);
+            } else {
+                r.warnings
+                    .push("the signer's revocation status was not checked (offline)".to_owned());
+            }
             r.trust = TrustCheck::Valid {
                 chain: p.certs.iter().map(|c| c.subject().to_string()).collect(),
                 certs: p.certs.clone(),
@@ -915,10 +992,17 @@ impl XmlReport {
                             .collect(),
                         _ => Vec::new(),
                     },
-                    revocation: Some(rep::Revocation {
-                        status: "not-checked".into(),
-                        source: None,
-                        embedded: false,
+                    revocation: Some(match s.revocation {
+                        Some((status, source)) => rep::Revocation {
+                            status: status.into(),
+                            source: source.map(str::to_owned),
+                            embedded: false,
+                        },
+                        None => rep::Revocation {
+                            status: "not-checked".into(),
+                            source: None,
+                            embedded: false,
+                        },
                     }),
                     errors: s.errors.clone(),
                     warnings: s.warnings.clone(),
