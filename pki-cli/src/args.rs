@@ -6,6 +6,7 @@ pub mod crl;
 pub mod demo;
 pub mod ocsp;
 pub mod tsa;
+pub mod xml;
 
 use crate::output::Lang;
 use clap::{Parser, Subcommand};
@@ -38,6 +39,12 @@ pub enum Command {
     /// A small certification authority.
     #[command(subcommand, after_help = EXIT_CODES)]
     Ca(ca::CaCommand),
+    /// Sign a document (XML: XMLDSig / XAdES, e-invoice and edXML profiles).
+    #[command(after_help = EXIT_CODES)]
+    Sign(xml::SignArgs),
+    /// Verify a document's signatures (XML).
+    #[command(after_help = EXIT_CODES)]
+    Verify(xml::VerifyArgs),
     /// Ask an OCSP responder about a certificate, or run a responder (RFC 6960).
     #[command(subcommand)]
     Ocsp(ocsp::OcspCommand),

@@ -26,6 +26,7 @@ pub mod revocation;
 pub mod time;
 pub mod trust;
 pub mod tsp;
+pub mod xml;
 
 #[cfg(test)]
 mod testutil;

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod ocsp;
 pub mod token;
 pub mod tsa;
+pub mod xml;
 
 use crate::args::Command;
 use crate::error::{CmdResult, Exit};
@@ -21,6 +22,8 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Ca(c) => ca::run(c, lang),
         Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
+        Command::Sign(a) => xml::sign(a, lang),
+        Command::Verify(a) => xml::verify(a, lang),
         Command::Tsa(c) => tsa::run(c, lang),
         Command::Token(a) => token::run(a, lang),
         Command::Completions { shell } => {

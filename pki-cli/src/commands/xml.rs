@@ -1,0 +1,238 @@
+//! `pki sign FILE.xml` and `pki verify FILE.xml`.
+
+use crate::args::xml::{C14nArg, FormatArg, ProfileArg, SignArgs, VerifyArgs};
+use crate::commands::common::{load_certs, load_trust, read_limited, time_arg};
+use crate::error::{CliError, CmdResult, Exit};
+use crate::output::Lang;
+use pki_core::report;
+use pki_core::trust::CertPool;
+use pki_core::xml::c14n::C14nMethod;
+use pki_core::xml::sign::{Placement, Profile, SignOptions};
+use pki_core::xml::verify::{Indication, VerifyOptions, XmlReport};
+use pki_core::xml::XmlError;
+use serde_json::json;
+
+const MAX_XML: u64 = 64 * 1024 * 1024;
+
+/// What a file holds, by its first bytes.
+fn looks_like_xml(data: &[u8]) -> bool {
+    let d = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    d.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+}
+
+fn not_xml(path: &std::path::Path, data: &[u8]) -> CliError {
+    if data.starts_with(b"%PDF") {
+        CliError::op(format!(
+            "{} is a PDF; this build signs and verifies XML documents only",
+            path.display()
+        ))
+    } else {
+        CliError::op(format!("{} is not an XML document", path.display()))
+    }
+}
+
+fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
+    CliError::from_error(format!("cannot process {}", path.display()), e)
+}
+
+/// `pki sign`.
+pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
+    let data = read_limited(&a.file, MAX_XML, "document")?;
+    if !looks_like_xml(&data) {
+        return Err(not_xml(&a.file, &data));
+    }
+    let key_pem = read_limited(&a.key, 1024 * 1024, "key")?;
+    let key = hsm::SoftwareKey::from_pem(&String::from_utf8_lossy(&key_pem), "the key file")?;
+    let chain = load_certs(&a.cert)?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| CliError::op(format!("{} holds no certificate", a.cert.display())))?;
+    if leaf.spki() != hsm::Signer::public_key_der(&key) {
+        return Err(CliError::op(format!(
+            "the first certificate in {} does not belong to the key in {}",
+            a.cert.display(),
+            a.key.display()
+        )));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if !leaf.valid_at(now) {
+        return Err(CliError::op(format!(
+            "the signer's certificate is not valid now (valid {} to {})",
+            pki_core::time::vietnam(leaf.not_before()),
+            pki_core::time::vietnam(leaf.not_after())
+        )));
+    }
+    let mut o = SignOptions::new(now);
+    o.profile = match a.profile {
+        ProfileArg::Plain => Profile::Plain,
+        ProfileArg::Einvoice => Profile::EInvoice,
+        ProfileArg::Edxml => Profile::EdXml,
+    };
+    o.placement = if a.enveloping {
+        Placement::Enveloping
+    } else if a.detached {
+        Placement::Detached
+    } else {
+        Placement::Enveloped
+    };
+    if o.profile != Profile::Plain && o.placement != Placement::Enveloped {
+        return Err(CliError::usage(
+            "--enveloping and --detached apply to the plain profile only",
+        ));
+    }
+    o.id = a.id;
+    o.c14n = a.c14n.map(|c| match c {
+        C14nArg::Exc => C14nMethod::Exclusive10,
+        C14nArg::Inclusive => C14nMethod::Inclusive10,
+        C14nArg::C14n11 => C14nMethod::Inclusive11,
+    });
+    o.pss = a.pss;
+    let mut tsa = None;
+    match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None => {}
+        Some("B-B" | "XADES-B-B") => o.xades = true,
+        Some("B-T" | "XADES-B-T") => {
+            o.xades = true;
+            let url = a.tsa.as_deref().ok_or_else(|| {
+                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
+            })?;
+            if !pki_core::fetch::is_http_url(url) {
+                return Err(CliError::usage(format!(
+                    "--tsa must be an http:// or https:// URL, not \"{url}\""
+                )));
+            }
+            tsa = Some(url.to_owned());
+        }
+        Some(l) => {
+            return Err(CliError::usage(format!(
+                "level {l} is not available for XML yet; B-B and B-T are (B-LT needs certificate and revocation values, not done)"
+            )))
+        }
+    }
+    let pending = pki_core::xml::sign::prepare(
+        &data,
+        hsm::Signer::key_kind(&key),
+        &hsm::Signer::algorithms(&key),
+        &chain,
+        &o,
+    )
+    .map_err(|e| xml_err(&a.file, &e))?;
+    let sig_id = pending.signature_id.clone();
+    let value = hsm::Signer::sign(&key, pending.algorithm, &pending.to_be_signed)?;
+    let mut out = pending.finish(&value).map_err(|e| xml_err(&a.file, &e))?;
+    if let Some(url) = tsa {
+        out = pki_core::xml::xades::timestamp_signature(
+            &out,
+            &sig_id,
+            &crate::fetch::HttpFetcher::default(),
+            &url,
+            &pki_core::crypto::AlgorithmPolicy::default(),
+        )
+        .map_err(|e| xml_err(&a.file, &e))?;
+    }
+    pki_core::ca::dir::write_atomic(&a.out, &out, false)
+        .map_err(|e| CliError::from_error(format!("cannot write {}", a.out.display()), &e))?;
+    Ok(Exit::Ok)
+}
+
+/// `pki verify`: every file; the exit code is the worst verdict (an unreadable file is
+/// reported and counts as an operational error).
+pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
+    let anchors = load_trust(&a.trust)?;
+    let inter = if a.trust.iter().any(|t| t == "vn") {
+        CertPool::vn_intermediates()
+    } else {
+        CertPool::new()
+    };
+    let at = time_arg(a.at.as_deref())?;
+    let opts = VerifyOptions::new(at, &anchors, &inter);
+    let rlang = match lang {
+        Lang::Vi => report::Lang::Vi,
+        Lang::En => report::Lang::En,
+    };
+    let mut worst = Exit::Ok;
+    let mut json = Vec::new();
+    let mut text = String::new();
+    for file in &a.files {
+        let exit = match verify_one(file, &opts) {
+            Ok(xml) => {
+                let name = file.display().to_string();
+                let rep = xml.to_report(&name);
+                match a.format {
+                    FormatArg::Json => json.push(report_json(&rep, &xml)),
+                    FormatArg::Text => {
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str(&rep.render_text(rlang));
+                    }
+                    FormatArg::Html => text.push_str(&rep.render_html(rlang)),
+                }
+                match rep.indication {
+                    Indication::TotalPassed => Exit::Ok,
+                    Indication::TotalFailed => Exit::Invalid,
+                    Indication::Indeterminate => Exit::Indeterminate,
+                }
+            }
+            Err(e) if a.files.len() == 1 => return Err(e),
+            Err(e) => {
+                e.print(lang);
+                Exit::Operational
+            }
+        };
+        worst = worse(worst, exit);
+    }
+    if a.format == FormatArg::Json {
+        let v = match json.len() {
+            1 => json.remove(0),
+            _ => serde_json::Value::Array(json),
+        };
+        text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        text.push('\n');
+    }
+    match &a.output {
+        None => print!("{text}"),
+        Some(p) => pki_core::ca::dir::write_atomic(p, text.as_bytes(), false)
+            .map_err(|e| CliError::from_error(format!("cannot write {}", p.display()), &e))?,
+    }
+    Ok(worst)
+}
+
+/// Invalid beats operational beats indeterminate beats valid.
+fn worse(a: Exit, b: Exit) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Invalid => 3,
+        Exit::Operational => 2,
+        Exit::Indeterminate => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn verify_one(file: &std::path::Path, opts: &VerifyOptions<'_>) -> Result<XmlReport, CliError> {
+    let data = read_limited(file, MAX_XML, "document")?;
+    if !looks_like_xml(&data) {
+        return Err(not_xml(file, &data));
+    }
+    pki_core::xml::verify::verify(&data, opts).map_err(|e| xml_err(file, &e))
+}
+
+/// The CONTRACT.md report, with XML details per signature: where the Signature is, and each
+/// reference (URI, what it covers, transforms, digest, whether it matched).
+fn report_json(rep: &report::Report, xml: &XmlReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(rep).unwrap_or_default();
+    if let Some(sigs) = v.get_mut("signatures").and_then(|s| s.as_array_mut()) {
+        for (s, x) in sigs.iter_mut().zip(&xml.signatures) {
+            if let Some(o) = s.as_object_mut() {
+                o.insert("path".into(), json!(x.path));
+                o.insert("references".into(), json!(x.references));
+                o.insert("canonicalization".into(), json!(x.canonicalization));
+            }
+        }
+    }
+    v
+}
