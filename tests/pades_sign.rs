@@ -30,31 +30,7 @@ fn key(name: &str) -> hsm::SoftwareKey {
 }
 
 fn minimal_pdf(path: &Path) {
-    let objs = [
-        "<</Type/Catalog/Pages 2 0 R>>",
-        "<</Type/Pages/Kids[3 0 R]/Count 1>>",
-        "<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>",
-        "<</Length 44>>stream\nBT /F1 12 Tf 72 720 Td (Cong van so 1) Tj ET\nendstream",
-    ];
-    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend(
-        format!(
-            "trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n",
-            objs.len() + 1
-        )
-        .as_bytes(),
-    );
-    std::fs::write(path, out).unwrap();
+    std::fs::write(path, pki_core::pdf::sample::one_page(&["Cong van so 1"])).unwrap();
 }
 
 /// `pki tsa serve` on a free loopback port, stopped when dropped.

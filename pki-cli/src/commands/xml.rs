@@ -1,7 +1,7 @@
 //! `pki sign FILE.xml` and `pki verify FILE.xml`.
 
 use crate::args::xml::{C14nArg, FormatArg, ProfileArg, SignArgs, VerifyArgs};
-use crate::commands::common::{load_certs, load_trust, read_limited, time_arg};
+use crate::commands::common::{load_trust, read_limited, time_arg};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::report;
@@ -21,14 +21,11 @@ fn looks_like_xml(data: &[u8]) -> bool {
 }
 
 fn not_xml(path: &std::path::Path, data: &[u8]) -> CliError {
-    if data.starts_with(b"%PDF") {
-        CliError::op(format!(
-            "{} is a PDF; this build signs and verifies XML documents only",
-            path.display()
-        ))
-    } else {
-        CliError::op(format!("{} is not an XML document", path.display()))
-    }
+    let _ = data;
+    CliError::op(format!(
+        "{} is neither a PDF nor an XML document",
+        path.display()
+    ))
 }
 
 fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
@@ -36,24 +33,14 @@ fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
 }
 
 /// `pki sign`.
-pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
+pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
     let data = read_limited(&a.file, MAX_XML, "document")?;
     if !looks_like_xml(&data) {
         return Err(not_xml(&a.file, &data));
     }
-    let key_pem = read_limited(&a.key, 1024 * 1024, "key")?;
-    let key = hsm::SoftwareKey::from_pem(&String::from_utf8_lossy(&key_pem), "the key file")?;
-    let chain = load_certs(&a.cert)?;
-    let leaf = chain
-        .first()
-        .ok_or_else(|| CliError::op(format!("{} holds no certificate", a.cert.display())))?;
-    if leaf.spki() != hsm::Signer::public_key_der(&key) {
-        return Err(CliError::op(format!(
-            "the first certificate in {} does not belong to the key in {}",
-            a.cert.display(),
-            a.key.display()
-        )));
-    }
+    let (key, chain) =
+        super::common::open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    let leaf = &chain[0];
     let now = time::OffsetDateTime::now_utc();
     if !leaf.valid_at(now) {
         return Err(CliError::op(format!(
@@ -67,6 +54,12 @@ pub fn sign(a: SignArgs, _lang: Lang) -> CmdResult {
         ProfileArg::Plain => Profile::Plain,
         ProfileArg::Einvoice => Profile::EInvoice,
         ProfileArg::Edxml => Profile::EdXml,
+        p => {
+            return Err(CliError::usage(format!(
+                "--profile {} is a PDF layout; XML documents use plain, einvoice or edxml",
+                format!("{p:?}").to_lowercase()
+            )))
+        }
     };
     o.placement = if a.enveloping {
         Placement::Enveloping
