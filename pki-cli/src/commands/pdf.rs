@@ -68,9 +68,11 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
             o.tsa_url = Some(url.to_owned());
             Level::BT
         }
-        Some(l) => return Err(CliError::usage(format!(
+        Some(l) => {
+            return Err(CliError::usage(format!(
             "level {l} is not available for PDF yet; B-B and B-T are (B-LT and B-LTA are not done)"
-        ))),
+        )))
+        }
     };
     let signed = pades::sign_pdf(&a.file, &a.out, signer.as_ref(), &chain, &o, Some(&fetcher))
         .map_err(|e| CliError::from_error(format!("cannot sign {}", a.file.display()), &e))?;
