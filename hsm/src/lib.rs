@@ -25,7 +25,7 @@ pub use algorithm::{oids, HashAlgorithm, KeyKind, SignatureAlgorithm};
 pub use error::Error;
 pub use keyref::KeyRef;
 pub use open::{open, OpenOptions};
-pub use pin::{PinPrompt, PinRequest};
+pub use pin::{NoPrompt, PinPrompt, PinRequest};
 pub use secret::SecretString;
 pub use software::SoftwareKey;
 

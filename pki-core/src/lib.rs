@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod name;
 pub mod ocsp;
 pub mod oid;
+pub mod pades;
 pub mod path;
 pub mod pdf;
 pub mod report;

@@ -1,4 +1,5 @@
-//! `pki sign` and `pki verify` arguments (XML documents; the format is detected from content).
+//! `pki sign` and `pki verify` arguments (PDF and XML documents; the format is detected from
+//! content).
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -11,16 +12,30 @@ pub struct SignArgs {
     /// Where to write the signed document (written to a temporary file, then renamed).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     pub out: PathBuf,
-    /// The key: a PEM/PKCS#8 or PKCS#12 file, or a `pkcs11:` URI (CONTRACT.md key references).
+    /// The key: `pkcs11:token=...;object=...` (a token or HSM), a PKCS#12 file, or a PEM/PKCS#8
+    /// key file with --cert.
     #[arg(long, value_name = "KEYREF")]
     pub key: String,
-    /// The signer's certificate, then its issuers (PEM); optional when the key store holds
-    /// them (PKCS#12, token).
+    /// The signer's certificate, then its issuers (PEM); optional when the key store holds them.
     #[arg(long, value_name = "CHAIN.pem")]
     pub cert: Option<PathBuf>,
-    /// Document profile: where the signature goes and what it covers.
+    /// Where the PIN or password is read from (`file:PATH`), for unattended use; without it the
+    /// PIN is asked on the terminal, hidden.
+    #[arg(long, value_name = "file:PATH")]
+    pub pin_source: Option<String>,
+    /// Profile. XML: plain, einvoice, edxml. PDF: plain (invisible); the visible Decree 30
+    /// layouts (personal, agency, attachment, copy) are not available yet.
     #[arg(long, value_enum, default_value = "plain")]
     pub profile: ProfileArg,
+    /// PDF: the reason shown in the signature (`/Reason`).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// PDF: the place of signing (`/Location`).
+    #[arg(long)]
+    pub location: Option<String>,
+    /// PDF: use the /adbe.pkcs7.detached format for old readers instead of PAdES.
+    #[arg(long)]
+    pub pkcs7: bool,
     /// Sign the element with this Id (enveloped inside it, or detached beside it).
     #[arg(long)]
     pub id: Option<String>,
@@ -48,6 +63,14 @@ pub struct SignArgs {
 /// Profiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
+    /// PDF: personal signature (Decree 30 layout; not available yet).
+    Personal,
+    /// PDF: agency seal (Decree 30 layout; not available yet).
+    Agency,
+    /// PDF: attachment stamp (not available yet).
+    Attachment,
+    /// PDF: electronic copy stamp (not available yet).
+    Copy,
     /// Generic XMLDSig.
     Plain,
     /// Vietnamese e-invoice: signs HDon/DLHDon, signature in DSCKS/NBan with a SigningTime.

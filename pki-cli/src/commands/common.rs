@@ -95,3 +95,69 @@ pub fn time_arg(at: Option<&str>) -> Result<OffsetDateTime, CliError> {
 pub fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
+
+/// Opens the key `keyref` (`pkcs11:...`, `file:...`, a path) for signing, with its certificate
+/// chain: from `--cert` when given (for PEM/PKCS#8 keys), else from the key store (PKCS#12,
+/// token). The PIN or password is asked on the terminal (hidden) unless a `pin-source` is
+/// given; it never comes from the command line.
+pub fn open_signer(
+    keyref: &str,
+    cert: Option<&Path>,
+    pin_source: Option<&str>,
+    lang: crate::output::Lang,
+) -> Result<(std::sync::Arc<dyn hsm::Signer>, Vec<Certificate>), CliError> {
+    let parsed = hsm::KeyRef::parse(keyref)?;
+    let given_chain = match cert {
+        Some(p) => load_certs(p)?,
+        None => Vec::new(),
+    };
+    let prompt = super::token::TerminalPrompt { lang };
+    let no_prompt = hsm::NoPrompt;
+    let opts = hsm::OpenOptions {
+        cert_chain: given_chain.iter().map(|c| c.der().to_vec()).collect(),
+        secret_source: pin_source.map(str::to_owned),
+        prompt: if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            &prompt
+        } else {
+            &no_prompt
+        },
+        ..Default::default()
+    };
+    let signer = hsm::open(&parsed, &opts)?;
+    let mut chain: Vec<Certificate> = signer
+        .certificates()
+        .iter()
+        .filter_map(|d| Certificate::from_der(d).ok())
+        .collect();
+    if chain.is_empty() {
+        chain = given_chain;
+    }
+    // The signer's own certificate first.
+    if let Some(i) = chain
+        .iter()
+        .position(|c| c.spki() == signer.public_key_der())
+    {
+        chain.swap(0, i);
+    } else {
+        return Err(CliError::op(match cert {
+            Some(p) => format!(
+                "no certificate in {} belongs to the key {keyref}",
+                p.display()
+            ),
+            None => format!(
+                "the key {keyref} has no certificate with it; give one with --cert CHAIN.pem"
+            ),
+        }));
+    }
+    Ok((signer, chain))
+}
+
+/// Whether the file starts like a PDF (`%PDF-` within the first 1024 bytes, as readers allow).
+pub fn looks_like_pdf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 1024];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n].windows(5).any(|w| w == b"%PDF-")
+}

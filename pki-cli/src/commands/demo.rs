@@ -64,13 +64,81 @@ pub fn run(a: DemoArgs, lang: Lang) -> CmdResult {
     if path::validate(&leaf, &inter, &anchors, &opts).is_err() {
         worst = Exit::Invalid;
     }
+    // The main job: the officer signs a PDF (PAdES B-B, software key), and it is verified.
+    let doc = a.dir.join("cong-van.pdf");
+    let signed = a.dir.join("cong-van.signed.pdf");
+    pki_core::ca::dir::write_atomic(
+        &doc,
+        &pki_core::pdf::sample::one_page(&[
+            "UY BAN NHAN DAN TINH BAC NINH",
+            "So: 123/UBND-VP",
+            "Cong van ve viec thu nghiem chu ky so.",
+        ]),
+        false,
+    )
+    .map_err(|e| CliError::from_error("cannot write the sample document", &e))?;
+    let key = hsm::SoftwareKey::from_pem(
+        &std::fs::read_to_string(pki.key("officer-rsa"))
+            .map_err(|e| CliError::from_error("cannot read the demo key", &e))?,
+        "the demo key",
+    )?;
+    let chain = load(&pki.path("officer-rsa.chain.pem"))?;
+    let mut o = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
+    o.reason = Some("Phê duyệt văn bản".into());
+    o.location = Some("Bắc Ninh".into());
+    let s = pki_core::pades::sign_pdf(&doc, &signed, &key, &chain, &o, None)
+        .map_err(|e| CliError::from_error("the demo could not sign", &e))?;
     println!(
-        "{}",
+        "{} {} ({}, {})\n",
+        if vi { "Đã ký:" } else { "Signed:" },
+        signed.display(),
+        s.level.name(),
+        s.algorithm.name()
+    );
+    let policy = pki_core::crypto::AlgorithmPolicy::default();
+    let opts = pki_core::pades::VerifyOptions {
+        time: time::OffsetDateTime::now_utc(),
+        anchors: &anchors,
+        intermediates: &inter,
+        policy: &policy,
+        fetcher: None,
+    };
+    let rlang = if vi {
+        pki_core::report::Lang::Vi
+    } else {
+        pki_core::report::Lang::En
+    };
+    let report = pki_core::pades::verify_pdf(&signed, &opts)
+        .map_err(|e| CliError::from_error("the demo could not verify", &e))?;
+    print!("{}", report.render_text(rlang));
+    if report.indication != pki_core::report::Indication::TotalPassed {
+        worst = Exit::Invalid;
+    }
+    // One changed byte in the signed text, and the verdict flips.
+    let mut bytes = std::fs::read(&signed)
+        .map_err(|e| CliError::from_error("cannot read the signed document", &e))?;
+    if let Some(i) = bytes.windows(3).position(|w| w == b"123") {
+        bytes[i] = b'9';
+    }
+    let tampered = a.dir.join("cong-van.tampered.pdf");
+    pki_core::ca::dir::write_atomic(&tampered, &bytes, false)
+        .map_err(|e| CliError::from_error("cannot write the tampered copy", &e))?;
+    let report = pki_core::pades::verify_pdf(&tampered, &opts)
+        .map_err(|e| CliError::from_error("the demo could not verify", &e))?;
+    println!();
+    println!("{}", report.headline(rlang));
+    if report.indication != pki_core::report::Indication::TotalFailed {
+        worst = Exit::Invalid;
+    }
+    println!(
+        "\n{} pki verify {} --trust {} --offline",
         if vi {
-            "Ký và kiểm tra tài liệu PDF sẽ có ở đây khi phần PDF hoàn thành."
+            "Tự kiểm tra:"
         } else {
-            "Signing and verifying a PDF joins this demo when the PDF work lands."
-        }
+            "Try it yourself:"
+        },
+        signed.display(),
+        pki.root().display()
     );
     Ok(worst)
 }

@@ -6,6 +6,7 @@ pub mod common;
 pub mod crl;
 pub mod demo;
 pub mod ocsp;
+pub mod pdf;
 pub mod token;
 pub mod tsa;
 pub mod xml;
@@ -22,8 +23,18 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Ca(c) => ca::run(c, lang),
         Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
+        Command::Sign(a) if common::looks_like_pdf(&a.file) => pdf::sign(a, lang),
         Command::Sign(a) => xml::sign(a, lang),
-        Command::Verify(a) => xml::verify(a, lang),
+        Command::Verify(a) => {
+            let pdfs = a.files.iter().filter(|f| common::looks_like_pdf(f)).count();
+            match pdfs {
+                0 => xml::verify(a, lang),
+                n if n == a.files.len() => pdf::verify(a, lang),
+                _ => Err(crate::error::CliError::usage(
+                    "verify PDF and XML documents in separate runs",
+                )),
+            }
+        }
         Command::Tsa(c) => tsa::run(c, lang),
         Command::Token(a) => token::run(a, lang),
         Command::Completions { shell } => {

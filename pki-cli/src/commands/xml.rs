@@ -1,7 +1,7 @@
 //! `pki sign FILE.xml` and `pki verify FILE.xml`.
 
 use crate::args::xml::{C14nArg, FormatArg, ProfileArg, SignArgs, VerifyArgs};
-use crate::commands::common::{load_certs, load_trust, read_limited, time_arg};
+use crate::commands::common::{load_trust, read_limited, time_arg};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::report;
@@ -21,14 +21,11 @@ fn looks_like_xml(data: &[u8]) -> bool {
 }
 
 fn not_xml(path: &std::path::Path, data: &[u8]) -> CliError {
-    if data.starts_with(b"%PDF") {
-        CliError::op(format!(
-            "{} is a PDF; this build signs and verifies XML documents only",
-            path.display()
-        ))
-    } else {
-        CliError::op(format!("{} is not an XML document", path.display()))
-    }
+    let _ = data;
+    CliError::op(format!(
+        "{} is neither a PDF nor an XML document",
+        path.display()
+    ))
 }
 
 fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
@@ -41,37 +38,9 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
     if !looks_like_xml(&data) {
         return Err(not_xml(&a.file, &data));
     }
-    let keyref = hsm::KeyRef::parse(&a.key).map_err(|e| CliError::usage(format!("--key: {e}")))?;
-    let given_chain = match &a.cert {
-        Some(p) => load_certs(p)?,
-        None => Vec::new(),
-    };
-    let prompt = crate::commands::token::TerminalPrompt::if_terminal(lang);
-    let opts = hsm::OpenOptions {
-        cert_chain: given_chain.iter().map(|c| c.der().to_vec()).collect(),
-        prompt: match &prompt {
-            Some(p) => p,
-            None => &hsm::pin::NoPrompt,
-        },
-        ..hsm::OpenOptions::default()
-    };
-    let key = hsm::open(&keyref, &opts)?;
-    let chain = if given_chain.is_empty() {
-        key.certificates()
-            .iter()
-            .filter_map(|d| pki_core::cert::Certificate::from_der(d).ok())
-            .collect()
-    } else {
-        given_chain
-    };
-    let leaf = chain.first().ok_or_else(|| {
-        CliError::usage("no signer certificate: give --cert CHAIN.pem (the key store holds none)")
-    })?;
-    if leaf.spki() != key.public_key_der() {
-        return Err(CliError::op(
-            "the first certificate given does not belong to the key".to_string(),
-        ));
-    }
+    let (key, chain) =
+        super::common::open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    let leaf = &chain[0];
     let now = time::OffsetDateTime::now_utc();
     if !leaf.valid_at(now) {
         return Err(CliError::op(format!(
@@ -85,6 +54,12 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
         ProfileArg::Plain => Profile::Plain,
         ProfileArg::Einvoice => Profile::EInvoice,
         ProfileArg::Edxml => Profile::EdXml,
+        p => {
+            return Err(CliError::usage(format!(
+                "--profile {} is a PDF layout; XML documents use plain, einvoice or edxml",
+                format!("{p:?}").to_lowercase()
+            )))
+        }
     };
     o.placement = if a.enveloping {
         Placement::Enveloping
@@ -127,11 +102,16 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
             )))
         }
     }
-    let pending =
-        pki_core::xml::sign::prepare(&data, key.key_kind(), &key.algorithms(), &chain, &o)
-            .map_err(|e| xml_err(&a.file, &e))?;
+    let pending = pki_core::xml::sign::prepare(
+        &data,
+        hsm::Signer::key_kind(&key),
+        &hsm::Signer::algorithms(&key),
+        &chain,
+        &o,
+    )
+    .map_err(|e| xml_err(&a.file, &e))?;
     let sig_id = pending.signature_id.clone();
-    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
+    let value = hsm::Signer::sign(&key, pending.algorithm, &pending.to_be_signed)?;
     let mut out = pending.finish(&value).map_err(|e| xml_err(&a.file, &e))?;
     if let Some(url) = tsa {
         out = pki_core::xml::xades::timestamp_signature(

@@ -17,6 +17,7 @@
 pub mod lexer;
 pub mod object;
 pub mod reader;
+pub mod sample;
 pub mod sign;
 pub mod writer;
 

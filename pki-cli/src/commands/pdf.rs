@@ -1,0 +1,145 @@
+//! `pki sign FILE.pdf` and `pki verify FILE.pdf`.
+
+use crate::args::xml::{FormatArg, ProfileArg, SignArgs, VerifyArgs};
+use crate::commands::common::{load_trust, open_signer, time_arg};
+use crate::error::{CliError, CmdResult, Exit};
+use crate::output::Lang;
+use pki_core::pades::{self, Level, PadesOptions};
+use pki_core::pdf::sign::SubFilter;
+use pki_core::report::{self, Indication};
+use pki_core::trust::CertPool;
+
+fn rlang(lang: Lang) -> report::Lang {
+    match lang {
+        Lang::Vi => report::Lang::Vi,
+        Lang::En => report::Lang::En,
+    }
+}
+
+/// `pki sign FILE.pdf`.
+pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
+    if a.profile != ProfileArg::Plain {
+        return Err(CliError::usage(format!(
+            "the visible layout --profile {} is not available yet; sign with --profile plain (an invisible signature)",
+            format!("{:?}", a.profile).to_lowercase()
+        )));
+    }
+    if a.id.is_some() || a.c14n.is_some() || a.enveloping || a.detached {
+        return Err(CliError::usage(
+            "--id, --c14n, --enveloping and --detached apply to XML documents",
+        ));
+    }
+    let (signer, chain) = open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    let now = time::OffsetDateTime::now_utc();
+    let fetcher = crate::fetch::HttpFetcher::default();
+    // The law asks signing software to refuse an invalid certificate: check it first (online
+    // revocation when the certificate names a responder).
+    let inter = CertPool::from_certs(chain[1..].iter().cloned());
+    let anchors = chain
+        .last()
+        .filter(|c| c.is_self_issued())
+        .map(|root| CertPool::from_certs([root.clone()]));
+    let check =
+        pades::check_signer_certificate(&chain[0], &inter, anchors.as_ref(), now, Some(&fetcher))
+            .map_err(|e| CliError::op(e.to_string()))?;
+    for w in &check.warnings {
+        eprintln!(
+            "{}: {w}",
+            if lang == Lang::Vi {
+                "cảnh báo"
+            } else {
+                "warning"
+            }
+        );
+    }
+    let mut o = PadesOptions::new(now);
+    o.pss = a.pss;
+    o.reason = a.reason.clone();
+    o.location = a.location.clone();
+    if a.pkcs7 {
+        o.sub_filter = SubFilter::Pkcs7Detached;
+    }
+    o.level = match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("B-B" | "PADES-B-B") => Level::BB,
+        Some("B-T" | "PADES-B-T") => {
+            let url = a.tsa.as_deref().ok_or_else(|| {
+                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
+            })?;
+            o.tsa_url = Some(url.to_owned());
+            Level::BT
+        }
+        Some(l) => {
+            return Err(CliError::usage(format!(
+            "level {l} is not available for PDF yet; B-B and B-T are (B-LT and B-LTA are not done)"
+        )))
+        }
+    };
+    let signed = pades::sign_pdf(&a.file, &a.out, signer.as_ref(), &chain, &o, Some(&fetcher))
+        .map_err(|e| CliError::from_error(format!("cannot sign {}", a.file.display()), &e))?;
+    eprintln!(
+        "{} {} ({}, {}, {})",
+        if lang == Lang::Vi {
+            "đã ký:"
+        } else {
+            "signed:"
+        },
+        a.out.display(),
+        signed.field_name,
+        signed.level.name(),
+        signed.algorithm.name()
+    );
+    Ok(Exit::Ok)
+}
+
+/// `pki verify` for PDF files: every signature of every file; the exit code is the worst
+/// verdict.
+pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
+    let anchors = load_trust(&a.trust)?;
+    let inter = if a.trust.iter().any(|t| t == "vn") {
+        CertPool::vn_intermediates()
+    } else {
+        CertPool::new()
+    };
+    let at = time_arg(a.at.as_deref())?;
+    let policy = pki_core::crypto::AlgorithmPolicy::default();
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let opts = pades::VerifyOptions {
+        time: at,
+        anchors: &anchors,
+        intermediates: &inter,
+        policy: &policy,
+        fetcher: if a.offline { None } else { Some(&fetcher) },
+    };
+    let mut worst = Indication::TotalPassed;
+    let mut out = String::new();
+    let mut json = Vec::new();
+    for f in &a.files {
+        let rep = pades::verify_pdf(f, &opts)
+            .map_err(|e| CliError::from_error(format!("cannot verify {}", f.display()), &e))?;
+        worst = worst.worst(rep.indication);
+        match a.format {
+            FormatArg::Json => json.push(serde_json::to_value(&rep).unwrap_or_default()),
+            FormatArg::Text => out.push_str(&rep.render_text(rlang(lang))),
+            FormatArg::Html => out.push_str(&rep.render_html(rlang(lang))),
+        }
+    }
+    if a.format == FormatArg::Json {
+        let v = if json.len() == 1 {
+            json.remove(0)
+        } else {
+            serde_json::Value::Array(json)
+        };
+        out = serde_json::to_string_pretty(&v).unwrap_or_default();
+        out.push('\n');
+    }
+    match &a.output {
+        None => print!("{out}"),
+        Some(p) => pki_core::ca::dir::write_atomic(p, out.as_bytes(), false)
+            .map_err(|e| CliError::from_error(format!("cannot write {}", p.display()), &e))?,
+    }
+    Ok(match worst {
+        Indication::TotalPassed => Exit::Ok,
+        Indication::TotalFailed => Exit::Invalid,
+        Indication::Indeterminate => Exit::Indeterminate,
+    })
+}

@@ -1,0 +1,678 @@
+//! Verifying the signatures and document time-stamps of a PDF (ETSI EN 319 102-1 basic
+//! validation, with PAdES specifics from ETSI EN 319 142-1), producing the report of
+//! CONTRACT.md.
+//!
+//! For each signature field: the `/ByteRange` is sane (starts at 0, one gap that is exactly this
+//! signature's `/Contents` hex string, ends at the end of a revision); the CMS digest and
+//! signature verify over the covered bytes; the signer certificate is identified and its
+//! signingCertificateV2 matches; signature time-stamps are validated and prove the signing
+//! time; the path to a trust anchor is validated at the proven time (else the validation time);
+//! revocation is checked online when a fetcher is given.
+//!
+//! Not yet done (issue 5): classifying the changes made in revisions after a signature. Until it
+//! is, a signature that does not cover the whole file is never reported as passed: it is
+//! INDETERMINATE with a warning that later changes were not analysed.
+
+use crate::cert::Certificate;
+use crate::cms::{Content, SignedData};
+use crate::crypto::AlgorithmPolicy;
+use crate::fetch::Fetcher;
+use crate::path::{self, Purpose, ValidationOptions};
+use crate::pdf::{Object, PdfError, PdfReader};
+use crate::report::{self, ChainEntry, Indication, Report, SignatureKind, SignatureReport};
+use crate::revocation::Status;
+use crate::trust::CertPool;
+use crate::tsp::{self, Imprint, TimeStampToken};
+use hsm::HashAlgorithm;
+use std::path::Path;
+use time::OffsetDateTime;
+
+/// How to verify.
+#[derive(Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    /// The validation time.
+    pub time: OffsetDateTime,
+    /// Trust anchors.
+    pub anchors: &'a CertPool,
+    /// Extra intermediate certificates.
+    pub intermediates: &'a CertPool,
+    /// Algorithm policy.
+    pub policy: &'a AlgorithmPolicy,
+    /// Online revocation checking; `None` is offline.
+    pub fetcher: Option<&'a dyn Fetcher>,
+}
+
+impl std::fmt::Debug for VerifyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("time", &self.time)
+            .field("anchors", &self.anchors.len())
+            .field("online", &self.fetcher.is_some())
+            .finish()
+    }
+}
+
+/// A signature field found in the document.
+struct SigField {
+    name: String,
+    dict: crate::pdf::Dictionary,
+}
+
+const MAX_FIELDS: usize = 10_000;
+
+/// Verifies every signature in the PDF at `path`. `Err` means the file could not be read as a
+/// PDF at all (not a PDF, encrypted, damaged beyond reading).
+pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfError> {
+    let mut reader = PdfReader::open(path)?;
+    let len = reader.len();
+    let sha256 = hex::encode(reader.digest_ranges(&[(0, len)], HashAlgorithm::Sha256)?);
+    let fields = signature_fields(&mut reader)?;
+    let revision_ends: Vec<u64> = reader.revisions().iter().map(|r| r.end).collect();
+    let mut reports = Vec::new();
+    for f in fields {
+        reports.push(verify_field(&mut reader, &f, &revision_ends, opts));
+    }
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut report = Report::new(file, "pdf", sha256, opts.time, reports);
+    if report.signatures.is_empty() {
+        report.indication = Indication::TotalFailed;
+    }
+    Ok(report)
+}
+
+/// Walks `/AcroForm /Fields` (with `/Kids`, inherited `/FT`) for signature fields with a value.
+fn signature_fields<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+) -> Result<Vec<SigField>, PdfError> {
+    let (_, catalog) = reader.catalog()?;
+    let Some(acroform) = catalog.get("AcroForm").cloned() else {
+        return Ok(Vec::new());
+    };
+    let acroform = reader.resolve(&acroform)?;
+    let Some(fields) = acroform.as_dict().and_then(|d| d.get("Fields")).cloned() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // (field object, inherited FT, name prefix, depth)
+    let mut stack: Vec<(Object, Option<Vec<u8>>, String, usize)> = match reader.resolve(&fields)? {
+        Object::Array(a) => a
+            .into_iter()
+            .rev()
+            .map(|o| (o, None, String::new(), 0))
+            .collect(),
+        _ => Vec::new(),
+    };
+    while let Some((obj, ft, prefix, depth)) = stack.pop() {
+        if out.len() >= MAX_FIELDS || depth > 32 {
+            break;
+        }
+        if let Some(r) = obj.as_reference() {
+            if !seen.insert(r) {
+                continue;
+            }
+        }
+        let Object::Dictionary(d) = reader.resolve(&obj)? else {
+            continue;
+        };
+        let ft = d
+            .get("FT")
+            .and_then(Object::as_name)
+            .map(<[u8]>::to_vec)
+            .or(ft);
+        let partial = d
+            .get("T")
+            .and_then(Object::as_string)
+            .map(|s| s.to_text())
+            .unwrap_or_default();
+        let name = match (prefix.is_empty(), partial.is_empty()) {
+            (true, _) => partial,
+            (false, true) => prefix.clone(),
+            (false, false) => format!("{prefix}.{partial}"),
+        };
+        if ft.as_deref() == Some(b"Sig") {
+            if let Some(v) = d.get("V") {
+                if let Object::Dictionary(sig) = reader.resolve(v)? {
+                    out.push(SigField {
+                        name: name.clone(),
+                        dict: sig,
+                    });
+                }
+            }
+        }
+        if let Some(kids) = d.get("Kids") {
+            if let Object::Array(kids) = reader.resolve(kids)? {
+                for k in kids.into_iter().rev() {
+                    stack.push((k, ft.clone(), name.clone(), depth + 1));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn failed(mut r: SignatureReport, sub: &str, error: String) -> SignatureReport {
+    r.indication = Indication::TotalFailed;
+    r.sub_indication = Some(sub.into());
+    r.errors.push(error);
+    r
+}
+
+fn verify_field<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    f: &SigField,
+    revision_ends: &[u64],
+    opts: &VerifyOptions<'_>,
+) -> SignatureReport {
+    let d = &f.dict;
+    let is_dts = d.get("Type").and_then(Object::as_name) == Some(b"DocTimeStamp")
+        || d.get("SubFilter").and_then(Object::as_name) == Some(b"ETSI.RFC3161");
+    let mut r = SignatureReport {
+        id: f.name.clone(),
+        kind: if is_dts {
+            SignatureKind::DocumentTimestamp
+        } else {
+            SignatureKind::Signature
+        },
+        indication: Indication::Indeterminate,
+        sub_indication: None,
+        signer: None,
+        signing_time: None,
+        signing_time_proven: false,
+        timestamp: None,
+        level: None,
+        algorithm: None,
+        integrity: false,
+        covers_whole_document: false,
+        revision: None,
+        revisions: Some(revision_ends.len() as u32),
+        covers: Vec::new(),
+        modifications: Vec::new(),
+        chain: Vec::new(),
+        revocation: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    // ByteRange sanity (ISO 32000-1 §12.8.1).
+    let br: Vec<i64> = d
+        .get("ByteRange")
+        .and_then(Object::as_array)
+        .map(|a| a.iter().filter_map(Object::as_i64).collect())
+        .unwrap_or_default();
+    let contents = d
+        .get("Contents")
+        .and_then(Object::as_string)
+        .map(|s| s.0.clone());
+    let (Some(contents), [0, b, c, dl]) = (contents, br.as_slice()) else {
+        return failed(
+            r,
+            "FORMAT_FAILURE",
+            "the signature has no usable /ByteRange or /Contents".into(),
+        );
+    };
+    let (b, c, dl) = (*b as u64, *c as u64, *dl as u64);
+    let len = reader.len();
+    if *br.iter().min().unwrap_or(&0) < 0
+        || b == 0
+        || c <= b
+        || c.checked_add(dl).is_none_or(|e| e > len)
+    {
+        return failed(
+            r,
+            "FORMAT_FAILURE",
+            "the /ByteRange is not a sane range of this file".into(),
+        );
+    }
+    // The gap must be exactly this signature's /Contents, written as one hex string.
+    match reader.read_at(b, (c - b) as usize) {
+        Ok(gap) => {
+            let ok = gap.len() >= 2
+                && gap[0] == b'<'
+                && gap[gap.len() - 1] == b'>'
+                && hex::decode(&gap[1..gap.len() - 1]).is_ok_and(|v| v == contents);
+            if !ok {
+                return failed(r, "FORMAT_FAILURE", "the part of the file the signature leaves out is not exactly its /Contents (a signature wrapping attempt or a damaged file)".into());
+            }
+        }
+        Err(e) => {
+            return failed(
+                r,
+                "FORMAT_FAILURE",
+                format!("the signed range cannot be read: {e}"),
+            )
+        }
+    }
+    let end = c + dl;
+    let mut is_eol_tail = |from: u64, to: u64| -> bool {
+        to >= from && to - from <= 2 && reader_tail_is_eol(reader, from, to)
+    };
+    let revision = revision_ends
+        .iter()
+        .position(|e| end == *e || is_eol_tail(*e, end));
+    let Some(revision) = revision else {
+        return failed(
+            r,
+            "FORMAT_FAILURE",
+            "the signature does not end where a revision of the file ends".into(),
+        );
+    };
+    r.revision = Some(revision as u32 + 1);
+    r.covers_whole_document = end == len
+        || is_eol_tail(end, len)
+        || revision + 1 == revision_ends.len() && is_eol_tail(revision_ends[revision], len);
+    let ranges = [(0, b), (c, dl)];
+
+    if is_dts {
+        return verify_doc_timestamp(reader, r, &contents, &ranges, opts);
+    }
+    let sd = match SignedData::parse(&contents) {
+        Ok(sd) => sd,
+        Err(e) => {
+            return failed(
+                r,
+                "FORMAT_FAILURE",
+                format!("the signature is not a readable CMS structure: {e}"),
+            )
+        }
+    };
+    let Some(si) = sd.signer_infos.first() else {
+        return failed(r, "FORMAT_FAILURE", "the CMS holds no signer".into());
+    };
+    let Some(hash) = HashAlgorithm::from_oid(&si.digest_algorithm.oid) else {
+        return failed(
+            r,
+            "FORMAT_FAILURE",
+            format!("unsupported digest algorithm {}", si.digest_algorithm.oid),
+        );
+    };
+    let digest = match reader.digest_ranges(&ranges, hash) {
+        Ok(d) => d,
+        Err(e) => {
+            return failed(
+                r,
+                "FORMAT_FAILURE",
+                format!("the signed range cannot be read: {e}"),
+            )
+        }
+    };
+    let check = match sd.verify_signer(0, Content::Digest(&digest), &[], opts.policy) {
+        Ok(c) => c,
+        Err(e) => return failed(r, "FORMAT_FAILURE", e.to_string()),
+    };
+    r.algorithm = check.signature_algorithm.map(|a| a.name());
+    if let Some(cert) = &check.signer_cert {
+        r.signer = Some(report::Signer::from_cert(cert));
+    }
+    let (ind, sub) = check.indication();
+    if ind != Indication::TotalPassed {
+        r.errors.extend(check.problems());
+        r.indication = ind;
+        r.sub_indication = sub.map(str::to_owned);
+        return r;
+    }
+    r.integrity = true;
+    let Some(cert) = check.signer_cert.clone() else {
+        return failed(
+            r,
+            "NO_SIGNING_CERTIFICATE_FOUND",
+            "the signer's certificate was not found".into(),
+        );
+    };
+    // The claimed time: /M, else the CMS signing-time.
+    let claimed = d
+        .get("M")
+        .and_then(Object::as_string)
+        .and_then(|s| parse_pdf_date(&s.to_text()))
+        .or(check.signing_time);
+    r.signing_time = claimed.map(crate::time::rfc3339_utc);
+    // Signature time-stamps.
+    let mut proven: Option<OffsetDateTime> = None;
+    for t in tsp::signature_timestamps(&sd, 0) {
+        match t {
+            Ok(token) => match token.validate(Imprint::Data(&si.signature), None, &[], opts.policy)
+            {
+                Ok(tc) if tc.is_valid() && tsa_trusted(&token, opts) => {
+                    let gt = token.tst_info.gen_time;
+                    proven = Some(proven.map_or(gt, |p: OffsetDateTime| p.min(gt)));
+                    r.timestamp = Some(report::Timestamp {
+                        time: crate::time::rfc3339_utc(gt),
+                        tsa: tsa_display(&token),
+                        valid: true,
+                    });
+                }
+                Ok(tc) => {
+                    r.timestamp = Some(report::Timestamp {
+                        time: crate::time::rfc3339_utc(token.tst_info.gen_time),
+                        tsa: tsa_display(&token),
+                        valid: false,
+                    });
+                    let mut p = tc.problems();
+                    if p.is_empty() {
+                        p.push("the time-stamp authority is not trusted".into());
+                    }
+                    r.warnings.push(format!(
+                        "the signature time-stamp is not valid: {}",
+                        p.join("; ")
+                    ));
+                }
+                Err(e) => r
+                    .warnings
+                    .push(format!("the signature time-stamp is unreadable: {e}")),
+            },
+            Err(e) => r
+                .warnings
+                .push(format!("the signature time-stamp is unreadable: {e}")),
+        }
+    }
+    if let Some(p) = proven {
+        r.signing_time = Some(crate::time::rfc3339_utc(p));
+        r.signing_time_proven = true;
+    }
+    r.level = Some(
+        if proven.is_some() {
+            "PAdES-B-T"
+        } else {
+            "PAdES-B-B"
+        }
+        .into(),
+    );
+    if d.get("SubFilter").and_then(Object::as_name) == Some(b"adbe.pkcs7.detached") {
+        r.level = Some("PKCS7-detached".into());
+    }
+    // Path validation at the proven time, else the validation time.
+    let at = proven.unwrap_or(opts.time);
+    let mut pool = opts.intermediates.clone();
+    for c in sd.parsed_certificates() {
+        pool.add(c);
+    }
+    let vopts = ValidationOptions::new(at, Purpose::DocumentSigning);
+    match path::validate(&cert, &pool, opts.anchors, &vopts) {
+        Err(f) => {
+            r.chain = chain_entries(&f.path);
+            r.errors.push(f.error.to_string());
+            r.indication =
+                if f.error.is_definitive() && !matches!(f.error, path::PathError::Expired { .. }) {
+                    Indication::TotalFailed
+                } else {
+                    Indication::Indeterminate
+                };
+            r.sub_indication = Some(match f.error {
+                path::PathError::Expired { .. } => "OUT_OF_BOUNDS_NO_POE".into(),
+                ref e => e.sub_indication().into(),
+            });
+            return r;
+        }
+        Ok(p) => {
+            r.chain = chain_entries(&p.certs);
+            r.warnings.extend(p.warnings);
+            r.indication = Indication::TotalPassed;
+            // Revocation of the signer.
+            match (opts.fetcher, p.certs.get(1)) {
+                (Some(fetcher), Some(issuer)) => {
+                    let (status, _) = crate::revocation::online_status(
+                        &cert,
+                        issuer,
+                        fetcher,
+                        opts.time,
+                        opts.policy,
+                    );
+                    apply_revocation(&mut r, status, proven, claimed);
+                }
+                (None, _) => {
+                    r.revocation = Some(report::Revocation {
+                        status: "not-checked".into(),
+                        source: None,
+                        embedded: false,
+                    });
+                    r.warnings
+                        .push("revocation was not checked (offline)".into());
+                }
+                (Some(_), None) => {}
+            }
+        }
+    }
+    if !r.covers_whole_document && r.indication == Indication::TotalPassed {
+        r.indication = Indication::Indeterminate;
+        r.sub_indication = Some("CHANGES_NOT_ANALYSED".into());
+        r.warnings.push(format!(
+            "the file was changed after this signature (revision {} of {}); the later changes are not analysed yet, so the document as shown may differ from what was signed",
+            revision + 1,
+            revision_ends.len()
+        ));
+    }
+    r
+}
+
+fn apply_revocation(
+    r: &mut SignatureReport,
+    status: Status,
+    proven: Option<OffsetDateTime>,
+    claimed: Option<OffsetDateTime>,
+) {
+    match status {
+        Status::Good { source } => {
+            r.revocation = Some(report::Revocation {
+                status: "good".into(),
+                source: Some(source.name().into()),
+                embedded: false,
+            });
+        }
+        Status::Revoked { at, reason, source } => {
+            r.revocation = Some(report::Revocation {
+                status: "revoked".into(),
+                source: Some(source.name().into()),
+                embedded: false,
+            });
+            let why = format!(
+                "the signer's certificate was revoked on {}{}",
+                crate::time::vietnam(at),
+                reason.map(|x| format!(" ({x})")).unwrap_or_default()
+            );
+            match (proven, claimed) {
+                (Some(p), _) if p < at => r
+                    .warnings
+                    .push(format!("{why}, after the proven signing time")),
+                (None, Some(c)) if c >= at => {
+                    r.indication = Indication::TotalFailed;
+                    r.sub_indication = Some("REVOKED".into());
+                    r.errors.push(why);
+                }
+                _ => {
+                    r.indication = Indication::Indeterminate;
+                    r.sub_indication = Some("REVOKED_NO_POE".into());
+                    r.errors.push(format!(
+                        "{why}; nothing proves the signature was made before that"
+                    ));
+                }
+            }
+        }
+        Status::Unknown { reason } => {
+            r.revocation = Some(report::Revocation {
+                status: "unknown".into(),
+                source: None,
+                embedded: false,
+            });
+            r.indication = Indication::Indeterminate;
+            r.sub_indication = Some("TRY_LATER".into());
+            r.errors
+                .push(format!("the revocation status is unknown: {reason}"));
+        }
+    }
+}
+
+fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    mut r: SignatureReport,
+    contents: &[u8],
+    ranges: &[(u64, u64)],
+    opts: &VerifyOptions<'_>,
+) -> SignatureReport {
+    let token = match TimeStampToken::from_der(contents) {
+        Ok(t) => t,
+        Err(e) => {
+            return failed(
+                r,
+                "FORMAT_FAILURE",
+                format!("the document time-stamp is unreadable: {e}"),
+            )
+        }
+    };
+    let Some(hash) = token.tst_info.message_imprint.hash() else {
+        return failed(
+            r,
+            "FORMAT_FAILURE",
+            "the document time-stamp uses an unknown hash".into(),
+        );
+    };
+    let digest = match reader.digest_ranges(ranges, hash) {
+        Ok(d) => d,
+        Err(e) => return failed(r, "FORMAT_FAILURE", e.to_string()),
+    };
+    match token.validate(Imprint::Digest(&digest), None, &[], opts.policy) {
+        Ok(tc) if tc.is_valid() => {
+            r.integrity = true;
+            let gt = token.tst_info.gen_time;
+            r.signing_time = Some(crate::time::rfc3339_utc(gt));
+            r.signing_time_proven = true;
+            r.timestamp = Some(report::Timestamp {
+                time: crate::time::rfc3339_utc(gt),
+                tsa: tsa_display(&token),
+                valid: true,
+            });
+            if let Some(c) = &tc.tsa_cert {
+                r.signer = Some(report::Signer::from_cert(c));
+            }
+            if tsa_trusted(&token, opts) {
+                r.indication = Indication::TotalPassed;
+            } else {
+                r.indication = Indication::Indeterminate;
+                r.sub_indication = Some("NO_CERTIFICATE_CHAIN_FOUND".into());
+                r.errors
+                    .push("the time-stamp authority does not chain to a trusted root".into());
+            }
+            if !r.covers_whole_document && r.indication == Indication::TotalPassed {
+                r.indication = Indication::Indeterminate;
+                r.sub_indication = Some("CHANGES_NOT_ANALYSED".into());
+                r.warnings.push("the file was changed after this time-stamp; the later changes are not analysed yet".into());
+            }
+            r
+        }
+        Ok(tc) => {
+            let mut r = failed(
+                r,
+                "HASH_FAILURE",
+                "the document time-stamp does not match the document".into(),
+            );
+            r.errors.extend(tc.problems());
+            r
+        }
+        Err(e) => failed(r, "FORMAT_FAILURE", e.to_string()),
+    }
+}
+
+fn tsa_trusted(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> bool {
+    let certs = token.signed_data.parsed_certificates();
+    let Ok(tc) = token.validate(
+        Imprint::Digest(&token.tst_info.message_imprint.digest),
+        None,
+        &[],
+        opts.policy,
+    ) else {
+        return false;
+    };
+    let Some(tsa) = tc.tsa_cert else { return false };
+    let mut pool = opts.intermediates.clone();
+    for c in certs {
+        pool.add(c);
+    }
+    let vopts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
+    path::validate(&tsa, &pool, opts.anchors, &vopts).is_ok()
+}
+
+fn tsa_display(token: &TimeStampToken) -> String {
+    token
+        .tst_info
+        .tsa_name()
+        .map(|n| n.to_string())
+        .or_else(|| {
+            token
+                .signed_data
+                .parsed_certificates()
+                .first()
+                .map(|c| c.subject().to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn chain_entries(certs: &[Certificate]) -> Vec<ChainEntry> {
+    certs
+        .iter()
+        .map(|c| ChainEntry {
+            subject: c.subject().to_string(),
+            serial: c.serial_hex(),
+        })
+        .collect()
+}
+
+fn reader_tail_is_eol<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    from: u64,
+    to: u64,
+) -> bool {
+    reader
+        .read_at(from, (to - from) as usize)
+        .is_ok_and(|b| b.iter().all(|x| *x == b'\r' || *x == b'\n'))
+}
+
+/// Parses a PDF date (`D:YYYYMMDDHHmmSSOHH'mm'`, ISO 32000-1 §7.9.4); a date without zone is
+/// taken as UTC, as the standard says.
+pub fn parse_pdf_date(s: &str) -> Option<OffsetDateTime> {
+    let s = s.strip_prefix("D:").unwrap_or(s);
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() < 4 {
+        return None;
+    }
+    let n = |i: usize, len: usize, default: u32| -> Option<u32> {
+        match digits.get(i..i + len) {
+            Some(x) => x.parse().ok(),
+            None => Some(default),
+        }
+    };
+    let date = time::Date::from_calendar_date(
+        n(0, 4, 0)? as i32,
+        time::Month::try_from(n(4, 2, 1)? as u8).ok()?,
+        n(6, 2, 1)? as u8,
+    )
+    .ok()?;
+    let t = time::Time::from_hms(n(8, 2, 0)? as u8, n(10, 2, 0)? as u8, n(12, 2, 0)? as u8).ok()?;
+    let rest = &s[digits.len()..];
+    let offset = match rest.chars().next() {
+        Some(sign @ ('+' | '-')) => {
+            let z: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
+            let h: i8 = z.get(0..2)?.parse().ok()?;
+            let m: i8 = z.get(2..4).and_then(|m| m.parse().ok()).unwrap_or(0);
+            let (h, m) = if sign == '-' { (-h, -m) } else { (h, m) };
+            time::UtcOffset::from_hms(h, m, 0).ok()?
+        }
+        _ => time::UtcOffset::UTC,
+    };
+    Some(time::PrimitiveDateTime::new(date, t).assume_offset(offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pdf_dates() {
+        let t = parse_pdf_date("D:20250320100000+07'00'").unwrap();
+        assert_eq!(crate::time::rfc3339_utc(t), "2025-03-20T03:00:00Z");
+        let t = parse_pdf_date("D:20250320100000Z").unwrap();
+        assert_eq!(crate::time::rfc3339_utc(t), "2025-03-20T10:00:00Z");
+        assert!(parse_pdf_date("yesterday").is_none());
+        assert!(parse_pdf_date("D:20251340").is_none());
+    }
+}
