@@ -6,7 +6,7 @@
     reason = "test helpers: a failure should panic with its message"
 )]
 
-use interop_tests::pkcs11::{softhsm, TestToken};
+use interop_tests::pkcs11::{issue_on_token, softhsm, TestToken};
 use interop_tests::{fixtures, require_tool, run, text};
 use std::process::Command;
 
@@ -18,72 +18,13 @@ fn ok(o: &std::process::Output) -> String {
 fn sign_with_token_key(t: &TestToken, key_type: &str) {
     let dir = t.dir.path();
     let d = |n: &str| dir.join(n).display().to_string();
-    let pin = format!("file:{}", t.pin_file.display());
-    let module = t.module.display().to_string();
-    let base = [
-        "--module",
-        &module,
-        "--token",
-        &t.label,
-        "--pin-source",
-        &pin,
-    ];
-    let with = |cmd: &[&str], rest: &[&str]| -> Vec<String> {
-        cmd.iter()
-            .chain(base.iter())
-            .chain(rest.iter())
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let run_pki = |args: Vec<String>| {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        t.pki(&refs)
-    };
-    ok(&run_pki(with(
-        &["token", "keygen"],
-        &["--type", key_type, "--label", "ký số"],
-    )));
-    ok(&run_pki(with(
-        &["token", "csr"],
-        &[
-            "--object",
-            "ký số",
-            "--subject",
-            "CN=Nguyễn Văn An,UID=CCCD:001099012345,O=Sở Tư pháp,C=VN",
-            "-o",
-            &d("req.pem"),
-        ],
-    )));
-    // Our CA (a copy of the fixture's issuing CA) issues the certificate.
-    let ca = dir.join("ca");
-    std::fs::create_dir_all(&ca).unwrap();
-    for f in ["ca.json", "ca.pem", "chain.pem", "ca.key", "index.txt"] {
-        std::fs::copy(fixtures().join("pki/issuing").join(f), ca.join(f)).unwrap();
-    }
-    std::fs::create_dir_all(ca.join("issued")).unwrap();
-    ok(&t.pki(&[
-        "ca",
-        "issue",
-        "--ca",
-        ca.to_str().unwrap(),
-        "--csr",
-        &d("req.pem"),
-        "--profile",
+    issue_on_token(
+        t,
+        key_type,
+        "ký số",
+        "CN=Nguyễn Văn An,UID=CCCD:001099012345,O=Sở Tư pháp,C=VN",
         "personal",
-        "-o",
-        &d("leaf.pem"),
-    ]));
-    let chain = [
-        std::fs::read_to_string(d("leaf.pem")).unwrap(),
-        std::fs::read_to_string(fixtures().join("pki/issuing.pem")).unwrap(),
-    ]
-    .concat();
-    std::fs::write(d("chain.pem"), chain).unwrap();
-    ok(&run_pki(with(
-        &["token", "import"],
-        &["--cert", &d("chain.pem")],
-    )));
-
+    );
     std::fs::write(
         d("in.pdf"),
         pki_core::pdf::sample::one_page(&["So: 9/UBND-VP"]),
@@ -127,4 +68,71 @@ fn ec_key_on_softhsm_signs_a_pdf() {
         return;
     };
     sign_with_token_key(&t, "p256");
+}
+
+#[test]
+fn tsa_serve_signs_with_a_token_key() {
+    let Some(t) = softhsm("TSA HSM") else {
+        return;
+    };
+    let leaf = issue_on_token(
+        &t,
+        "p256",
+        "tsa",
+        "CN=TSA trên HSM,O=PKI thử nghiệm,C=VN",
+        "tsa",
+    );
+    let issuing = fixtures().join("pki/issuing.pem");
+    let mut cmd = Command::new(interop_tests::pki_bin());
+    cmd.args(["tsa", "serve", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(&leaf)
+        .arg("--chain")
+        .arg(&issuing)
+        .arg("--key")
+        .arg(t.uri("object=tsa"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in &t.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_default()
+        .to_string();
+    let data = t.dir.path().join("data.txt");
+    std::fs::write(&data, "văn bản").unwrap();
+    let token = t.dir.path().join("token.tsr");
+    let o = t.pki(&[
+        "tsa",
+        "query",
+        data.to_str().unwrap(),
+        "--url",
+        &url,
+        "--out",
+        token.to_str().unwrap(),
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    ok(&o);
+    let root = fixtures().join("pki/root.pem");
+    let o = t.pki(&[
+        "tsa",
+        "verify",
+        token.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--trust",
+        root.to_str().unwrap(),
+        "--untrusted",
+        issuing.to_str().unwrap(),
+    ]);
+    ok(&o);
 }

@@ -263,3 +263,92 @@ pub fn openssl_verify(spki_der: &[u8], hash: &str, pss: bool, msg: &[u8], sig: &
     let o = run(&mut cmd);
     o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Verified OK")
 }
+
+/// Generates a key labelled `label` on the token (`key_type` as `pki token keygen --type`),
+/// has a copy of the fixture's issuing CA issue it a certificate under `profile`, and imports
+/// the certificate with its CA next to the key. Returns the certificate's PEM path.
+pub fn issue_on_token(
+    t: &TestToken,
+    key_type: &str,
+    label: &str,
+    subject: &str,
+    profile: &str,
+) -> PathBuf {
+    let dir = t.dir.path();
+    let pin = format!("file:{}", t.pin_file.display());
+    let module = t.module.display().to_string();
+    let ok = |args: &[&str]| {
+        let o = t.pki(args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "pki {args:?}\n{}",
+            crate::text(&o)
+        );
+    };
+    let base = [
+        "--module",
+        module.as_str(),
+        "--token",
+        t.label.as_str(),
+        "--pin-source",
+        pin.as_str(),
+    ];
+    let with = |cmd: &[&str], rest: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .chain(base.iter())
+            .chain(rest.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    run(with(
+        &["token", "keygen"],
+        &["--type", key_type, "--label", label],
+    ));
+    let req = dir.join(format!("{label}.req.pem"));
+    run(with(
+        &["token", "csr"],
+        &[
+            "--object",
+            label,
+            "--subject",
+            subject,
+            "-o",
+            &req.display().to_string(),
+        ],
+    ));
+    let ca = dir.join("ca");
+    if !ca.exists() {
+        std::fs::create_dir_all(ca.join("issued")).expect("ca dir");
+        for f in ["ca.json", "ca.pem", "chain.pem", "ca.key", "index.txt"] {
+            std::fs::copy(crate::fixtures().join("pki/issuing").join(f), ca.join(f))
+                .expect("copy CA");
+        }
+    }
+    let leaf = dir.join(format!("{label}.pem"));
+    ok(&[
+        "ca",
+        "issue",
+        "--ca",
+        &ca.display().to_string(),
+        "--csr",
+        &req.display().to_string(),
+        "--profile",
+        profile,
+        "-o",
+        &leaf.display().to_string(),
+    ]);
+    let chain = dir.join(format!("{label}.chain.pem"));
+    let pem = [
+        std::fs::read_to_string(&leaf).expect("leaf"),
+        std::fs::read_to_string(crate::fixtures().join("pki/issuing.pem")).expect("issuing"),
+    ]
+    .concat();
+    std::fs::write(&chain, pem).expect("chain");
+    run(with(
+        &["token", "import"],
+        &["--cert", &chain.display().to_string()],
+    ));
+    leaf
+}

@@ -66,7 +66,7 @@ pub struct ServeArgs {
     /// The responder's certificate: the CA's own, or one the CA issued with id-kp-OCSPSigning.
     #[arg(long)]
     pub responder_cert: PathBuf,
-    /// The responder's key (a key reference; for now a PEM or DER key file).
+    /// The responder's key: a KEYREF (`pkcs11:...?pin-source=file:...`, a PKCS#12 or PEM/DER key file).
     #[arg(long, value_name = "KEYREF")]
     pub key: String,
     /// Address to listen on (port 0 picks a free port; the address is printed).

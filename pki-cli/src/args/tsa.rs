@@ -98,9 +98,10 @@ pub struct ServeArgs {
     /// The TSA certificate (with the critical id-kp-timeStamping extended key usage).
     #[arg(long)]
     pub cert: PathBuf,
-    /// The TSA private key (PEM or DER, unencrypted).
-    #[arg(long)]
-    pub key: PathBuf,
+    /// The TSA's key: a KEYREF (`pkcs11:...?pin-source=file:...`, a PKCS#12 or PEM/DER key
+    /// file).
+    #[arg(long, value_name = "KEYREF")]
+    pub key: String,
     /// Issuing CA certificates to include when a request sets certReq.
     #[arg(long)]
     pub chain: Option<PathBuf>,

@@ -161,3 +161,10 @@ pub fn looks_like_pdf(path: &Path) -> bool {
         .unwrap_or(0);
     head[..n].windows(5).any(|w| w == b"%PDF-")
 }
+
+/// Opens the key of a service (`pki ocsp serve`, `pki tsa serve`): any KEYREF, with the PIN
+/// from the URI's `pin-source` (a service never prompts).
+pub fn open_service_key(keyref: &str) -> Result<std::sync::Arc<dyn hsm::Signer>, CliError> {
+    let parsed = hsm::KeyRef::parse(keyref)?;
+    Ok(hsm::open(&parsed, &hsm::OpenOptions::default())?)
+}

@@ -482,7 +482,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 struct ServerState {
     cert: Certificate,
     chain: Vec<Certificate>,
-    key: hsm::SoftwareKey,
+    key: std::sync::Arc<dyn hsm::Signer>,
     algorithm: hsm::SignatureAlgorithm,
     policy: const_oid::ObjectIdentifier,
 }
@@ -492,7 +492,7 @@ impl ServerState {
         let tsa = tsp::Tsa {
             cert: &self.cert,
             chain: &self.chain,
-            signer: &self.key,
+            signer: self.key.as_ref(),
             algorithm: self.algorithm,
             policy: self.policy,
             accuracy: Some(tsp::Accuracy {
@@ -545,12 +545,7 @@ fn load_server(a: &ServeArgs, lang: Lang) -> Result<ServerState, CliError> {
     if let Some(p) = &a.chain {
         chain.extend(load_certs(p)?);
     }
-    let key_bytes = read_limited(&a.key, 1024 * 1024, "key")?;
-    let what = a.key.display().to_string();
-    let key = match std::str::from_utf8(&key_bytes) {
-        Ok(text) if text.contains("-----BEGIN") => hsm::SoftwareKey::from_pem(text, &what),
-        _ => hsm::SoftwareKey::from_der(&key_bytes, &what),
-    }?;
+    let key = crate::commands::common::open_service_key(&a.key)?;
     let same_key = matches!(
         (
             pki_core::crypto::PublicKey::from_spki(hsm::Signer::public_key_der(&key)),
@@ -563,12 +558,12 @@ fn load_server(a: &ServeArgs, lang: Lang) -> Result<ServerState, CliError> {
             lang,
             format!(
                 "khóa {} không thuộc về chứng thư {}",
-                a.key.display(),
+                a.key,
                 a.cert.display()
             ),
             format!(
                 "the key {} does not belong to the certificate {}",
-                a.key.display(),
+                a.key,
                 a.cert.display()
             ),
         )));

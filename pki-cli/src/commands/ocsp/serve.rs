@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use base64::Engine;
-use hsm::{KeyRef, Signer, SoftwareKey};
+use hsm::Signer;
 use pki_core::cert::Certificate;
 use pki_core::ocsp::{self, CaIndex, ResponseStatus, MAX_REQUEST_LEN};
 use std::net::SocketAddr;
@@ -83,20 +83,7 @@ fn log(line: &str) {
 }
 
 fn load_key(keyref: &str) -> Result<Arc<dyn Signer>, CliError> {
-    let r = KeyRef::parse(keyref)?;
-    let KeyRef::File(path) = r else {
-        return Err(CliError::usage(
-            "the OCSP responder can only use a PEM key file for now",
-        ));
-    };
-    let what = path.display().to_string();
-    let data = std::fs::read(&path)
-        .map_err(|e| CliError::from_error(format!("cannot read the key {what}"), &e))?;
-    let key = match std::str::from_utf8(&data) {
-        Ok(text) if text.contains("-----BEGIN") => SoftwareKey::from_pem(text, &what)?,
-        _ => SoftwareKey::from_der(&data, &what)?,
-    };
-    Ok(Arc::new(key))
+    crate::commands::common::open_service_key(keyref)
 }
 
 fn find_ca_cert(args: &ServeArgs) -> Result<PathBuf, CliError> {
