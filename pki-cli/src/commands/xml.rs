@@ -40,14 +40,32 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
     }
     let (key, chain) =
         super::common::open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
-    let leaf = &chain[0];
     let now = time::OffsetDateTime::now_utc();
-    if !leaf.valid_at(now) {
-        return Err(CliError::op(format!(
-            "the signer's certificate is not valid now (valid {} to {})",
-            pki_core::time::vietnam(leaf.not_before()),
-            pki_core::time::vietnam(leaf.not_after())
-        )));
+    // As for PDF: the law asks signing software to refuse an invalid certificate, so check it
+    // first (validity, purpose, chain to its own root when given, online revocation).
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let inter = CertPool::from_certs(chain[1..].iter().cloned());
+    let anchors = chain
+        .last()
+        .filter(|c| c.is_self_issued())
+        .map(|root| CertPool::from_certs([root.clone()]));
+    let check = pki_core::pades::check_signer_certificate(
+        &chain[0],
+        &inter,
+        anchors.as_ref(),
+        now,
+        Some(&fetcher),
+    )
+    .map_err(|e| CliError::op(e.to_string()))?;
+    for w in &check.warnings {
+        eprintln!(
+            "{}: {w}",
+            if lang == Lang::Vi {
+                "cảnh báo"
+            } else {
+                "warning"
+            }
+        );
     }
     let mut o = SignOptions::new(now);
     o.profile = match a.profile {
