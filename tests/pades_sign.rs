@@ -6,12 +6,11 @@
     reason = "test helpers: a failure should panic with its message"
 )]
 
-use interop_tests::{fixtures, pki_bin, require_tool, run, text};
+use interop_tests::{fixtures, require_tool, run, text, FixtureTsa};
 use pki_core::cert::{parse_certificates, Certificate};
 use pki_core::pades::{self, Level, PadesError, PadesOptions};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
     fixtures().join("pki").join(name)
@@ -31,45 +30,6 @@ fn key(name: &str) -> hsm::SoftwareKey {
 
 fn minimal_pdf(path: &Path) {
     std::fs::write(path, pki_core::pdf::sample::one_page(&["Cong van so 1"])).unwrap();
-}
-
-/// `pki tsa serve` on a free loopback port, stopped when dropped.
-struct Tsa {
-    child: Child,
-    url: String,
-}
-
-impl Tsa {
-    fn start() -> Self {
-        let mut child = Command::new(pki_bin())
-            .args(["tsa", "serve", "--listen", "127.0.0.1:0", "--cert"])
-            .arg(fixture("tsa.pem"))
-            .arg("--key")
-            .arg(fixture("tsa.key.pem"))
-            .arg("--chain")
-            .arg(fixture("issuing.pem"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string();
-        Self { child, url }
-    }
-}
-
-impl Drop for Tsa {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn pdfsig_verdicts(file: &Path) -> Option<String> {
@@ -134,7 +94,7 @@ fn b_t_carries_a_signature_timestamp_from_the_tsa() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.pdf");
     minimal_pdf(&input);
-    let tsa = Tsa::start();
+    let tsa = FixtureTsa::start();
     let out = dir.path().join("bt.pdf");
     let mut o = PadesOptions::new(time::OffsetDateTime::now_utc());
     o.level = Level::BT;
@@ -278,7 +238,7 @@ fn our_verifier_on_our_signatures_tampering_and_a_second_signature() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.pdf");
     minimal_pdf(&input);
-    let tsa = Tsa::start();
+    let tsa = FixtureTsa::start();
     let personal = dir.path().join("personal.pdf");
     let mut o = PadesOptions::new(time::OffsetDateTime::now_utc());
     o.level = Level::BT;

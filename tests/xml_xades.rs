@@ -2,64 +2,18 @@
 //! `pki verify` reports the timestamp (valid, proven signing time, XAdES-B-T) and validates the
 //! signer's path at the timestamp's time; xmlsec1 still verifies the signature; a tampered
 //! token is reported and ignored (the signature stays B-B).
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a failure should panic with its message"
-)]
-
-use interop_tests::{fixtures, pki, pki_bin, require_tool, text};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use interop_tests::{fixtures, pki, require_tool, text, FixtureTsa};
+use std::process::Command;
 
 fn pkifile(name: &str) -> String {
     fixtures().join("pki").join(name).display().to_string()
-}
-
-/// `pki tsa serve` on a free loopback port; killed on drop.
-struct Tsa {
-    child: Child,
-    url: String,
-}
-
-impl Tsa {
-    fn start() -> Self {
-        let mut child = Command::new(pki_bin())
-            .args(["tsa", "serve", "--listen", "127.0.0.1:0", "--cert"])
-            .arg(pkifile("tsa.pem"))
-            .arg("--key")
-            .arg(pkifile("tsa.key.pem"))
-            .arg("--chain")
-            .arg(pkifile("tsa.chain.pem"))
-            .env("LANG", "C")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("pki tsa serve did not start: {line}"))
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for Tsa {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const DOC: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VanBan xmlns=\"urn:vb\"><NoiDung Id=\"nd1\">Quyết định số 1</NoiDung></VanBan>\n";
 
 #[test]
 fn b_t_round_trip_with_our_tsa() {
-    let tsa = Tsa::start();
+    let tsa = FixtureTsa::start();
     let dir = tempfile::tempdir().unwrap();
     let inp = dir.path().join("in.xml");
     std::fs::write(&inp, DOC).unwrap();

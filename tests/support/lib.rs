@@ -212,3 +212,49 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// `pki tsa serve` with the fixture TSA (`fixtures/pki/tsa.*`) on a free loopback port, stopped
+/// when dropped. `url` is where it answers.
+#[derive(Debug)]
+pub struct FixtureTsa {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl FixtureTsa {
+    /// Starts the server and waits for its listening line.
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let pki_dir = fixtures().join("pki");
+        let mut child = Command::new(pki_bin())
+            .args(["tsa", "serve", "--listen", "127.0.0.1:0", "--cert"])
+            .arg(pki_dir.join("tsa.pem"))
+            .arg("--key")
+            .arg(pki_dir.join("tsa.key.pem"))
+            .arg("--chain")
+            .arg(pki_dir.join("tsa.chain.pem"))
+            .env("LANG", "C")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", pki_bin().display()));
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("pki tsa serve did not start: {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for FixtureTsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -79,6 +79,18 @@ pub fn load_trust(values: &[String]) -> Result<CertPool, CliError> {
     Ok(pool)
 }
 
+/// The anchors of `--trust` values, and the intermediates that come with them (the Vietnamese
+/// bundle's issuing CAs when `vn` is among them: they help build paths, they are not trusted).
+pub fn load_trust_and_intermediates(values: &[String]) -> Result<(CertPool, CertPool), CliError> {
+    let anchors = load_trust(values)?;
+    let intermediates = if values.iter().any(|t| t == "vn") {
+        CertPool::vn_intermediates()
+    } else {
+        CertPool::new()
+    };
+    Ok((anchors, intermediates))
+}
+
 /// `--at` or now.
 pub fn time_arg(at: Option<&str>) -> Result<OffsetDateTime, CliError> {
     match at {

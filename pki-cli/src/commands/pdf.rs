@@ -1,7 +1,7 @@
 //! `pki sign FILE.pdf` and `pki verify FILE.pdf`.
 
 use crate::args::xml::{FormatArg, ProfileArg, SignArgs, VerifyArgs};
-use crate::commands::common::{load_trust, open_signer, time_arg};
+use crate::commands::common::{open_signer, time_arg};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::pades::{self, Level, PadesOptions};
@@ -94,12 +94,7 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
 /// `pki verify` for PDF files: every signature of every file; the exit code is the worst
 /// verdict.
 pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
-    let anchors = load_trust(&a.trust)?;
-    let inter = if a.trust.iter().any(|t| t == "vn") {
-        CertPool::vn_intermediates()
-    } else {
-        CertPool::new()
-    };
+    let (anchors, inter) = crate::commands::common::load_trust_and_intermediates(&a.trust)?;
     let at = time_arg(a.at.as_deref())?;
     let policy = pki_core::crypto::AlgorithmPolicy::default();
     let fetcher = crate::fetch::HttpFetcher::default();

@@ -1,7 +1,7 @@
 //! `pki sign FILE.xml` and `pki verify FILE.xml`.
 
 use crate::args::xml::{C14nArg, FormatArg, ProfileArg, SignArgs, VerifyArgs};
-use crate::commands::common::{load_trust, read_limited, time_arg};
+use crate::commands::common::{read_limited, time_arg};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::report;
@@ -149,12 +149,7 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
 /// `pki verify`: every file; the exit code is the worst verdict (an unreadable file is
 /// reported and counts as an operational error).
 pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
-    let anchors = load_trust(&a.trust)?;
-    let inter = if a.trust.iter().any(|t| t == "vn") {
-        CertPool::vn_intermediates()
-    } else {
-        CertPool::new()
-    };
+    let (anchors, inter) = crate::commands::common::load_trust_and_intermediates(&a.trust)?;
     let at = time_arg(a.at.as_deref())?;
     let fetcher = crate::fetch::HttpFetcher::default();
     let mut opts = VerifyOptions::new(at, &anchors, &inter);
