@@ -138,3 +138,87 @@ fn sign_and_verify_with_pem_and_pkcs12_keys() {
     assert!(text(&o).contains("expired"), "{}", text(&o));
     assert!(!dir.path().join("e.pdf").exists());
 }
+
+#[test]
+fn a_batch_signs_a_directory_of_pdf_and_xml_with_one_key_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    let outbox = dir.path().join("outbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    for n in 1..=3 {
+        std::fs::write(
+            inbox.join(format!("cv-{n}.pdf")),
+            pki_core::pdf::sample::one_page(&[&format!("So: {n}/UBND")]),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        inbox.join("to-trinh.xml"),
+        "<VanBan><NoiDung>Tờ trình số 4</NoiDung></VanBan>\n",
+    )
+    .unwrap();
+    std::fs::write(inbox.join("hong.pdf"), b"%PDF-1.7\nthis file is damaged").unwrap();
+    std::fs::write(inbox.join("ghi-chu.txt"), "not a document").unwrap();
+    let o = pki(&[
+        "sign",
+        inbox.to_str().unwrap(),
+        "--out-dir",
+        outbox.to_str().unwrap(),
+        "--key",
+        &f("agency.key.pem"),
+        "--cert",
+        &f("agency.chain.pem"),
+    ]);
+    // The damaged file fails (exit 3) and the other four are signed.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("signed 4/5"), "{}", text(&o));
+    assert!(!outbox.join("hong.pdf").exists());
+    assert!(!outbox.join("ghi-chu.txt").exists());
+    let mut outs: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    outs.sort();
+    assert_eq!(outs, ["cv-1.pdf", "cv-2.pdf", "cv-3.pdf", "to-trinh.xml"]);
+    let files: Vec<String> = outs
+        .iter()
+        .filter(|n| n.ends_with(".pdf"))
+        .map(|n| outbox.join(n).display().to_string())
+        .collect();
+    let mut args = vec!["verify"];
+    args.extend(files.iter().map(String::as_str));
+    let root = f("root.pem");
+    args.extend(["--trust", &root, "--offline"]);
+    let o = pki(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let xml = outbox.join("to-trinh.xml").display().to_string();
+    let o = pki(&["verify", &xml, "--trust", &root, "--offline"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Usage errors: -o with several inputs; an output that is the input.
+    let one = inbox.join("cv-1.pdf").display().to_string();
+    let two = inbox.join("cv-2.pdf").display().to_string();
+    let o = pki(&[
+        "sign",
+        &one,
+        &two,
+        "-o",
+        "x.pdf",
+        "--key",
+        &f("agency.key.pem"),
+        "--cert",
+        &f("agency.chain.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = pki(&[
+        "sign",
+        &one,
+        "-o",
+        &one,
+        "--key",
+        &f("agency.key.pem"),
+        "--cert",
+        &f("agency.chain.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("never modified"), "{}", text(&o));
+}

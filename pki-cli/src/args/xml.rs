@@ -7,11 +7,22 @@ use std::path::PathBuf;
 /// `pki sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The document to sign (never modified).
-    pub file: PathBuf,
-    /// Where to write the signed document (written to a temporary file, then renamed).
-    #[arg(short = 'o', long = "out", value_name = "OUT")]
-    pub out: PathBuf,
+    /// The documents to sign, PDF or XML by content (never modified); a directory stands for
+    /// the PDF and XML files in it. Several inputs are a batch with one key opening.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Where to write the signed document, for one input (written to a temporary file, then
+    /// renamed).
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "OUT",
+        conflicts_with = "out_dir"
+    )]
+    pub out: Option<PathBuf>,
+    /// The directory to write signed documents to, under their own names.
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     /// The key: `pkcs11:token=...;object=...` (a token or HSM), a PKCS#12 file, or a PEM/PKCS#8
     /// key file with --cert.
     #[arg(long, value_name = "KEYREF")]

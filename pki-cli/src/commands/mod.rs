@@ -7,6 +7,7 @@ pub mod crl;
 pub mod demo;
 pub mod ocsp;
 pub mod pdf;
+pub mod sign;
 pub mod token;
 pub mod tsa;
 pub mod xml;
@@ -23,8 +24,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Ca(c) => ca::run(c, lang),
         Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
-        Command::Sign(a) if common::looks_like_pdf(&a.file) => pdf::sign(a, lang),
-        Command::Sign(a) => xml::sign(a, lang),
+        Command::Sign(a) => sign::run(a, lang),
         Command::Verify(a) => {
             let pdfs = a.files.iter().filter(|f| common::looks_like_pdf(f)).count();
             match pdfs {

@@ -1,13 +1,12 @@
 //! `pki sign FILE.pdf` and `pki verify FILE.pdf`.
 
 use crate::args::xml::{FormatArg, ProfileArg, SignArgs, VerifyArgs};
-use crate::commands::common::{open_signer, time_arg};
+use crate::commands::common::time_arg;
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::pades::{self, Level, PadesOptions};
 use pki_core::pdf::sign::SubFilter;
 use pki_core::report::{self, Indication};
-use pki_core::trust::CertPool;
 
 fn rlang(lang: Lang) -> report::Lang {
     match lang {
@@ -16,8 +15,16 @@ fn rlang(lang: Lang) -> report::Lang {
     }
 }
 
-/// `pki sign FILE.pdf`.
-pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
+/// Signs one PDF `input` into `output` with an opened key (the batch driver in
+/// `commands::sign` opens the key and checks its certificate once).
+pub fn sign_file(
+    a: &SignArgs,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    signer: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+) -> Result<String, CliError> {
     if a.profile != ProfileArg::Plain {
         return Err(CliError::usage(format!(
             "the visible layout --profile {} is not available yet; sign with --profile plain (an invisible signature)",
@@ -28,29 +35,6 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
         return Err(CliError::usage(
             "--id, --c14n, --enveloping and --detached apply to XML documents",
         ));
-    }
-    let (signer, chain) = open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
-    let now = time::OffsetDateTime::now_utc();
-    let fetcher = crate::fetch::HttpFetcher::default();
-    // The law asks signing software to refuse an invalid certificate: check it first (online
-    // revocation when the certificate names a responder).
-    let inter = CertPool::from_certs(chain[1..].iter().cloned());
-    let anchors = chain
-        .last()
-        .filter(|c| c.is_self_issued())
-        .map(|root| CertPool::from_certs([root.clone()]));
-    let check =
-        pades::check_signer_certificate(&chain[0], &inter, anchors.as_ref(), now, Some(&fetcher))
-            .map_err(|e| CliError::op(e.to_string()))?;
-    for w in &check.warnings {
-        eprintln!(
-            "{}: {w}",
-            if lang == Lang::Vi {
-                "cảnh báo"
-            } else {
-                "warning"
-            }
-        );
     }
     let mut o = PadesOptions::new(now);
     o.pss = a.pss;
@@ -68,27 +52,19 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
             o.tsa_url = Some(url.to_owned());
             Level::BT
         }
-        Some(l) => {
-            return Err(CliError::usage(format!(
+        Some(l) => return Err(CliError::usage(format!(
             "level {l} is not available for PDF yet; B-B and B-T are (B-LT and B-LTA are not done)"
-        )))
-        }
+        ))),
     };
-    let signed = pades::sign_pdf(&a.file, &a.out, signer.as_ref(), &chain, &o, Some(&fetcher))
-        .map_err(|e| CliError::from_error(format!("cannot sign {}", a.file.display()), &e))?;
-    eprintln!(
-        "{} {} ({}, {}, {})",
-        if lang == Lang::Vi {
-            "đã ký:"
-        } else {
-            "signed:"
-        },
-        a.out.display(),
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
+        .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
+    Ok(format!(
+        "{}, {}, {}",
         signed.field_name,
         signed.level.name(),
         signed.algorithm.name()
-    );
-    Ok(Exit::Ok)
+    ))
 }
 
 /// `pki verify` for PDF files: every signature of every file; the exit code is the worst

@@ -5,7 +5,6 @@ use crate::commands::common::{read_limited, time_arg};
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::report;
-use pki_core::trust::CertPool;
 use pki_core::xml::c14n::C14nMethod;
 use pki_core::xml::sign::{Placement, Profile, SignOptions};
 use pki_core::xml::verify::{Indication, VerifyOptions, XmlReport};
@@ -33,39 +32,19 @@ fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
 }
 
 /// `pki sign`.
-pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
-    let data = read_limited(&a.file, MAX_XML, "document")?;
+/// Signs one XML file `input` into `output` with an opened key (the batch driver in
+/// `commands::sign` opens the key and checks its certificate once).
+pub fn sign_file(
+    a: &SignArgs,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    key: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+) -> Result<(), CliError> {
+    let data = read_limited(input, MAX_XML, "document")?;
     if !looks_like_xml(&data) {
-        return Err(not_xml(&a.file, &data));
-    }
-    let (key, chain) =
-        super::common::open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
-    let now = time::OffsetDateTime::now_utc();
-    // As for PDF: the law asks signing software to refuse an invalid certificate, so check it
-    // first (validity, purpose, chain to its own root when given, online revocation).
-    let fetcher = crate::fetch::HttpFetcher::default();
-    let inter = CertPool::from_certs(chain[1..].iter().cloned());
-    let anchors = chain
-        .last()
-        .filter(|c| c.is_self_issued())
-        .map(|root| CertPool::from_certs([root.clone()]));
-    let check = pki_core::pades::check_signer_certificate(
-        &chain[0],
-        &inter,
-        anchors.as_ref(),
-        now,
-        Some(&fetcher),
-    )
-    .map_err(|e| CliError::op(e.to_string()))?;
-    for w in &check.warnings {
-        eprintln!(
-            "{}: {w}",
-            if lang == Lang::Vi {
-                "cảnh báo"
-            } else {
-                "warning"
-            }
-        );
+        return Err(not_xml(input, &data));
     }
     let mut o = SignOptions::new(now);
     o.profile = match a.profile {
@@ -91,7 +70,7 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
             "--enveloping and --detached apply to the plain profile only",
         ));
     }
-    o.id = a.id;
+    o.id = a.id.clone();
     o.c14n = a.c14n.map(|c| match c {
         C14nArg::Exc => C14nMethod::Exclusive10,
         C14nArg::Inclusive => C14nMethod::Inclusive10,
@@ -120,17 +99,11 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
             )))
         }
     }
-    let pending = pki_core::xml::sign::prepare(
-        &data,
-        hsm::Signer::key_kind(&key),
-        &hsm::Signer::algorithms(&key),
-        &chain,
-        &o,
-    )
-    .map_err(|e| xml_err(&a.file, &e))?;
+    let pending = pki_core::xml::sign::prepare(&data, key.key_kind(), &key.algorithms(), chain, &o)
+        .map_err(|e| xml_err(input, &e))?;
     let sig_id = pending.signature_id.clone();
-    let value = hsm::Signer::sign(&key, pending.algorithm, &pending.to_be_signed)?;
-    let mut out = pending.finish(&value).map_err(|e| xml_err(&a.file, &e))?;
+    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
+    let mut out = pending.finish(&value).map_err(|e| xml_err(input, &e))?;
     if let Some(url) = tsa {
         out = pki_core::xml::xades::timestamp_signature(
             &out,
@@ -139,11 +112,11 @@ pub fn sign(a: SignArgs, lang: Lang) -> CmdResult {
             &url,
             &pki_core::crypto::AlgorithmPolicy::default(),
         )
-        .map_err(|e| xml_err(&a.file, &e))?;
+        .map_err(|e| xml_err(input, &e))?;
     }
-    pki_core::ca::dir::write_atomic(&a.out, &out, false)
-        .map_err(|e| CliError::from_error(format!("cannot write {}", a.out.display()), &e))?;
-    Ok(Exit::Ok)
+    pki_core::ca::dir::write_atomic(output, &out, false)
+        .map_err(|e| CliError::from_error(format!("cannot write {}", output.display()), &e))?;
+    Ok(())
 }
 
 /// `pki verify`: every file; the exit code is the worst verdict (an unreadable file is

@@ -1,0 +1,186 @@
+//! `pki sign FILE... (-o OUT | --out-dir DIR)`: one or many documents, PDF or XML by content,
+//! with one opening of the key (one token login) and one check of its certificate; a progress
+//! bar on a terminal for batches. A failed document is reported and the others go on; nothing
+//! is half-written (each output is written to a temporary file and renamed).
+
+use crate::args::xml::SignArgs;
+use crate::commands::common::{looks_like_pdf, open_signer};
+use crate::error::{CliError, CmdResult, Exit};
+use crate::output::Lang;
+use pki_core::trust::CertPool;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// The (input, output) pairs of a run.
+fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
+    let mut inputs = Vec::new();
+    for f in &a.files {
+        if f.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(f)
+                .map_err(|e| CliError::from_error(format!("cannot read {}", f.display()), &e))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(
+                            p.extension()
+                                .and_then(|e| e.to_str())
+                                .map(str::to_ascii_lowercase)
+                                .as_deref(),
+                            Some("pdf" | "xml")
+                        )
+                })
+                .collect();
+            found.sort();
+            inputs.extend(found);
+        } else {
+            inputs.push(f.clone());
+        }
+    }
+    if inputs.is_empty() {
+        return Err(CliError::usage("no PDF or XML document to sign was found"));
+    }
+    let pairs: Vec<(PathBuf, PathBuf)> = match (&a.out, &a.out_dir) {
+        (Some(out), None) if inputs.len() == 1 => vec![(inputs[0].clone(), out.clone())],
+        (Some(_), None) => {
+            return Err(CliError::usage(
+                "several documents need --out-dir DIR, not -o",
+            ))
+        }
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::from_error(format!("cannot create {}", dir.display()), &e)
+            })?;
+            inputs
+                .iter()
+                .map(|i| (i.clone(), dir.join(i.file_name().unwrap_or_default())))
+                .collect()
+        }
+        _ => {
+            return Err(CliError::usage(
+                "say where the signed document goes: -o OUT or --out-dir DIR",
+            ))
+        }
+    };
+    for (i, o) in &pairs {
+        if same_file(i, o) {
+            return Err(CliError::usage(format!(
+                "{} would overwrite its input; the input is never modified, choose another output",
+                o.display()
+            )));
+        }
+    }
+    Ok(pairs)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Runs `pki sign`.
+pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
+    let pairs = plan(&a)?;
+    let (signer, chain) = open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    let now = time::OffsetDateTime::now_utc();
+    // The law asks signing software to refuse an invalid certificate: check it once, first
+    // (validity, purpose, chain to its own root when given, online revocation).
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let inter = CertPool::from_certs(chain[1..].iter().cloned());
+    let anchors = chain
+        .last()
+        .filter(|c| c.is_self_issued())
+        .map(|root| CertPool::from_certs([root.clone()]));
+    let check = pki_core::pades::check_signer_certificate(
+        &chain[0],
+        &inter,
+        anchors.as_ref(),
+        now,
+        Some(&fetcher),
+    )
+    .map_err(|e| CliError::op(e.to_string()))?;
+    let warn = if lang == Lang::Vi {
+        "cảnh báo"
+    } else {
+        "warning"
+    };
+    for w in &check.warnings {
+        eprintln!("{warn}: {w}");
+    }
+    let bar = (pairs.len() > 1 && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(pairs.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut failed = Vec::new();
+    for (input, output) in &pairs {
+        if let Some(b) = &bar {
+            b.set_message(input.display().to_string());
+        }
+        let r = if looks_like_pdf(input) {
+            super::pdf::sign_file(&a, input, output, signer.as_ref(), &chain, now)
+        } else {
+            super::xml::sign_file(&a, input, output, signer.as_ref(), &chain, now)
+                .map(|()| String::new())
+        };
+        match r {
+            Ok(detail) => {
+                let line = format!(
+                    "{} {}{}",
+                    if lang == Lang::Vi {
+                        "đã ký:"
+                    } else {
+                        "signed:"
+                    },
+                    output.display(),
+                    if detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({detail})")
+                    }
+                );
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Err(e) if pairs.len() == 1 => return Err(e),
+            Err(e) => {
+                if let Some(b) = &bar {
+                    b.suspend(|| e.print(lang));
+                } else {
+                    e.print(lang);
+                }
+                failed.push(input.clone());
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if pairs.len() > 1 {
+        eprintln!(
+            "{} {}/{}",
+            if lang == Lang::Vi {
+                "đã ký"
+            } else {
+                "signed"
+            },
+            pairs.len() - failed.len(),
+            pairs.len()
+        );
+    }
+    Ok(if failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Operational
+    })
+}
