@@ -52,9 +52,11 @@ pub fn sign_file(
             o.tsa_url = Some(url.to_owned());
             Level::BT
         }
-        Some(l) => return Err(CliError::usage(format!(
+        Some(l) => {
+            return Err(CliError::usage(format!(
             "level {l} is not available for PDF yet; B-B and B-T are (B-LT and B-LTA are not done)"
-        ))),
+        )))
+        }
     };
     let fetcher = crate::fetch::HttpFetcher::default();
     let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
