@@ -31,44 +31,7 @@ pub enum BuildError {
 
 /// Encodes a time as UTCTime for 1950-2049 and GeneralizedTime otherwise (RFC 5280 §4.1.2.5).
 pub fn encode_time(t: OffsetDateTime) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let body = format!(
-        "{:02}{:02}{:02}{:02}{:02}Z",
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if (1950..2050).contains(&t.year()) {
-        tlv(
-            tag::UTC_TIME,
-            format!("{:02}{body}", t.year() % 100).as_bytes(),
-        )
-    } else {
-        tlv(
-            tag::GENERALIZED_TIME,
-            format!("{:04}{body}", t.year()).as_bytes(),
-        )
-    }
-}
-
-/// Encodes a GeneralizedTime (always, as RFC 5280 requires for some fields).
-pub fn encode_generalized_time(t: OffsetDateTime) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    tlv(
-        tag::GENERALIZED_TIME,
-        format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-            t.year(),
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-        .as_bytes(),
-    )
+    asn1::x509_time(t)
 }
 
 /// Encodes a non-negative integer from big-endian magnitude bytes.

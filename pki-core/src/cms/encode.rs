@@ -49,51 +49,8 @@ pub(crate) fn int_unsigned(be: &[u8]) -> Vec<u8> {
     tlv(tag::INTEGER, &c)
 }
 
-/// A GeneralizedTime TLV in DER form (`YYYYMMDDHHMMSS[.f]Z`, no trailing zeros in the fraction;
-/// X.690 §11.7). `fraction_digits` limits the precision (0 = whole seconds).
-pub(crate) fn generalized_time(t: time::OffsetDateTime, fraction_digits: u8) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let mut s = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let digits = usize::from(fraction_digits.min(9));
-    if digits > 0 {
-        let ns = format!("{:09}", t.nanosecond());
-        let frac = ns[..digits].trim_end_matches('0');
-        if !frac.is_empty() {
-            s.push('.');
-            s.push_str(frac);
-        }
-    }
-    s.push('Z');
-    tlv(tag::GENERALIZED_TIME, s.as_bytes())
-}
-
-/// A UTCTime TLV (`YYMMDDHHMMSSZ`) for years 1950-2049, else GeneralizedTime, as RFC 5652
-/// §11.3 prescribes for signing-time.
-pub(crate) fn signing_time(t: time::OffsetDateTime) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    if (1950..2050).contains(&t.year()) {
-        let s = format!(
-            "{:02}{:02}{:02}{:02}{:02}{:02}Z",
-            t.year() % 100,
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        tlv(tag::UTC_TIME, s.as_bytes())
-    } else {
-        generalized_time(t, 0)
-    }
-}
+/// The DER time encodings live in `asn1`; CMS uses them under these names.
+pub(crate) use crate::asn1::{generalized_time, x509_time as signing_time};
 
 #[cfg(test)]
 mod tests {

@@ -246,17 +246,7 @@ pub fn nonce_extension_value(nonce: &[u8]) -> Vec<u8> {
 
 /// A GeneralizedTime element (`YYYYMMDDHHMMSSZ`, RFC 5280 §4.1.2.5.2 profile).
 pub(crate) fn generalized_time(t: OffsetDateTime) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let s = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    asn1::tlv(tag::GENERALIZED_TIME, s.as_bytes())
+    asn1::generalized_time(t, 0)
 }
 
 /// Reads a GeneralizedTime.
