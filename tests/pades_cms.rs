@@ -29,33 +29,6 @@ fn key(name: &str) -> hsm::SoftwareKey {
 }
 
 /// A one-page PDF with a classic cross-reference table.
-fn minimal_pdf() -> Vec<u8> {
-    let objs = [
-        "<</Type/Catalog/Pages 2 0 R>>",
-        "<</Type/Pages/Kids[3 0 R]/Count 1>>",
-        "<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>",
-    ];
-    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objs.len() + 1).as_bytes());
-    for o in offsets {
-        out.extend(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend(
-        format!(
-            "trailer\n<</Size {}/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n",
-            objs.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
-}
-
 /// The fixtures' TSA answering `req` in-process.
 fn timestamp(req: &TimeStampReq) -> TimeStampToken {
     let tsa_cert = certs("tsa.pem")[0].clone();
@@ -136,7 +109,7 @@ fn pades_b_t_and_document_timestamp_with_our_cms_and_tsa() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = d.join("base.pdf");
-    std::fs::write(&base, minimal_pdf()).unwrap();
+    std::fs::write(&base, pki_core::pdf::sample::one_page(&["Cong van so 1"])).unwrap();
     let policy = AlgorithmPolicy::default();
 
     // PAdES B-B: our CMS over the /ByteRange digest, in two phases.

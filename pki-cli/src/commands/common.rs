@@ -180,3 +180,20 @@ pub fn open_service_key(keyref: &str) -> Result<std::sync::Arc<dyn hsm::Signer>,
     let parsed = hsm::KeyRef::parse(keyref)?;
     Ok(hsm::open(&parsed, &hsm::OpenOptions::default())?)
 }
+
+/// Resolves on Ctrl-C or SIGTERM (a service manager stopping a server), for axum's graceful
+/// shutdown.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

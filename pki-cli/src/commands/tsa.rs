@@ -677,20 +677,8 @@ fn serve(a: ServeArgs, lang: Lang) -> CmdResult {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM (a service manager stopping the TSA).
+/// Waits for Ctrl-C or SIGTERM, then says the server is stopping.
 async fn shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            tracing::info!("stopping");
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    crate::commands::common::shutdown_signal().await;
     tracing::info!("stopping");
 }

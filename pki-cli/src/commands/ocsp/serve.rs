@@ -168,21 +168,9 @@ pub fn run(args: ServeArgs, lang: Lang) -> CmdResult {
     Ok(Exit::Ok)
 }
 
-/// Resolves on Ctrl-C or SIGTERM (a service manager stopping the responder).
+/// Waits for Ctrl-C or SIGTERM, then says the server is stopping.
 async fn shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            log("stopping");
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    crate::commands::common::shutdown_signal().await;
     log("stopping");
 }
 
