@@ -438,6 +438,7 @@ fn second_signature_keeps_the_first_valid() {
             rect: [72.0, 100.0, 272.0, 150.0],
             content: b"0 0 1 rg 0 0 200 50 re f".to_vec(),
             resources: pki_core::pdf::Dictionary::new(),
+            objects: Vec::new(),
         });
         let p = sign_with(&t, &one, &two, &o2);
         assert_eq!(p.field_name, "Signature2");
@@ -797,6 +798,7 @@ fn forms_certified_documents_and_pdf_2_0() {
         rect: [0.0, 0.0, 228.0, 20.0],
         content: b"0 0 1 rg 0 0 228 20 re f".to_vec(),
         resources: pki_core::pdf::Dictionary::new(),
+        objects: Vec::new(),
     });
     let out = d.join("filled.pdf");
     let p = sign_with(&t, &empty_in, &out, &o);

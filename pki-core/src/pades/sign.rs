@@ -13,7 +13,7 @@ use crate::cms::{CmsError, SignedData, SignedDataBuilder};
 use crate::fetch::Fetcher;
 use crate::path::{self, Purpose, ValidationOptions};
 use crate::pdf::sign::{
-    self as pdfsign, Appearance, SignError, SignatureKind, SignatureOptions, SubFilter,
+    self as pdfsign, Appearance, DocMdp, SignError, SignatureKind, SignatureOptions, SubFilter,
 };
 use crate::revocation::Status;
 use crate::trust::CertPool;
@@ -113,6 +113,8 @@ pub struct PadesOptions {
     pub appearance: Option<Appearance>,
     /// The TSA URL for B-T.
     pub tsa_url: Option<String>,
+    /// A certification signature with this DocMDP level (first signature only).
+    pub certify: Option<DocMdp>,
 }
 
 impl PadesOptions {
@@ -131,6 +133,7 @@ impl PadesOptions {
             page: 0,
             appearance: None,
             tsa_url: None,
+            certify: None,
         }
     }
 }
@@ -311,6 +314,7 @@ pub fn sign_pdf(
         page: opts.page,
         field_name: opts.field_name.clone(),
         appearance: opts.appearance.clone(),
+        certify: opts.certify,
     };
     let prepared = pdfsign::prepare(input, output, &pdf_opts)?;
     let result = (|| -> Result<(Vec<u8>, Option<OffsetDateTime>), PadesError> {

@@ -14,6 +14,7 @@
 //! Memory does not grow with the file: the reader never loads the file, and signing copies and
 //! hashes it in 1 MiB chunks. Hostile input gets a typed [`PdfError`], never a panic.
 
+pub mod appearance;
 pub mod lexer;
 pub mod object;
 pub mod reader;

@@ -137,6 +137,11 @@ impl Dictionary {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
+    /// The values in order, for rewriting them in place.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Object> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -76,6 +76,12 @@ pub enum SignError {
     /// The temporary file is not the one prepared (changed or replaced since).
     #[error("the prepared file {0} was changed since it was prepared")]
     TempChanged(PathBuf),
+    /// A certification signature was asked for a document that is already signed: it must be
+    /// the first signature (ISO 32000-2 §12.8.2.2).
+    #[error(
+        "the document is already signed; only the first signature can certify it (sign without --certify)"
+    )]
+    CertifyAfterSignature,
     /// A certification signature allows no change to the document (DocMDP `/P 1`).
     #[error(
         "the document is certified with \"no changes allowed\": another signature would break it"
@@ -113,8 +119,60 @@ pub struct Appearance {
     pub rect: [f64; 4],
     /// The content stream (unencoded), drawn in a `/BBox` of `[0 0 width height]`.
     pub content: Vec<u8>,
-    /// The XObject's `/Resources` (direct objects; references must already exist in the file).
+    /// The XObject's `/Resources`. References are to objects already in the file, or
+    /// [`Appearance::local`] references to `objects`.
     pub resources: Dictionary,
+    /// New indirect objects the appearance needs (images, their soft masks, fonts), written in
+    /// the update. They refer to each other with [`Appearance::local`] references too; all local
+    /// references are renumbered when the update is built.
+    pub objects: Vec<Object>,
+}
+
+/// The generation number that marks a local reference (never used by an in-use object:
+/// §7.5.4 reserves 65535 for the head of the free list).
+const LOCAL_GEN: u16 = u16::MAX;
+
+impl Appearance {
+    /// A reference to `objects[index]`, valid inside `resources` and `objects`.
+    pub fn local(index: usize) -> ObjRef {
+        ObjRef {
+            num: u32::try_from(index).unwrap_or(u32::MAX),
+            gen: LOCAL_GEN,
+        }
+    }
+}
+
+/// The DocMDP permission level of a certification signature (ISO 32000-2 §12.8.2.2, Table 257).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum DocMdp {
+    /// `/P 1`: no changes at all.
+    NoChanges,
+    /// `/P 2`: filling in forms, instantiating page templates and signing.
+    FormFillingAndSigning,
+    /// `/P 3`: as 2, plus annotations.
+    Annotations,
+}
+
+impl DocMdp {
+    /// The `/P` value.
+    pub fn p(self) -> u8 {
+        match self {
+            Self::NoChanges => 1,
+            Self::FormFillingAndSigning => 2,
+            Self::Annotations => 3,
+        }
+    }
+
+    /// From a `/P` value (1, 2 or 3).
+    pub fn from_p(p: u8) -> Option<Self> {
+        match p {
+            1 => Some(Self::NoChanges),
+            2 => Some(Self::FormFillingAndSigning),
+            3 => Some(Self::Annotations),
+            _ => None,
+        }
+    }
 }
 
 /// What to place and how.
@@ -145,6 +203,9 @@ pub struct SignatureOptions {
     pub field_name: Option<String>,
     /// The widget's appearance; `None` for an invisible signature (`/Rect [0 0 0 0]`).
     pub appearance: Option<Appearance>,
+    /// Make a certification signature (`/Perms /DocMDP`, §12.8.2.2) with this permission
+    /// level. Only the first signature of a document can certify it.
+    pub certify: Option<DocMdp>,
 }
 
 impl SignatureOptions {
@@ -163,6 +224,7 @@ impl SignatureOptions {
             page: 0,
             field_name: None,
             appearance: None,
+            certify: None,
         }
     }
 
@@ -267,6 +329,20 @@ pub fn prepare(
     if docmdp_forbids_changes(&mut reader, &catalog)? {
         return Err(SignError::CertifiedNoChanges);
     }
+    let mut catalog_changed = false;
+    if opts.certify.is_some() {
+        if has_signatures(&mut reader, &catalog)? {
+            return Err(SignError::CertifyAfterSignature);
+        }
+        let mut perms = match reader.get_in(&catalog, "Perms")? {
+            Some(Object::Dictionary(d)) => d,
+            _ => Dictionary::new(),
+        };
+        perms.set("DocMDP", sig);
+        catalog.set("Perms", perms);
+        catalog_changed = true;
+    }
+    let appearance = opts.appearance.as_ref().map(|a| localise(a, &mut update));
 
     // The AcroForm: in the catalog, as an indirect object, or new (§12.7.3).
     let acro_ref = catalog.get("AcroForm").and_then(Object::as_reference);
@@ -316,7 +392,7 @@ pub fn prepare(
         // An empty signature field placed beforehand (by a document system): fill it. Its
         // widget is the field itself or its first kid, already on its page.
         field.set("V", sig);
-        if let Some(a) = &opts.appearance {
+        if let Some(a) = &appearance {
             let ap = update.add(appearance_stream(Some(a)));
             let mut apd = Dictionary::new();
             apd.set("N", ap);
@@ -340,14 +416,14 @@ pub fn prepare(
                 Some(r) => update.replace(r, acro),
                 None => {
                     catalog.set("AcroForm", acro);
-                    update.replace(root_ref, catalog);
+                    catalog_changed = true;
                 }
             }
         }
     } else {
         let (page_ref, mut page) = reader.page(opts.page)?;
-        let rect = opts.appearance.as_ref().map_or([0.0; 4], |a| a.rect);
-        let ap = update.add(appearance_stream(opts.appearance.as_ref()));
+        let rect = appearance.as_ref().map_or([0.0; 4], |a| a.rect);
+        let ap = update.add(appearance_stream(appearance.as_ref()));
         let mut apd = Dictionary::new();
         apd.set("N", ap);
 
@@ -380,9 +456,12 @@ pub fn prepare(
             None => {
                 let r = update.add(acro);
                 catalog.set("AcroForm", r);
-                update.replace(root_ref, catalog);
+                catalog_changed = true;
             }
         }
+    }
+    if catalog_changed {
+        update.replace(root_ref, catalog);
     }
 
     let ser = update.serialize()?;
@@ -527,6 +606,75 @@ fn appearance_stream(a: Option<&Appearance>) -> Stream {
     }
 }
 
+/// Adds the appearance's own objects to the update and returns the appearance with its local
+/// references pointing at them.
+fn localise(a: &Appearance, update: &mut super::writer::IncrementalUpdate) -> Appearance {
+    // Reserve the numbers first: objects may refer to later ones.
+    let refs: Vec<ObjRef> = a.objects.iter().map(|_| update.add(Object::Null)).collect();
+    for (r, o) in refs.iter().zip(&a.objects) {
+        let mut o = o.clone();
+        relink(&mut o, &refs);
+        update.replace(*r, o);
+    }
+    let mut resources = Object::Dictionary(a.resources.clone());
+    relink(&mut resources, &refs);
+    Appearance {
+        rect: a.rect,
+        content: a.content.clone(),
+        resources: match resources {
+            Object::Dictionary(d) => d,
+            _ => Dictionary::new(),
+        },
+        objects: Vec::new(),
+    }
+}
+
+fn relink(o: &mut Object, refs: &[ObjRef]) {
+    match o {
+        Object::Reference(r) if r.gen == LOCAL_GEN => {
+            *o = refs
+                .get(r.num as usize)
+                .map_or(Object::Null, |&n| Object::Reference(n));
+        }
+        Object::Array(a) => a.iter_mut().for_each(|o| relink(o, refs)),
+        Object::Dictionary(d) => d.values_mut().for_each(|o| relink(o, refs)),
+        Object::Stream(s) => s.dict.values_mut().for_each(|o| relink(o, refs)),
+        _ => {}
+    }
+}
+
+/// Whether the document already has a signed signature field (§12.7.5.5: `/FT /Sig` with a
+/// `/V`), looking through the field tree.
+fn has_signatures<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    catalog: &Dictionary,
+) -> Result<bool, PdfError> {
+    let Some(Object::Dictionary(acro)) = reader.get_in(catalog, "AcroForm")? else {
+        return Ok(false);
+    };
+    let mut todo = match reader.get_in(&acro, "Fields")? {
+        Some(Object::Array(a)) => a,
+        _ => return Ok(false),
+    };
+    let mut seen = 0;
+    while let Some(f) = todo.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            break;
+        }
+        let Ok(Object::Dictionary(d)) = reader.resolve(&f) else {
+            continue;
+        };
+        if d.has_name("FT", "Sig") && d.get("V").is_some() {
+            return Ok(true);
+        }
+        if let Some(Object::Array(kids)) = reader.get_in(&d, "Kids")? {
+            todo.extend(kids);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether a certification signature forbids any change (`/Perms /DocMDP` with `/P 1`,
 /// §12.8.2.2).
 fn docmdp_forbids_changes<R: Read + Seek>(
@@ -584,6 +732,17 @@ fn signature_body(opts: &SignatureOptions) -> (Vec<u8>, usize, usize) {
     b.push(b'<');
     b.resize(b.len() + 2 * opts.contents_size, b'0');
     b.push(b'>');
+    if let (Some(level), SignatureKind::Signature(_)) = (opts.certify, opts.kind) {
+        // §12.8.1 Table 255 /Reference, §12.8.2.2 Table 257.
+        b.extend_from_slice(
+            format!(
+                "\n/Reference [<</Type /SigRef /TransformMethod /DocMDP /TransformParams \
+                 <</Type /TransformParams /P {} /V /1.2>>>>]",
+                level.p()
+            )
+            .as_bytes(),
+        );
+    }
     if opts.kind != SignatureKind::DocTimeStamp {
         if let Some(t) = opts.signing_time {
             b.extend_from_slice(b"\n/M ");
