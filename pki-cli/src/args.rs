@@ -39,9 +39,10 @@ pub enum Command {
     /// A small certification authority.
     #[command(subcommand, after_help = EXIT_CODES)]
     Ca(ca::CaCommand),
-    /// Sign a document (XML: XMLDSig / XAdES, e-invoice and edXML profiles).
+    /// Sign documents: PDF (PAdES, with the Decree 30 visible layouts) and XML (XMLDSig /
+    /// XAdES, e-invoice and edXML profiles).
     #[command(after_help = EXIT_CODES)]
-    Sign(xml::SignArgs),
+    Sign(Box<xml::SignArgs>),
     /// Verify a document's signatures (XML).
     #[command(after_help = EXIT_CODES)]
     Verify(xml::VerifyArgs),

@@ -34,10 +34,55 @@ pub struct SignArgs {
     /// PIN is asked on the terminal, hidden.
     #[arg(long, value_name = "file:PATH")]
     pub pin_source: Option<String>,
-    /// Profile. XML: plain, einvoice, edxml. PDF: plain (invisible); the visible Decree 30
-    /// layouts (personal, agency, attachment, copy) are not available yet.
+    /// Profile. PDF, the Decree 30/2020 layouts: personal (signature image above the signer's
+    /// name or in --rect), agency (the seal at its real size over the left third of the
+    /// personal signature), attachment (number and time, top right of page 1), copy (form of
+    /// copy, agency, time), plain (invisible, or --image/--text in --rect). XML: plain,
+    /// einvoice, edxml.
     #[arg(long, value_enum, default_value = "plain")]
     pub profile: ProfileArg,
+    /// PDF: the PNG to show: the handwritten signature (personal, blue, transparent), the
+    /// seal (agency, red, transparent), or any image (plain).
+    #[arg(long, value_name = "PNG")]
+    pub image: Option<PathBuf>,
+    /// PDF: the page of the signature, from 1 (default: 1 with --rect; for personal without
+    /// --rect, every page is searched for the anchor, last first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub page: Option<u64>,
+    /// PDF: the signature's rectangle, X,Y,W,H in points from the page's lower left corner (a
+    /// number may end in `mm`: 20mm,20mm,60mm,25mm).
+    #[arg(long, value_name = "X,Y,W,H", allow_hyphen_values = true)]
+    pub rect: Option<String>,
+    /// PDF, personal: the text the signature goes above (default: the signer's name from the
+    /// certificate).
+    #[arg(long, value_name = "TEXT")]
+    pub anchor: Option<String>,
+    /// PDF, agency: the seal's diameter (width) in millimetres, when the PNG does not carry its
+    /// resolution (pHYs).
+    #[arg(long, value_name = "MM")]
+    pub seal_size: Option<f64>,
+    /// PDF, attachment: the document's number and symbol (for example 123/UBND-VP).
+    #[arg(long, value_name = "TEXT")]
+    pub doc_number: Option<String>,
+    /// PDF, copy: the form of copy (default SAO Y; SAO LỤC, TRÍCH SAO).
+    #[arg(long, value_name = "TEXT")]
+    pub copy_form: Option<String>,
+    /// PDF, copy: the copying agency (default: the certificate's organisation, else its name).
+    #[arg(long, value_name = "TEXT")]
+    pub copy_agency: Option<String>,
+    /// PDF, plain: text to show in --rect (`\n` starts a new line).
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
+    /// PDF: a TrueType font file for the text (default: the built-in Liberation Serif,
+    /// metric-compatible with Times New Roman).
+    #[arg(long, value_name = "TTF")]
+    pub font: Option<PathBuf>,
+    /// PDF: a certification signature (DocMDP), first signature only; the level says what may
+    /// change afterwards: 1 nothing, 2 form filling and signatures (default), 3 also
+    /// annotations. Write --certify or --certify=1.
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "2", value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub certify: Option<u8>,
     /// PDF: the reason shown in the signature (`/Reason`).
     #[arg(long)]
     pub reason: Option<String>,
@@ -74,15 +119,15 @@ pub struct SignArgs {
 /// Profiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
-    /// PDF: personal signature (Decree 30 layout; not available yet).
+    /// PDF: the competent person's signature image (Decree 30/2020 I.II.7d).
     Personal,
-    /// PDF: agency seal (Decree 30 layout; not available yet).
+    /// PDF: the agency's seal beside the personal signature (I.II.8a).
     Agency,
-    /// PDF: attachment stamp (not available yet).
+    /// PDF: attachment stamp, number and time, top right of page 1 (I.II.8b).
     Attachment,
-    /// PDF: electronic copy stamp (not available yet).
+    /// PDF: electronic copy stamp (Part II, I.3).
     Copy,
-    /// Generic XMLDSig.
+    /// PDF: invisible, or a custom image/text; XML: generic XMLDSig.
     Plain,
     /// Vietnamese e-invoice: signs HDon/DLHDon, signature in DSCKS/NBan with a SigningTime.
     Einvoice,

@@ -5,7 +5,9 @@ use crate::commands::common::time_arg;
 use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::pades::{self, Level, PadesOptions};
-use pki_core::pdf::sign::SubFilter;
+use pki_core::pdf::appearance::layout::PT_PER_MM;
+use pki_core::pdf::appearance::{self, AppearanceError, Font, Image, LayoutOptions, Profile};
+use pki_core::pdf::sign::{DocMdp, SubFilter};
 use pki_core::report::{self, Indication};
 
 fn rlang(lang: Lang) -> report::Lang {
@@ -15,8 +17,108 @@ fn rlang(lang: Lang) -> report::Lang {
     }
 }
 
+/// `--rect X,Y,W,H`: points, or millimetres with an `mm` suffix on a number.
+fn parse_rect(s: &str) -> Result<[f64; 4], CliError> {
+    let bad = || {
+        CliError::usage(format!(
+            "--rect {s} is not X,Y,W,H (four numbers in points, or with mm: 20mm,20mm,60mm,25mm)"
+        ))
+    };
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            match p.strip_suffix("mm") {
+                Some(n) => n.trim().parse::<f64>().map(|v| v * PT_PER_MM),
+                None => p.parse::<f64>(),
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    match v.as_slice() {
+        [x, y, w, h] if v.iter().all(|n| n.is_finite()) && *w > 0.0 && *h > 0.0 => {
+            Ok([*x, *y, *w, *h])
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The visible-signature layout of a `pki sign` run, built once for a batch (the image and the
+/// font are read once). `None`: an invisible signature.
+pub fn layout_options(
+    a: &SignArgs,
+    chain: &[pki_core::cert::Certificate],
+) -> Result<Option<LayoutOptions>, CliError> {
+    let profile = match a.profile {
+        ProfileArg::Personal => Profile::Personal,
+        ProfileArg::Agency => Profile::Agency,
+        ProfileArg::Attachment => Profile::Attachment,
+        ProfileArg::Copy => Profile::Copy,
+        ProfileArg::Plain => Profile::Plain,
+        ProfileArg::Einvoice | ProfileArg::Edxml => {
+            return Err(CliError::usage(format!(
+                "--profile {} is for XML documents; PDF uses personal, agency, attachment, copy or plain",
+                format!("{:?}", a.profile).to_lowercase()
+            )))
+        }
+    };
+    if profile == Profile::Plain && a.image.is_none() && a.text.is_none() {
+        if a.rect.is_some() {
+            return Err(CliError::usage(
+                "--rect places a visible signature: give --image PNG and/or --text TEXT with it",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut o = LayoutOptions::new(profile);
+    if let Some(p) = &a.image {
+        let bytes = std::fs::read(p)
+            .map_err(|e| CliError::from_error(format!("cannot read {}", p.display()), &e))?;
+        let img = Image::from_png(&bytes)
+            .map_err(|e| CliError::from_error(format!("cannot use {}", p.display()), &e))?;
+        o.image = Some(std::sync::Arc::new(img));
+    }
+    if let Some(p) = &a.font {
+        let bytes = std::fs::read(p)
+            .map_err(|e| CliError::from_error(format!("cannot read {}", p.display()), &e))?;
+        o.font = Font::from_bytes(bytes)
+            .map_err(|e| CliError::from_error(format!("cannot use {}", p.display()), &e))?;
+    }
+    o.page = a.page.map(|p| p - 1);
+    o.rect = a.rect.as_deref().map(parse_rect).transpose()?;
+    o.anchor = a.anchor.clone();
+    if let Some(mm) = a.seal_size {
+        if !(mm.is_finite() && (5.0..=200.0).contains(&mm)) {
+            return Err(CliError::usage(format!(
+                "--seal-size {mm} is not a seal size in millimetres (5 to 200; Decree 30 seals are 36-40)"
+            )));
+        }
+        o.seal_size_mm = Some(mm);
+    }
+    o.doc_number = a.doc_number.clone();
+    o.copy_form = a.copy_form.clone();
+    let subject = chain.first().map(|c| c.subject());
+    o.copy_agency = a
+        .copy_agency
+        .clone()
+        .or_else(|| subject.and_then(|s| s.organization().or(s.common_name()).map(str::to_owned)));
+    o.text = a.text.as_ref().map(|t| t.replace("\\n", "\n"));
+    o.signer_name = subject.and_then(|s| s.common_name().map(str::to_owned));
+    Ok(Some(o))
+}
+
+fn layout_error(input: &std::path::Path, e: &AppearanceError) -> CliError {
+    let context = format!("cannot place the signature in {}", input.display());
+    match e {
+        AppearanceError::Pdf(_) | AppearanceError::Image { .. } | AppearanceError::Font { .. } => {
+            CliError::from_error(context, e)
+        }
+        _ => CliError::usage(format!("{context}: {e}")),
+    }
+}
+
 /// Signs one PDF `input` into `output` with an opened key (the batch driver in
-/// `commands::sign` opens the key and checks its certificate once).
+/// `commands::sign` opens the key, checks its certificate and builds the layout once).
 pub fn sign_file(
     a: &SignArgs,
     input: &std::path::Path,
@@ -24,13 +126,8 @@ pub fn sign_file(
     signer: &dyn hsm::Signer,
     chain: &[pki_core::cert::Certificate],
     now: time::OffsetDateTime,
+    layout: Option<&LayoutOptions>,
 ) -> Result<String, CliError> {
-    if a.profile != ProfileArg::Plain {
-        return Err(CliError::usage(format!(
-            "the visible layout --profile {} is not available yet; sign with --profile plain (an invisible signature)",
-            format!("{:?}", a.profile).to_lowercase()
-        )));
-    }
     if a.id.is_some() || a.c14n.is_some() || a.enveloping || a.detached {
         return Err(CliError::usage(
             "--id, --c14n, --enveloping and --detached apply to XML documents",
@@ -58,6 +155,12 @@ pub fn sign_file(
         )))
         }
     };
+    if let Some(l) = layout {
+        let placed = appearance::place(input, l, now).map_err(|e| layout_error(input, &e))?;
+        o.page = placed.page;
+        o.appearance = placed.appearance;
+    }
+    o.certify = a.certify.and_then(DocMdp::from_p);
     let fetcher = crate::fetch::HttpFetcher::default();
     let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
         .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;

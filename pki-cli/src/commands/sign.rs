@@ -117,13 +117,27 @@ pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
         );
         b
     });
+    // The visible layout (image and font read once), for the PDF inputs.
+    let layout = if pairs.iter().any(|(i, _)| looks_like_pdf(i)) {
+        super::pdf::layout_options(&a, &chain)?
+    } else {
+        None
+    };
     let mut failed = Vec::new();
     for (input, output) in &pairs {
         if let Some(b) = &bar {
             b.set_message(input.display().to_string());
         }
         let r = if looks_like_pdf(input) {
-            super::pdf::sign_file(&a, input, output, signer.as_ref(), &chain, now)
+            super::pdf::sign_file(
+                &a,
+                input,
+                output,
+                signer.as_ref(),
+                &chain,
+                now,
+                layout.as_ref(),
+            )
         } else {
             super::xml::sign_file(&a, input, output, signer.as_ref(), &chain, now)
                 .map(|()| String::new())

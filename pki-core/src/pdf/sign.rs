@@ -629,7 +629,7 @@ fn localise(a: &Appearance, update: &mut super::writer::IncrementalUpdate) -> Ap
     }
 }
 
-fn relink(o: &mut Object, refs: &[ObjRef]) {
+pub(crate) fn relink(o: &mut Object, refs: &[ObjRef]) {
     match o {
         Object::Reference(r) if r.gen == LOCAL_GEN => {
             *o = refs

@@ -20,7 +20,7 @@ const STAMP_SIZE: f64 = 10.0;
 const STAMP_LEADING: f64 = 12.0;
 /// Stamp position: distance of its top from the top of the page, and of its right edge from the
 /// right edge (inside the 20-25 mm top and 15-20 mm right margins of Decree 30, Appendix I).
-const STAMP_TOP_MM: f64 = 8.0;
+const STAMP_TOP_MM: f64 = 6.0;
 const STAMP_RIGHT_MM: f64 = 15.0;
 /// Default height of a personal signature placed from an anchor when the gap above the name is
 /// not known.
