@@ -747,3 +747,65 @@ fn certification_signatures_carry_their_docmdp_level() {
     sign(&d, "cert2.pdf", "cert2-signed.pdf", "officer-rsa", &[]);
     all_accept(&d, &d.p("cert2-signed.pdf"), 2);
 }
+
+/// A key on SoftHSM2 (RSA-2048) signs a batch with the personal layout: one token login, the
+/// signature above the officer's name on each letter, each output accepted by pdfsig, pyHanko
+/// and qpdf. (PKCS#11: run this file with `cargo nextest`, one process per test.)
+#[test]
+fn softhsm_key_signs_a_batch_with_the_personal_layout() {
+    use interop_tests::pkcs11::{issue_on_token, softhsm};
+    let Some(t) = softhsm("Văn phòng UBND") else {
+        return;
+    };
+    let d = Dir::new();
+    inputs(&d);
+    issue_on_token(
+        &t,
+        "rsa2048",
+        "lanh-dao",
+        "CN=Lê Thị Hoa,UID=CCCD:001099054321,O=Văn phòng UBND tỉnh,C=VN",
+        "personal",
+    );
+    let batch = d.p("batch");
+    std::fs::create_dir_all(&batch).unwrap();
+    for n in ["a", "b"] {
+        std::fs::write(
+            format!("{batch}/{n}.pdf"),
+            pki_core::pdf::sample::official_letter(
+                &format!("{n}/UBND-VP"),
+                &["CHỦ TỊCH"],
+                "Lê Thị Hoa",
+            ),
+        )
+        .unwrap();
+    }
+    let out = d.p("signed");
+    let o = t.pki(&[
+        "sign",
+        &batch,
+        "--out-dir",
+        &out,
+        "--key",
+        &t.uri("object=lanh-dao"),
+        "--profile",
+        "personal",
+        "--image",
+        &d.p("signature.png"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2/2"),
+        "{}",
+        text(&o)
+    );
+    for n in ["a", "b"] {
+        let file = format!("{out}/{n}.pdf");
+        let w = widgets(&file);
+        let r = w[0].visible.unwrap();
+        // Between the title (baseline 330) and the name (baseline 234), centred on x=420.
+        assert!(r[1] > 234.0 && r[3] < 330.0, "{r:?}");
+        assert!(((r[0] + r[2]) / 2.0 - 420.0).abs() < 1.0, "{r:?}");
+        all_accept(&d, &file, 1);
+    }
+    assert!(!text(&o).contains(&t.pin));
+}
