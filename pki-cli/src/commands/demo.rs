@@ -64,37 +64,90 @@ pub fn run(a: DemoArgs, lang: Lang) -> CmdResult {
     if path::validate(&leaf, &inter, &anchors, &opts).is_err() {
         worst = Exit::Invalid;
     }
-    // The main job: the officer signs a PDF (PAdES B-B, software key), and it is verified.
+    // The main job (Decree 30/2020): the leader signs the letter (the blue signature above
+    // the name), then the clerk applies the agency seal beside it; the result is verified.
     let doc = a.dir.join("cong-van.pdf");
+    let personal = a.dir.join("cong-van.ky-ca-nhan.pdf");
     let signed = a.dir.join("cong-van.signed.pdf");
+    let chain = load(&pki.path("officer-rsa.chain.pem"))?;
+    let leader = chain
+        .first()
+        .and_then(|c| c.subject().common_name().map(str::to_owned))
+        .unwrap_or_default();
     pki_core::ca::dir::write_atomic(
         &doc,
-        &pki_core::pdf::sample::one_page(&[
-            "UY BAN NHAN DAN TINH BAC NINH",
-            "So: 123/UBND-VP",
-            "Cong van ve viec thu nghiem chu ky so.",
-        ]),
+        &pki_core::pdf::sample::official_letter(
+            "123/UBND-VP",
+            &["KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH"],
+            &leader,
+        ),
         false,
     )
     .map_err(|e| CliError::from_error("cannot write the sample document", &e))?;
-    let key = hsm::SoftwareKey::from_pem(
-        &std::fs::read_to_string(pki.key("officer-rsa"))
-            .map_err(|e| CliError::from_error("cannot read the demo key", &e))?,
-        "the demo key",
-    )?;
-    let chain = load(&pki.path("officer-rsa.chain.pem"))?;
-    let mut o = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
-    o.reason = Some("Phê duyệt văn bản".into());
-    o.location = Some("Bắc Ninh".into());
-    let s = pki_core::pades::sign_pdf(&doc, &signed, &key, &chain, &o, None)
-        .map_err(|e| CliError::from_error("the demo could not sign", &e))?;
-    println!(
-        "{} {} ({}, {})\n",
-        if vi { "Đã ký:" } else { "Signed:" },
-        signed.display(),
-        s.level.name(),
-        s.algorithm.name()
-    );
+    let images = [
+        ("chu-ky.png", pki_core::pdf::sample::signature_png()),
+        ("con-dau.png", pki_core::pdf::sample::seal_png(36.0)),
+    ];
+    for (name, png) in &images {
+        pki_core::ca::dir::write_atomic(&a.dir.join(name), png, false)
+            .map_err(|e| CliError::from_error("cannot write the sample images", &e))?;
+    }
+    let image = |png: &[u8]| {
+        pki_core::pdf::appearance::Image::from_png(png)
+            .map(std::sync::Arc::new)
+            .map_err(|e| CliError::from_error("cannot read the sample images", &e))
+    };
+    use pki_core::pdf::appearance::{self, LayoutOptions, Profile};
+    let now = time::OffsetDateTime::now_utc();
+    let mut steps = Vec::new();
+    for (who, profile, png, input, output) in [
+        (
+            "officer-rsa",
+            Profile::Personal,
+            &images[0].1,
+            &doc,
+            &personal,
+        ),
+        ("agency", Profile::Agency, &images[1].1, &personal, &signed),
+    ] {
+        let key = hsm::SoftwareKey::from_pem(
+            &std::fs::read_to_string(pki.key(who))
+                .map_err(|e| CliError::from_error("cannot read the demo key", &e))?,
+            "the demo key",
+        )?;
+        let chain = load(&pki.path(&format!("{who}.chain.pem")))?;
+        let mut layout = LayoutOptions::new(profile);
+        layout.image = Some(image(png)?);
+        layout.signer_name = Some(leader.clone());
+        let placed = appearance::place(input, &layout, now)
+            .map_err(|e| CliError::from_error("the demo could not place the signature", &e))?;
+        let mut o = pki_core::pades::PadesOptions::new(now);
+        o.reason = Some(
+            if who == "agency" {
+                "Phát hành"
+            } else {
+                "Phê duyệt văn bản"
+            }
+            .into(),
+        );
+        o.location = Some("Bắc Ninh".into());
+        o.page = placed.page;
+        o.appearance = placed.appearance;
+        let s = pki_core::pades::sign_pdf(input, output, &key, &chain, &o, None)
+            .map_err(|e| CliError::from_error("the demo could not sign", &e))?;
+        steps.push((output.clone(), s));
+    }
+    for (path, s) in &steps {
+        println!(
+            "{} {} ({}, {}, {})",
+            if vi { "Đã ký:" } else { "Signed:" },
+            path.display(),
+            s.field_name,
+            s.level.name(),
+            s.algorithm.name()
+        );
+    }
+    println!();
     let policy = pki_core::crypto::AlgorithmPolicy::default();
     let opts = pki_core::pades::VerifyOptions {
         time: time::OffsetDateTime::now_utc(),
@@ -111,14 +164,26 @@ pub fn run(a: DemoArgs, lang: Lang) -> CmdResult {
     let report = pki_core::pades::verify_pdf(&signed, &opts)
         .map_err(|e| CliError::from_error("the demo could not verify", &e))?;
     print!("{}", report.render_text(rlang));
-    if report.indication != pki_core::report::Indication::TotalPassed {
+    // The agency's signature covers the whole file and must pass; the leader's is followed by
+    // the agency's update (reported as not analysed until revisions are classified), and
+    // nothing may fail.
+    let last_passed = report
+        .signatures
+        .last()
+        .is_some_and(|s| s.indication == pki_core::report::Indication::TotalPassed);
+    if !last_passed
+        || report
+            .signatures
+            .iter()
+            .any(|s| s.indication == pki_core::report::Indication::TotalFailed)
+    {
         worst = Exit::Invalid;
     }
-    // One changed byte in the signed text, and the verdict flips.
+    // One changed glyph in the signed text, and the verdict flips.
     let mut bytes = std::fs::read(&signed)
         .map_err(|e| CliError::from_error("cannot read the signed document", &e))?;
-    if let Some(i) = bytes.windows(3).position(|w| w == b"123") {
-        bytes[i] = b'9';
+    if let Some(i) = bytes.windows(7).position(|w| w == b"> Tj ET") {
+        bytes[i - 1] = if bytes[i - 1] == b'1' { b'2' } else { b'1' };
     }
     let tampered = a.dir.join("cong-van.tampered.pdf");
     pki_core::ca::dir::write_atomic(&tampered, &bytes, false)
