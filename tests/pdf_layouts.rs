@@ -809,3 +809,92 @@ fn softhsm_key_signs_a_batch_with_the_personal_layout() {
     }
     assert!(!text(&o).contains(&t.pin));
 }
+
+/// pyHanko draws a signature block (a form XObject with its Courier font) on a page; the
+/// personal signature finds the name there and sits above it, centred, as poppler sees the
+/// name (`pdftotext -bbox`).
+const PYHANKO_STAMP: &str = r#"
+import sys
+from pyhanko.stamp import TextStamp, TextStampStyle
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+src, out = sys.argv[1:3]
+with open(src, 'rb') as fh:
+    w = IncrementalPdfFileWriter(fh)
+    style = TextStampStyle(
+        stamp_text='KT. GIAM DOC\nPHO GIAM DOC\n\n\n\n\nTran Thi Binh',
+        text_box_style=TextBoxStyle(font_size=13), border_width=0, background=None)
+    TextStamp(w, style).apply(dest_page=0, x=360, y=150)
+    with open(out, 'wb') as o:
+        w.write(o)
+"#;
+
+#[test]
+fn personal_signature_finds_the_name_on_a_page_pyhanko_drew() {
+    let d = Dir::new();
+    inputs(&d);
+    let (Some(_), Some(py), Some(pdftotext)) = (
+        require_tool("pyhanko"),
+        require_tool("python3"),
+        require_tool("pdftotext"),
+    ) else {
+        return;
+    };
+    std::fs::write(d.p("stamp.py"), PYHANKO_STAMP).unwrap();
+    let o = run(Command::new(py)
+        .arg(d.p("stamp.py"))
+        .arg(d.p("appendix.pdf"))
+        .arg(d.p("block.pdf")));
+    assert!(o.status.success(), "{}", text(&o));
+    sign(
+        &d,
+        "block.pdf",
+        "signed.pdf",
+        "officer-ec",
+        &[
+            "--profile",
+            "personal",
+            "--image",
+            &d.p("signature.png"),
+            "--anchor",
+            "tran thi  binh",
+        ],
+    );
+    all_accept(&d, &d.p("signed.pdf"), 1);
+    let r = widgets(&d.p("signed.pdf"))[0].visible.unwrap();
+    // poppler's word boxes (top-left origin) for the name.
+    let o = run(Command::new(pdftotext)
+        .args(["-bbox", "-f", "1", "-l", "1"])
+        .arg(d.p("block.pdf"))
+        .arg("-"));
+    let html = String::from_utf8_lossy(&o.stdout).into_owned();
+    let word = |w: &str| -> [f64; 4] {
+        let line = html
+            .lines()
+            .find(|l| l.contains(&format!(">{w}</word>")))
+            .unwrap();
+        let attr = |k: &str| -> f64 {
+            let s = &line[line.find(&format!("{k}=\"")).unwrap() + k.len() + 2..];
+            s[..s.find('"').unwrap()].parse().unwrap()
+        };
+        [attr("xMin"), attr("yMin"), attr("xMax"), attr("yMax")]
+    };
+    let (tran, binh) = (word("Tran"), word("Binh"));
+    let name_top = 842.0 - tran[1];
+    let name_centre = (tran[0] + binh[2]) / 2.0;
+    assert!(
+        r[1] >= name_top - 2.0 && r[1] < name_top + 6.0,
+        "{r:?} name top {name_top}"
+    );
+    assert!(
+        ((r[0] + r[2]) / 2.0 - name_centre).abs() < 2.0,
+        "{r:?} name centre {name_centre}"
+    );
+    // Below "PHO GIAM DOC".
+    let title = word("PHO");
+    assert!(
+        r[3] <= 842.0 - title[3] + 1.0,
+        "{r:?} title bottom {}",
+        842.0 - title[3]
+    );
+}
