@@ -364,6 +364,28 @@ fn personal_then_agency_on_one_letter() {
         "no page background visible through the signature: {wn}"
     );
 
+    // One byte of the seal's image changed: the agency signature no longer verifies.
+    let mut bytes = std::fs::read(d.p("agency.pdf")).unwrap();
+    let img_at = bytes
+        .windows(14)
+        .rposition(|w| w == b"/Subtype/Image" || w == b"/Subtype /Imag")
+        .unwrap();
+    let data_at = img_at
+        + bytes[img_at..]
+            .windows(7)
+            .position(|w| w == b"stream\n")
+            .unwrap()
+        + 20;
+    bytes[data_at] ^= 0x55;
+    std::fs::write(d.p("tampered.pdf"), &bytes).unwrap();
+    if let Some(pdfsig) = require_tool("pdfsig") {
+        let log = text(&run(Command::new(pdfsig)
+            .arg("-no-ocsp")
+            .arg(d.p("tampered.pdf"))));
+        assert_eq!(log.matches("Signature is Valid").count(), 1, "{log}");
+        assert!(log.contains("Digest Mismatch"), "{log}");
+    }
+
     // Our verifier agrees.
     let o = pki(&[
         "verify",

@@ -46,6 +46,25 @@ pub fn sign_file(
     if !looks_like_xml(&data) {
         return Err(not_xml(input, &data));
     }
+    let pdf_only = [
+        ("--image", a.image.is_some()),
+        ("--page", a.page.is_some()),
+        ("--rect", a.rect.is_some()),
+        ("--anchor", a.anchor.is_some()),
+        ("--seal-size", a.seal_size.is_some()),
+        ("--doc-number", a.doc_number.is_some()),
+        ("--copy-form", a.copy_form.is_some()),
+        ("--copy-agency", a.copy_agency.is_some()),
+        ("--text", a.text.is_some()),
+        ("--font", a.font.is_some()),
+        ("--certify", a.certify.is_some()),
+    ];
+    if let Some((flag, _)) = pdf_only.iter().find(|(_, given)| *given) {
+        return Err(CliError::usage(format!(
+            "{flag} applies to PDF documents; {} is XML",
+            input.display()
+        )));
+    }
     let mut o = SignOptions::new(now);
     o.profile = match a.profile {
         ProfileArg::Plain => Profile::Plain,

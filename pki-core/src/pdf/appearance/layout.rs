@@ -665,6 +665,85 @@ mod tests {
     }
 
     #[test]
+    fn the_seal_goes_over_the_left_third_of_the_personal_signature() {
+        let now = time::macros::datetime!(2025-03-20 03:00:00 UTC);
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.pdf");
+        std::fs::write(
+            &input,
+            crate::pdf::sample::official_letter("1/UBND", &["CHỦ TỊCH"], "Nguyễn Văn An"),
+        )
+        .unwrap();
+        let seal = Image::from_png(&crate::pdf::sample::seal_png(40.0)).unwrap();
+        let mut agency = LayoutOptions::new(Profile::Agency);
+        agency.image = Some(Arc::new(seal));
+        let e = place(&input, &agency, now).unwrap_err();
+        assert!(matches!(e, AppearanceError::NoPersonalSignature), "{e}");
+
+        let mut personal = LayoutOptions::new(Profile::Personal);
+        personal.image = Some(Arc::new(
+            Image::from_png(&crate::pdf::sample::signature_png()).unwrap(),
+        ));
+        personal.signer_name = Some("NGUYỄN VĂN AN".into());
+        let placed = place(&input, &personal, now).unwrap();
+        let pr = placed.appearance.as_ref().unwrap().rect;
+        // Above the name (baseline 314 - 80 = 234), below the title (baseline 330).
+        assert!(pr[1] > 234.0 && pr[3] < 330.0, "{pr:?}");
+        let mut so = crate::pdf::sign::SignatureOptions::pades(64);
+        so.page = placed.page;
+        so.appearance = placed.appearance;
+        let signed = dir.path().join("p.pdf");
+        let prep = crate::pdf::sign::prepare(&input, &signed, &so).unwrap();
+        crate::pdf::sign::finish(&prep, &[0x30, 0]).unwrap();
+
+        let a = place(&signed, &agency, now).unwrap();
+        let ar = a.appearance.unwrap().rect;
+        assert_eq!(a.page, 0);
+        assert!(((ar[2] - ar[0]) / PT_PER_MM - 40.0).abs() < 0.1, "{ar:?}");
+        assert!(((ar[3] - ar[1]) / PT_PER_MM - 40.0).abs() < 0.1, "{ar:?}");
+        assert!(
+            (ar[2] - (pr[0] + (pr[2] - pr[0]) / 3.0)).abs() < 1e-6,
+            "{ar:?} {pr:?}"
+        );
+        assert!(((ar[1] + ar[3]) - (pr[1] + pr[3])).abs() < 1e-6);
+
+        // The stamps: top right, inside the margins, the time in Vietnam time.
+        let mut att = LayoutOptions::new(Profile::Attachment);
+        att.doc_number = Some("1/UBND".into());
+        let s = place(&input, &att, now).unwrap().appearance.unwrap();
+        assert!(
+            (s.rect[2] - (595.0 - 15.0 * PT_PER_MM)).abs() < 1e-6,
+            "{:?}",
+            s.rect
+        );
+        assert!(
+            (s.rect[3] - (842.0 - 6.0 * PT_PER_MM)).abs() < 1e-6,
+            "{:?}",
+            s.rect
+        );
+        assert!(String::from_utf8_lossy(&s.content).contains("/F1 10 Tf"));
+        att.doc_number = None;
+        assert!(matches!(
+            place(&input, &att, now),
+            Err(AppearanceError::NeedsDocNumber)
+        ));
+        // Plain without image or text is invisible; with text it needs a rectangle.
+        let mut plain = LayoutOptions::new(Profile::Plain);
+        assert!(place(&input, &plain, now).unwrap().appearance.is_none());
+        plain.text = Some("Đã ký".into());
+        assert!(matches!(
+            place(&input, &plain, now),
+            Err(AppearanceError::NeedsRect)
+        ));
+        plain.rect = Some([10.0, 10.0, 100.0, 30.0]);
+        plain.page = Some(1);
+        assert!(matches!(
+            place(&input, &plain, now),
+            Err(AppearanceError::NoSuchPage { page: 2, count: 1 })
+        ));
+    }
+
+    #[test]
     fn fitting_keeps_the_aspect() {
         assert_eq!(fit(2.0, 100.0, 100.0), (100.0, 50.0));
         assert_eq!(fit(0.5, 100.0, 100.0), (50.0, 100.0));
