@@ -999,6 +999,7 @@ mod tests {
 
     fn lines_of(pdf: &[u8]) -> Vec<Line> {
         let mut r = PdfReader::new(std::io::Cursor::new(pdf.to_vec()), pdf.len() as u64).unwrap();
+        assert!(r.repairs().is_empty(), "{:?}", r.repairs());
         let (pr, p) = r.page(0).unwrap();
         page_lines(&mut r, pr, &p).unwrap()
     }
@@ -1017,6 +1018,50 @@ mod tests {
         assert!((f.x1 - 72.0 - 84.048).abs() < 0.01, "{}", f.x1);
         assert_eq!(f.line_above, Some((770.0 - 16.0, 12.0)));
         assert!(find(&lines, "Tran Thi B").is_none());
+    }
+
+    /// A one-page PDF with Helvetica as /F1 and `content` as the page content.
+    fn page_with(content: &str) -> Vec<u8> {
+        let objs = [
+            "<</Type/Catalog/Pages 2 0 R>>".to_string(),
+            "<</Type/Pages/Kids[3 0 R]/Count 1>>".to_string(),
+            "<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R\
+             /Resources<</Font<</F1 5 0 R>>>>>>"
+                .to_string(),
+            format!("<</Length {}>>stream\n{content}\nendstream", content.len()),
+            "<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>".to_string(),
+        ];
+        let mut out = b"%PDF-1.7\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = out.len();
+        out.extend(b"xref\n0 6\n0000000000 65535 f \n");
+        for o in offsets {
+            out.extend(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        out.extend(
+            format!("trailer\n<</Size 6/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn quote_operators_tj_spacing_and_the_ctm() {
+        // ' and " move to the next line; TJ numbers move left; Tz scales; cm moves everything.
+        let content = "q 1 0 0 1 10 0 cm BT /F1 10 Tf 14 TL 100 700 Td (Ha) Tj                        (Noi) ' 2 0 (Viet Nam) \" [(A) -1000 (B)] TJ ET Q";
+        let lines = lines_of(&page_with(content));
+        let texts: Vec<String> = lines.iter().map(Line::text).collect();
+        assert_eq!(texts, ["Ha", "Noi", "Viet NamA B"], "{lines:?}");
+        let ha = &lines[0].glyphs[0];
+        assert_eq!((ha.x0, ha.y), (110.0, 700.0));
+        assert_eq!(lines[1].y, 686.0);
+        // After "Viet Nam" (2 pt word spacing): A, a 10 pt gap from -1000 at 10 pt, B.
+        let a = lines[2].glyphs.iter().find(|g| g.text == "A").unwrap();
+        let b = lines[2].glyphs.iter().find(|g| g.text == "B").unwrap();
+        assert!((b.x0 - a.x1 - 10.0).abs() < 1e-9, "{a:?} {b:?}");
     }
 
     #[test]
