@@ -920,3 +920,57 @@ fn personal_signature_finds_the_name_on_a_page_pyhanko_drew() {
         842.0 - title[3]
     );
 }
+
+/// On a page qpdf turned by 90° (`/Rotate 90`), the attachment stamp is still at the top right
+/// as the page is shown, and upright: poppler renders it there, wider than tall.
+#[test]
+fn stamps_follow_the_page_rotation() {
+    let d = Dir::new();
+    inputs(&d);
+    let Some(qpdf) = require_tool("qpdf") else {
+        return;
+    };
+    for (turn, name) in [("+90", "r90.pdf"), ("180", "r180.pdf"), ("-90", "r270.pdf")] {
+        let o = run(Command::new(&qpdf)
+            .arg(format!("--rotate={turn}:1"))
+            .arg(d.p("appendix.pdf"))
+            .arg(d.p(name)));
+        assert!(o.status.success(), "{}", text(&o));
+        let out = format!("stamped-{name}");
+        sign(
+            &d,
+            name,
+            &out,
+            "agency",
+            &["--profile", "attachment", "--doc-number", "15/QĐ-UBND"],
+        );
+        all_accept(&d, &d.p(&out), 1);
+        let Some(img) = Render::of(&d, &d.p(&out)) else {
+            return;
+        };
+        let (w, h) = (img.w as f64, img.h as f64);
+        assert_eq!(
+            (w, h),
+            if turn == "180" {
+                (595.0, 842.0)
+            } else {
+                (842.0, 595.0)
+            }
+        );
+        // Dark pixels in the top right corner band (render coordinates as PDF points with the
+        // origin at the displayed lower left).
+        let band = [w - 200.0, h - 60.0, w, h];
+        let (b, n) = img.bbox(band, |p| p.iter().all(|&c| c < 80));
+        assert!(n > 100, "{name}: no stamp at the top right ({n})");
+        assert!(
+            b[2] - b[0] > 3.0 * (b[3] - b[1]),
+            "{name}: stamp not upright: {b:?}"
+        );
+        assert!((b[2] - (w - 15.0 * PT_PER_MM)).abs() < 6.0, "{name}: {b:?}");
+        if let Some(pdftotext) = require_tool("pdftotext") {
+            let o = run(Command::new(pdftotext).arg(d.p(&out)).arg("-"));
+            let t = String::from_utf8_lossy(&o.stdout).into_owned();
+            assert!(t.contains("15/QĐ-UBND\n"), "{name}: {t}");
+        }
+    }
+}

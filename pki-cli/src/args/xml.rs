@@ -49,8 +49,8 @@ pub struct SignArgs {
     /// --rect, every page is searched for the anchor, last first).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub page: Option<u64>,
-    /// PDF: the signature's rectangle, X,Y,W,H in points from the page's lower left corner (a
-    /// number may end in `mm`: 20mm,20mm,60mm,25mm).
+    /// PDF: the signature's rectangle, X,Y,W,H in points from the lower left corner of the page
+    /// as it is shown (a number may end in `mm`: 20mm,20mm,60mm,25mm).
     #[arg(long, value_name = "X,Y,W,H", allow_hyphen_values = true)]
     pub rect: Option<String>,
     /// PDF, personal: the text the signature goes above (default: the signer's name from the

@@ -2,6 +2,7 @@
 
 use super::font::{Font, TextSetter};
 use super::image::Image;
+use super::space::PageSpace;
 use super::text;
 use super::AppearanceError;
 use crate::pdf::object::{Dictionary, Object};
@@ -145,6 +146,28 @@ pub fn place_in<R: Read + Seek>(
     opts: &LayoutOptions,
     signing_time: OffsetDateTime,
 ) -> Result<Placed, AppearanceError> {
+    let mut placed = place_display(reader, opts, signing_time)?;
+    // Laid out as the page is shown; the widget lives in user space.
+    if let Some(a) = placed.appearance.as_mut() {
+        let (pref, pd) = reader.page(placed.page)?;
+        let space = PageSpace::of(reader, pref, &pd)?;
+        if space.rotate != 0 {
+            a.rect = space.rect_to_user(a.rect);
+            let mut content = format!("q {}", space.content_prefix(a.rect)).into_bytes();
+            content.append(&mut a.content);
+            content.extend_from_slice(b"\nQ");
+            a.content = content;
+        }
+    }
+    Ok(placed)
+}
+
+/// [`place_in`] with every rectangle in display coordinates.
+fn place_display<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    opts: &LayoutOptions,
+    signing_time: OffsetDateTime,
+) -> Result<Placed, AppearanceError> {
     let count = reader.page_count()?;
     let check_page = |p: u64| {
         if p >= count {
@@ -197,6 +220,9 @@ pub fn place_in<R: Read + Seek>(
                 .rev()
                 .find_map(|w| w.visible.map(|r| (w.page, r)))
                 .ok_or(AppearanceError::NoVisibleSignature)?;
+            // As shown on screen.
+            let (pref, pd) = reader.page(page)?;
+            let pr = PageSpace::of(reader, pref, &pd)?.rect_to_display(pr);
             // Decree 30 I.II.8a: over about one third of the signature, on its left.
             let right = pr[0] + (pr[2] - pr[0]) / 3.0;
             let cy = (pr[1] + pr[3]) / 2.0;
@@ -320,9 +346,10 @@ fn stamp<R: Read + Seek>(
         None => {
             let page = opts.page.unwrap_or(0);
             let (pr, p) = reader.page(page)?;
-            let b = page_box(reader, pr, &p)?;
-            let right = b[2] - STAMP_RIGHT_MM * PT_PER_MM;
-            let top = b[3] - STAMP_TOP_MM * PT_PER_MM;
+            let space = PageSpace::of(reader, pr, &p)?;
+            let (dw, dh) = space.display_size();
+            let right = space.bbox[0] + dw - STAMP_RIGHT_MM * PT_PER_MM;
+            let top = space.bbox[1] + dh - STAMP_TOP_MM * PT_PER_MM;
             (page, [right - w, top - h, right, top])
         }
     };
@@ -446,28 +473,6 @@ fn plain_appearance(
         resources: res,
         objects,
     })
-}
-
-/// The page's visible area: `/CropBox`, else `/MediaBox` (inherited), normalised.
-fn page_box<R: Read + Seek>(
-    reader: &mut PdfReader<R>,
-    page_ref: ObjRef,
-    page: &Dictionary,
-) -> Result<[f64; 4], AppearanceError> {
-    for key in ["CropBox", "MediaBox"] {
-        if let Some(Object::Array(a)) = text::inherited(reader, page, key)? {
-            let v: Vec<f64> = a.iter().filter_map(Object::as_f64).collect();
-            if v.len() == 4 {
-                return Ok([
-                    v[0].min(v[2]),
-                    v[1].min(v[3]),
-                    v[0].max(v[2]),
-                    v[1].max(v[3]),
-                ]);
-            }
-        }
-    }
-    Err(crate::pdf::PdfError::structure("the page's /MediaBox", page_ref).into())
 }
 
 /// The personal signature's place from the anchor text: centred over it, between it and the

@@ -17,6 +17,7 @@
 pub mod font;
 pub mod image;
 pub mod layout;
+pub mod space;
 pub mod text;
 
 pub use font::{Font, TextSetter};

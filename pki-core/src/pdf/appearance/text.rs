@@ -23,7 +23,7 @@ const MAX_GLYPHS: usize = 500_000;
 /// Form XObjects nested deeper than this are not entered.
 const MAX_FORM_DEPTH: usize = 8;
 
-/// One shown character.
+/// One shown character (display coordinates).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Glyph {
     /// The character(s) (empty when unknown).
@@ -81,7 +81,8 @@ pub struct Found {
     pub line_above: Option<(f64, f64)>,
 }
 
-/// The lines of text on a page, top to bottom.
+/// The lines of text on a page, top to bottom, in display coordinates (see
+/// [`super::space::PageSpace`]: user space on an unrotated page).
 pub fn page_lines<R: Read + Seek>(
     reader: &mut PdfReader<R>,
     page_ref: ObjRef,
@@ -116,12 +117,16 @@ pub fn page_lines<R: Read + Seek>(
         }
         Some(_) => Vec::new(),
     };
+    // Positions as the page is shown (its /Rotate applied).
+    let start = super::space::PageSpace::of(reader, page_ref, page)
+        .map(|s| s.user_to_display())
+        .unwrap_or(IDENTITY);
     let mut it = Interpreter {
         reader,
         glyphs: Vec::new(),
         fonts: HashMap::new(),
     };
-    it.run(&content, &resources, IDENTITY, 0)?;
+    it.run(&content, &resources, start, 0)?;
     Ok(group_lines(it.glyphs))
 }
 
