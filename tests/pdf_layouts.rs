@@ -584,6 +584,50 @@ fn plain_is_invisible_or_a_custom_image_and_text() {
             "{t}"
         );
     }
+    // Another font from a file (Debian fonts-liberation2): embedded as a subset instead.
+    if let Some(sans) = interop_tests::require_file(
+        "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
+    ) {
+        let sans = sans.display().to_string();
+        sign(
+            &d,
+            "appendix.pdf",
+            "sans.pdf",
+            "officer-ec",
+            &[
+                "--profile",
+                "attachment",
+                "--doc-number",
+                "9/SY-VP",
+                "--font",
+                &sans,
+            ],
+        );
+        all_accept(&d, &d.p("sans.pdf"), 1);
+        if let Some(pdffonts) = require_tool("pdffonts") {
+            let out = text(&run(Command::new(pdffonts).arg(d.p("sans.pdf"))));
+            assert!(
+                out.contains("+LiberationSans ") && out.contains("yes yes yes"),
+                "{out}"
+            );
+        }
+    }
+    let (code, err) = fails(
+        &d,
+        "letter.pdf",
+        "x.pdf",
+        "officer-ec",
+        &[
+            "--text",
+            "a",
+            "--rect",
+            "1,2,3,4",
+            "--font",
+            &d.p("seal.png"),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not a readable TrueType"), "{err}");
     // A rectangle with nothing to show, a bad rectangle, a page that does not exist.
     let (code, err) = fails(
         &d,

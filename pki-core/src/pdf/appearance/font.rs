@@ -187,8 +187,13 @@ impl TextSetter {
     /// reference of the Type0 font dictionary (for the appearance's `/Font` resources).
     pub fn embed(self, objects: &mut Vec<Object>) -> Result<Object, AppearanceError> {
         let f = &self.font;
-        let subset =
-            subsetter::subset(&f.data, 0, &self.remapper).map_err(|e| AppearanceError::Font {
+        // A user's font file is input: a subsetter bug on a malformed font must become an
+        // error, not a crash of a batch or a server.
+        let subset = std::panic::catch_unwind(|| subsetter::subset(&f.data, 0, &self.remapper))
+            .map_err(|_| AppearanceError::Font {
+                reason: "the font file is malformed (subsetting failed)".into(),
+            })?
+            .map_err(|e| AppearanceError::Font {
                 reason: format!("cannot subset the font ({e})"),
             })?;
         // A tag derived from the glyph set (§9.9.2: six upper-case letters and "+").
