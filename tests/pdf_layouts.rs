@@ -693,6 +693,26 @@ fn layout_errors_are_one_clear_sentence_and_leave_nothing() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no signature yet"), "{err}");
+    // In Vietnamese for officers.
+    let (code, err) = fails(
+        &d,
+        "letter.pdf",
+        "x.pdf",
+        "agency",
+        &[
+            "--profile",
+            "agency",
+            "--image",
+            &d.p("seal.png"),
+            "--lang",
+            "vi",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("lỗi: không đặt được chữ ký") && err.contains("Điều 32"),
+        "{err}"
+    );
     // A seal without a physical size needs --seal-size.
     std::fs::write(d.p("nophys.png"), pki_core::pdf::sample::signature_png()).unwrap();
     sign(

@@ -43,6 +43,15 @@ fn parse_rect(s: &str) -> Result<[f64; 4], CliError> {
     }
 }
 
+/// What a `pki sign` run decides once for all its PDFs.
+#[derive(Debug)]
+pub struct PdfRun {
+    /// The visible layout (`None`: invisible).
+    pub layout: Option<LayoutOptions>,
+    /// The language of error sentences.
+    pub lang: Lang,
+}
+
 /// The visible-signature layout of a `pki sign` run, built once for a batch (the image and the
 /// font are read once). `None`: an invisible signature.
 pub fn layout_options(
@@ -107,13 +116,20 @@ pub fn layout_options(
     Ok(Some(o))
 }
 
-fn layout_error(input: &std::path::Path, e: &AppearanceError) -> CliError {
-    let context = format!("cannot place the signature in {}", input.display());
+fn layout_error(input: &std::path::Path, e: &AppearanceError, lang: Lang) -> CliError {
+    let message = match lang {
+        Lang::Vi => format!(
+            "không đặt được chữ ký vào {}: {}",
+            input.display(),
+            e.to_vietnamese()
+        ),
+        Lang::En => format!("cannot place the signature in {}: {e}", input.display()),
+    };
     match e {
         AppearanceError::Pdf(_) | AppearanceError::Image { .. } | AppearanceError::Font { .. } => {
-            CliError::from_error(context, e)
+            CliError::op(message)
         }
-        _ => CliError::usage(format!("{context}: {e}")),
+        _ => CliError::usage(message),
     }
 }
 
@@ -126,7 +142,7 @@ pub fn sign_file(
     signer: &dyn hsm::Signer,
     chain: &[pki_core::cert::Certificate],
     now: time::OffsetDateTime,
-    layout: Option<&LayoutOptions>,
+    run: &PdfRun,
 ) -> Result<String, CliError> {
     if a.id.is_some() || a.c14n.is_some() || a.enveloping || a.detached {
         return Err(CliError::usage(
@@ -155,8 +171,9 @@ pub fn sign_file(
         )))
         }
     };
-    if let Some(l) = layout {
-        let placed = appearance::place(input, l, now).map_err(|e| layout_error(input, &e))?;
+    if let Some(l) = &run.layout {
+        let placed =
+            appearance::place(input, l, now).map_err(|e| layout_error(input, &e, run.lang))?;
         o.page = placed.page;
         o.appearance = placed.appearance;
     }

@@ -118,10 +118,13 @@ pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
         b
     });
     // The visible layout (image and font read once), for the PDF inputs.
-    let layout = if pairs.iter().any(|(i, _)| looks_like_pdf(i)) {
-        super::pdf::layout_options(&a, &chain)?
-    } else {
-        None
+    let pdf_run = super::pdf::PdfRun {
+        layout: if pairs.iter().any(|(i, _)| looks_like_pdf(i)) {
+            super::pdf::layout_options(&a, &chain)?
+        } else {
+            None
+        },
+        lang,
     };
     let mut failed = Vec::new();
     for (input, output) in &pairs {
@@ -129,15 +132,7 @@ pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
             b.set_message(input.display().to_string());
         }
         let r = if looks_like_pdf(input) {
-            super::pdf::sign_file(
-                &a,
-                input,
-                output,
-                signer.as_ref(),
-                &chain,
-                now,
-                layout.as_ref(),
-            )
+            super::pdf::sign_file(&a, input, output, signer.as_ref(), &chain, now, &pdf_run)
         } else {
             super::xml::sign_file(&a, input, output, signer.as_ref(), &chain, now)
                 .map(|()| String::new())

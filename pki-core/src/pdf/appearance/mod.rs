@@ -99,3 +99,40 @@ pub enum AppearanceError {
     #[error("the rectangle {0} cannot be used: width and height must be positive and the numbers finite")]
     BadRect(String),
 }
+
+impl AppearanceError {
+    /// The same sentence in Vietnamese, for officers (CONTRACT.md: errors in the user's
+    /// language). Details that come from a parser (`reason`) stay as they are.
+    pub fn to_vietnamese(&self) -> String {
+        match self {
+            Self::Pdf(e) => format!("không đọc được tệp PDF: {e}"),
+            Self::Image { reason } => format!("không dùng được ảnh chữ ký: {reason}"),
+            Self::Font { reason } => format!("không dùng được phông chữ: {reason}"),
+            Self::MissingGlyph { ch, font } => format!(
+                "phông chữ {font} không có ký tự '{ch}' (U+{:04X}); hãy chọn phông có ký tự này (--font)",
+                u32::from(*ch)
+            ),
+            Self::NeedsImage { profile } => {
+                format!("mẫu {profile} cần ảnh để hiển thị (--image PNG)")
+            }
+            Self::NeedsSealSize => "ảnh con dấu không ghi kích thước thực (PNG không có pHYs); hãy cho kích thước bằng --seal-size MM (ví dụ 36)".into(),
+            Self::NeedsDocNumber => "mẫu attachment cần số và ký hiệu văn bản (--doc-number, ví dụ 123/UBND-VP)".into(),
+            Self::NeedsRect => "chữ ký hiển thị kiểu plain cần vị trí: --rect X,Y,W,H (và --page N)".into(),
+            Self::AnchorNotFound { anchor, where_ } => format!(
+                "không tìm thấy \"{anchor}\" trên {}; hãy cho vị trí chữ ký bằng --page N --rect X,Y,W,H",
+                match where_.strip_prefix("page ") {
+                    Some(n) => format!("trang {n}"),
+                    None => "văn bản".into(),
+                }
+            ),
+            Self::NoPersonalSignature => "văn bản chưa có chữ ký: chữ ký số của cơ quan chỉ được ký trên văn bản đã có chữ ký của người có thẩm quyền (Nghị định 30/2020, Điều 32); hãy ký --profile personal trước".into(),
+            Self::NoVisibleSignature => "các chữ ký của văn bản không hiển thị nên không đặt được con dấu bên cạnh; hãy cho vị trí bằng --page N --rect X,Y,W,H".into(),
+            Self::NoSuchPage { page, count } => {
+                format!("không có trang {page} (văn bản có {count} trang)")
+            }
+            Self::BadRect(r) => format!(
+                "không dùng được hình chữ nhật {r}: chiều rộng và chiều cao phải dương, các số phải hữu hạn"
+            ),
+        }
+    }
+}
