@@ -637,7 +637,7 @@ impl FontInfo {
                                         .get(i + 2)
                                         .and_then(Object::as_f64)
                                         .unwrap_or(f.default_width);
-                                    for c in first..=last.min(first + 65_536) {
+                                    for c in first..=last.min(first.saturating_add(65_536)) {
                                         f.widths.insert(c as u32, wv);
                                     }
                                     i += 3;
@@ -670,7 +670,7 @@ impl FontInfo {
         if let Some(Object::Array(ws)) = reader.get_in(fd, "Widths")? {
             for (k, w) in ws.iter().enumerate().take(256) {
                 let w = reader.resolve(w)?.as_f64().unwrap_or(0.0);
-                f.widths.insert((first + k as i64) as u32, w);
+                f.widths.insert(first.saturating_add(k as i64) as u32, w);
             }
         }
         if let Some(Object::Dictionary(desc)) = reader.get_in(fd, "FontDescriptor")? {
@@ -955,7 +955,7 @@ fn parse_to_unicode(data: &[u8]) -> HashMap<u32, String> {
                 if let [Token::Str(lo), Token::Str(_)] = pending.as_slice() {
                     let lo = code(lo);
                     for (k, s) in items.iter().enumerate() {
-                        map.insert(lo + k as u32, text(s));
+                        map.insert(lo.wrapping_add(k as u32), text(s));
                     }
                 }
                 pending.clear();
@@ -1067,6 +1067,73 @@ mod tests {
         let a = lines[2].glyphs.iter().find(|g| g.text == "A").unwrap();
         let b = lines[2].glyphs.iter().find(|g| g.text == "B").unwrap();
         assert!((b.x0 - a.x1 - 10.0).abs() < 1e-9, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn hostile_content_never_panics() {
+        // Operators with missing, extra or wrong-typed operands, unbalanced arrays and
+        // dictionaries, inline images without an end, strings cut short.
+        const PIECES: &[&str] = &[
+            "BT",
+            "ET",
+            "q",
+            "Q",
+            "Tj",
+            "TJ",
+            "'",
+            "\"",
+            "Tf",
+            "/F1",
+            "/F9",
+            "Td",
+            "TD",
+            "Tm",
+            "T*",
+            "cm",
+            "Tz",
+            "TL",
+            "Do",
+            "/X",
+            "[",
+            "]",
+            "<<",
+            ">>",
+            "(a",
+            "(b)",
+            "<00",
+            "<4E>",
+            "1e308",
+            "-0",
+            "99999999999999999999",
+            "0",
+            "12",
+            "BI",
+            "ID",
+            "EI",
+            "%",
+            "\n",
+            "(\\",
+            ")",
+            "{",
+            "}",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..300 {
+            let mut c = String::new();
+            for _ in 0..40 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                c.push_str(PIECES[(seed % PIECES.len() as u64) as usize]);
+                c.push(' ');
+            }
+            let lines = lines_of(&page_with(&c));
+            let _ = find(&lines, "a");
+        }
+        // Fonts with extreme /FirstChar, /W ranges and CMap codes.
+        let cmap = b"1 beginbfrange <FFFFFFFF> <FFFFFFFF> [<0041> <0042>] endbfrange \
+                     1 beginbfrange <FFFFFFFE> <FFFFFFFF> <0041> endbfrange";
+        assert!(!parse_to_unicode(cmap).is_empty());
     }
 
     #[test]
