@@ -7,6 +7,9 @@
 //! ```
 //!
 //! One thread, software RSA-2048 key (`fixtures/pki/officer-rsa`, `agency`), a one-page letter.
+//! Each signature fsyncs its output twice (two-phase signing), which dominates on small files.
+//! The reference runs first and last; percentages are against the better of the two runs so
+//! far.
 
 use pki_core::cert::parse_certificates;
 use pki_core::pades::{self, PadesOptions};
@@ -55,6 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut s = LayoutOptions::new(Profile::Agency);
     s.image = Some(seal);
     layouts.push(("agency (seal)", Some(s), &personal_in, true));
+    // The reference again at the end: the machine is shared, so take the better of the two.
+    layouts.push(("invisible (again)", None, &letter, false));
 
     // The agency layout needs a personal signature first.
     sign_one(&letter, &personal_in, &officer, Some(&p))?;
@@ -73,8 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let secs = t0.elapsed().as_secs_f64();
         let rate = n as f64 / secs;
-        if reference == 0.0 {
-            reference = rate;
+        if name.starts_with("invisible") {
+            reference = f64::max(reference, rate);
         }
         println!(
             "{name:<24} {rate:>10.1} {:>12.2} {:>9.0}%",
