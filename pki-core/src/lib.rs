@@ -15,6 +15,7 @@ pub mod crl;
 pub mod crypto;
 pub mod csr;
 pub mod fetch;
+pub mod ltv;
 pub mod name;
 pub mod ocsp;
 pub mod oid;

@@ -225,8 +225,12 @@ pub struct FixtureTsa {
 impl FixtureTsa {
     /// Starts the server and waits for its listening line.
     pub fn start() -> Self {
+        Self::start_in(&fixtures().join("pki"))
+    }
+
+    /// The same with the TSA of a test PKI made by `pki ca test-pki` in `pki_dir`.
+    pub fn start_in(pki_dir: &std::path::Path) -> Self {
         use std::io::BufRead;
-        let pki_dir = fixtures().join("pki");
         let mut child = Command::new(pki_bin())
             .args(["tsa", "serve", "--listen", "127.0.0.1:0", "--cert"])
             .arg(pki_dir.join("tsa.pem"))
@@ -256,5 +260,107 @@ impl Drop for FixtureTsa {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child process killed when dropped.
+#[derive(Debug)]
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A test PKI made by `pki ca test-pki` in a directory of the test's, whose certificates name
+/// an OCSP responder (`pki ocsp serve`) and a CRL distribution point (a [`TestServer`]), both
+/// running on loopback, with its TSA (`pki tsa serve`): what a long-term (B-LT) signature needs
+/// to gather at signing time. Everything stops when dropped.
+#[derive(Debug)]
+pub struct LivePki {
+    /// The PKI's directory (`root.pem`, `officer-rsa.key.pem`, ...).
+    pub dir: PathBuf,
+    ocsp: Option<Running>,
+    crl: Option<TestServer>,
+    /// The TSA.
+    pub tsa: FixtureTsa,
+}
+
+impl LivePki {
+    /// Makes the PKI under `root` and starts its servers.
+    pub fn start(root: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let dir = root.join("pki");
+        let (crl_listener, crl_base) = TestServer::bind();
+        let ocsp_port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+            l.local_addr().expect("addr").port()
+        };
+        let o = pki(&[
+            "ca",
+            "test-pki",
+            &dir.display().to_string(),
+            "--ocsp-url",
+            &format!("http://127.0.0.1:{ocsp_port}/ocsp"),
+            "--crl-url",
+            &format!("{crl_base}/issuing.crl"),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let crl = std::fs::read(dir.join("issuing/crl.der")).expect("the issuing CA's CRL");
+        let routes = std::collections::HashMap::from([(
+            "/issuing.crl".to_string(),
+            ("application/pkix-crl".to_string(), crl),
+        )]);
+        let crl = TestServer::start(crl_listener, routes, Behaviour::Serve);
+        let mut child = Command::new(pki_bin())
+            .args(["ocsp", "serve", "--ca-dir"])
+            .arg(dir.join("issuing"))
+            .arg("--responder-cert")
+            .arg(dir.join("ocsp.pem"))
+            .arg("--key")
+            .arg(dir.join("ocsp.key.pem"))
+            .args(["--listen", &format!("127.0.0.1:{ocsp_port}")])
+            .env("LANG", "C")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start pki ocsp serve");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let ocsp = Running(child);
+        assert!(line.starts_with("listening on"), "pki ocsp serve: {line:?}");
+        let tsa = FixtureTsa::start_in(&dir);
+        Self {
+            dir,
+            ocsp: Some(ocsp),
+            crl: Some(crl),
+            tsa,
+        }
+    }
+
+    /// `--key`, `--cert` and `--tsa` for `pki sign` as the PKI's RSA officer.
+    pub fn officer_args(&self) -> Vec<String> {
+        vec![
+            "--key".into(),
+            self.dir.join("officer-rsa.key.pem").display().to_string(),
+            "--cert".into(),
+            self.dir.join("officer-rsa.chain.pem").display().to_string(),
+            "--tsa".into(),
+            self.tsa.url.clone(),
+        ]
+    }
+
+    /// Stops the OCSP responder (its port then refuses connections).
+    pub fn stop_ocsp(&mut self) {
+        self.ocsp = None;
+    }
+
+    /// Stops the CRL server.
+    pub fn stop_crl(&mut self) {
+        self.crl = None;
     }
 }

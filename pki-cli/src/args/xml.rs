@@ -62,11 +62,12 @@ pub struct SignArgs {
     /// The signature stands beside the element named by --id.
     #[arg(long)]
     pub detached: bool,
-    /// Signature level: B-B adds XAdES SignedProperties (SigningTime, SigningCertificateV2);
-    /// B-T adds a signature timestamp from --tsa.
+    /// Signature level (PAdES for PDF, XAdES for XML): B-B; B-T adds a signature time-stamp
+    /// from --tsa; B-LT adds the certificates and OCSP responses or CRLs a verifier needs
+    /// later; B-LTA (PDF) adds a document time-stamp over it all.
     #[arg(long, value_name = "LEVEL")]
     pub level: Option<String>,
-    /// Time-stamping authority URL (RFC 3161 over HTTP) for --level B-T.
+    /// Time-stamping authority URL (RFC 3161 over HTTP) for --level B-T and above.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
 }

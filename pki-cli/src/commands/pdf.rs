@@ -43,21 +43,23 @@ pub fn sign_file(
     if a.pkcs7 {
         o.sub_filter = SubFilter::Pkcs7Detached;
     }
-    o.level = match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None | Some("B-B" | "PADES-B-B") => Level::BB,
-        Some("B-T" | "PADES-B-T") => {
-            let url = a.tsa.as_deref().ok_or_else(|| {
-                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
-            })?;
-            o.tsa_url = Some(url.to_owned());
-            Level::BT
-        }
-        Some(l) => {
-            return Err(CliError::usage(format!(
-            "level {l} is not available for PDF yet; B-B and B-T are (B-LT and B-LTA are not done)"
-        )))
-        }
+    o.level = match a.level.as_deref() {
+        None => Level::BB,
+        Some(l) => Level::parse(l).ok_or_else(|| {
+            CliError::usage(format!(
+                "unknown level {l} for a PDF; use B-B, B-T, B-LT or B-LTA"
+            ))
+        })?,
     };
+    if o.level.has_timestamp() {
+        let url = a.tsa.as_deref().ok_or_else(|| {
+            CliError::usage(format!(
+                "--level {} needs --tsa URL (a time-stamping authority)",
+                o.level.name().trim_start_matches("PAdES-")
+            ))
+        })?;
+        o.tsa_url = Some(url.to_owned());
+    }
     let fetcher = crate::fetch::HttpFetcher::default();
     let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
         .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;

@@ -78,13 +78,18 @@ pub fn sign_file(
     });
     o.pss = a.pss;
     let mut tsa = None;
+    let mut long_term = false;
     match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
         None => {}
         Some("B-B" | "XADES-B-B") => o.xades = true,
-        Some("B-T" | "XADES-B-T") => {
+        Some(l @ ("B-T" | "XADES-B-T" | "B-LT" | "XADES-B-LT")) => {
             o.xades = true;
+            long_term = l.ends_with("LT");
             let url = a.tsa.as_deref().ok_or_else(|| {
-                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
+                CliError::usage(format!(
+                    "--level {} needs --tsa URL (a time-stamping authority)",
+                    l.trim_start_matches("XADES-")
+                ))
             })?;
             if !pki_core::fetch::is_http_url(url) {
                 return Err(CliError::usage(format!(
@@ -95,7 +100,7 @@ pub fn sign_file(
         }
         Some(l) => {
             return Err(CliError::usage(format!(
-                "level {l} is not available for XML yet; B-B and B-T are (B-LT needs certificate and revocation values, not done)"
+                "unknown level {l} for XML; use B-B, B-T or B-LT (B-LTA is not available for XML)"
             )))
         }
     }
@@ -105,14 +110,16 @@ pub fn sign_file(
     let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
     let mut out = pending.finish(&value).map_err(|e| xml_err(input, &e))?;
     if let Some(url) = tsa {
-        out = pki_core::xml::xades::timestamp_signature(
-            &out,
-            &sig_id,
-            &crate::fetch::HttpFetcher::default(),
-            &url,
-            &pki_core::crypto::AlgorithmPolicy::default(),
-        )
-        .map_err(|e| xml_err(input, &e))?;
+        let fetcher = crate::fetch::HttpFetcher::default();
+        let policy = pki_core::crypto::AlgorithmPolicy::default();
+        out = pki_core::xml::xades::timestamp_signature(&out, &sig_id, &fetcher, &url, &policy)
+            .map_err(|e| xml_err(input, &e))?;
+        if long_term {
+            out = pki_core::xml::xades::add_long_term_values(
+                &out, &sig_id, chain, &fetcher, now, &policy,
+            )
+            .map_err(|e| xml_err(input, &e))?;
+        }
     }
     pki_core::ca::dir::write_atomic(output, &out, false)
         .map_err(|e| CliError::from_error(format!("cannot write {}", output.display()), &e))?;

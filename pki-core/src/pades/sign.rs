@@ -33,15 +33,39 @@ pub enum Level {
     BB,
     /// B-T: with a signature time-stamp.
     BT,
+    /// B-LT: B-T plus a DSS with the certificates and revocation data of the signer's and the
+    /// time-stamp authority's paths.
+    BLT,
+    /// B-LTA: B-LT plus a document time-stamp over it all.
+    BLTA,
 }
 
 impl Level {
-    /// `PAdES-B-B`, `PAdES-B-T`.
+    /// `PAdES-B-B`, `PAdES-B-T`, `PAdES-B-LT`, `PAdES-B-LTA`.
     pub fn name(self) -> &'static str {
         match self {
             Self::BB => "PAdES-B-B",
             Self::BT => "PAdES-B-T",
+            Self::BLT => "PAdES-B-LT",
+            Self::BLTA => "PAdES-B-LTA",
         }
+    }
+
+    /// Reads `B-B`, `B-T`, `B-LT`, `B-LTA` (with or without the `PAdES-` prefix, any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.to_ascii_uppercase();
+        match s.strip_prefix("PADES-").unwrap_or(&s) {
+            "B-B" => Some(Self::BB),
+            "B-T" => Some(Self::BT),
+            "B-LT" => Some(Self::BLT),
+            "B-LTA" => Some(Self::BLTA),
+            _ => None,
+        }
+    }
+
+    /// Whether the level includes a signature time-stamp.
+    pub fn has_timestamp(self) -> bool {
+        self != Self::BB
     }
 }
 
@@ -72,9 +96,15 @@ pub enum PadesError {
     /// The certificate does not belong to the key.
     #[error("the certificate does not belong to the signing key; give the matching certificate")]
     CertificateMismatch,
-    /// B-T was asked without a time-stamp authority.
-    #[error("a PAdES-B-T signature needs a time-stamp authority URL (--tsa)")]
+    /// B-T or higher was asked without a time-stamp authority.
+    #[error("a PAdES-B-T, B-LT or B-LTA signature needs a time-stamp authority URL (--tsa)")]
     TsaRequired,
+    /// B-LT or higher was asked without a way to fetch revocation data.
+    #[error("a PAdES-B-LT or B-LTA signature needs network access to OCSP and CRL servers")]
+    FetcherRequired,
+    /// The long-term validation data could not be gathered.
+    #[error("the validation data for B-LT could not be gathered: {0}")]
+    ValidationData(#[from] crate::ltv::LtvError),
     /// The time-stamp authority failed or answered with an unusable token.
     #[error("the time-stamp could not be obtained: {0}")]
     Timestamp(String),
@@ -111,8 +141,11 @@ pub struct PadesOptions {
     pub page: u64,
     /// A visible appearance; `None` for an invisible signature.
     pub appearance: Option<Appearance>,
-    /// The TSA URL for B-T.
+    /// The TSA URL for B-T and above.
     pub tsa_url: Option<String>,
+    /// Certificates that help complete paths for B-LT (roots, time-stamp authority CAs); the
+    /// public Vietnamese roots and intermediates are always known.
+    pub extra_certs: Vec<Certificate>,
 }
 
 impl PadesOptions {
@@ -131,6 +164,7 @@ impl PadesOptions {
             page: 0,
             appearance: None,
             tsa_url: None,
+            extra_certs: Vec::new(),
         }
     }
 }
@@ -146,8 +180,10 @@ pub struct Signed {
     pub algorithm: SignatureAlgorithm,
     /// `/ByteRange`.
     pub byte_range: [u64; 4],
-    /// The time-stamp's genTime for B-T.
+    /// The signature time-stamp's genTime (B-T and above).
     pub timestamp_time: Option<OffsetDateTime>,
+    /// The document time-stamp's genTime (B-LTA).
+    pub doc_timestamp_time: Option<OffsetDateTime>,
 }
 
 /// Picks the signature algorithm for `kind` among those the signer offers.
@@ -270,7 +306,8 @@ pub fn check_signer_certificate(
 }
 
 /// Signs `input` into `output` with `signer`; `chain` is the signer's certificate first, then
-/// the certificates to embed (issuing CAs). `fetcher` reaches the TSA for B-T.
+/// the certificates to embed (issuing CAs). `fetcher` reaches the TSA for B-T and above, and the
+/// OCSP responders and CRL distribution points for B-LT and above.
 pub fn sign_pdf(
     input: &Path,
     output: &Path,
@@ -283,9 +320,94 @@ pub fn sign_pdf(
     if cert.spki() != signer.public_key_der() {
         return Err(PadesError::CertificateMismatch);
     }
-    if opts.level == Level::BT && (opts.tsa_url.is_none() || fetcher.is_none()) {
+    if opts.level.has_timestamp() && opts.tsa_url.is_none() {
         return Err(PadesError::TsaRequired);
     }
+    if matches!(opts.level, Level::BB | Level::BT) {
+        return sign_once(input, output, signer, chain, opts, fetcher).map(|s| s.signed);
+    }
+    let fetcher = fetcher.ok_or(PadesError::FetcherRequired)?;
+    let tsa_url = opts.tsa_url.as_deref().ok_or(PadesError::TsaRequired)?;
+    // B-LT and B-LTA: the signature (B-T) and the DSS go to staging files beside the output,
+    // the last step renames onto it; staging files are removed whatever happens.
+    let stage = Staging::new(output)?;
+    let bt = stage.path(0);
+    let lt = if opts.level == Level::BLTA {
+        stage.path(1)
+    } else {
+        output.to_path_buf()
+    };
+    let mut once = sign_once(input, &bt, signer, chain, opts, Some(fetcher))?;
+    let mut known: Vec<&Certificate> = chain.iter().chain(opts.extra_certs.iter()).collect();
+    let tsa_certs = once.tsa_certs.clone();
+    known.extend(tsa_certs.iter());
+    let known = crate::ltv::known_certificates(known);
+    let policy = crate::crypto::AlgorithmPolicy::default();
+    let mut data = crate::ltv::ValidationData::new();
+    data.add_path(cert, &known, fetcher, opts.signing_time, &policy)?;
+    if let Some(tsa) = tsa_certs.first() {
+        data.add_path(tsa, &known, fetcher, opts.signing_time, &policy)?;
+    }
+    super::ltv::add_dss(&bt, &lt, &data, &[&once.contents])?;
+    once.signed.level = opts.level;
+    if opts.level == Level::BLTA {
+        let token = super::ltv::add_document_timestamp(&lt, output, opts.hash, tsa_url, fetcher)?;
+        once.signed.doc_timestamp_time = Some(token.tst_info.gen_time);
+    }
+    Ok(once.signed)
+}
+
+/// Files `.<output>.<random>.stage-N` beside the output, removed on drop.
+struct Staging {
+    base: std::path::PathBuf,
+}
+
+impl Staging {
+    fn new(output: &Path) -> Result<Self, PadesError> {
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let (base, file) = pdfsign::create_temp(dir, output)?;
+        drop(file);
+        Ok(Self { base })
+    }
+
+    fn path(&self, n: usize) -> std::path::PathBuf {
+        let mut p = self.base.clone().into_os_string();
+        p.push(format!(".stage-{n}"));
+        p.into()
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for n in 0..2 {
+            let _ = std::fs::remove_file(self.path(n));
+        }
+        let _ = std::fs::remove_file(&self.base);
+    }
+}
+
+/// One signature written: what the caller sees, the `/Contents` value as stored (for VRI keys)
+/// and the signature time-stamp's certificates (TSA first) for B-LT.
+struct SignedOnce {
+    signed: Signed,
+    contents: Vec<u8>,
+    tsa_certs: Vec<Certificate>,
+}
+
+/// The signature itself, B-B or B-T.
+fn sign_once(
+    input: &Path,
+    output: &Path,
+    signer: &dyn Signer,
+    chain: &[Certificate],
+    opts: &PadesOptions,
+    fetcher: Option<&dyn Fetcher>,
+) -> Result<SignedOnce, PadesError> {
+    let cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
+    let with_ts = opts.level.has_timestamp();
     let alg = pick_algorithm(signer, opts.hash, opts.pss)?;
     let builder = || {
         SignedDataBuilder::new(cert.clone(), alg)
@@ -296,7 +418,7 @@ pub fn sign_pdf(
         .detached_digest(vec![0; opts.hash.output_len()])
         .prepare()?;
     let mut reserve = dry.size_hint(signer.max_signature_len()) + 512;
-    if opts.level == Level::BT {
+    if with_ts {
         reserve += TIMESTAMP_RESERVE;
     }
     let pdf_opts = SignatureOptions {
@@ -313,7 +435,8 @@ pub fn sign_pdf(
         appearance: opts.appearance.clone(),
     };
     let prepared = pdfsign::prepare(input, output, &pdf_opts)?;
-    let result = (|| -> Result<(Vec<u8>, Option<OffsetDateTime>), PadesError> {
+    type Built = (Vec<u8>, Option<OffsetDateTime>, Vec<Certificate>);
+    let result = (|| -> Result<Built, PadesError> {
         let mut b = builder().detached_digest(prepared.digest.clone());
         if opts.sub_filter == SubFilter::Pkcs7Detached {
             // adbe.pkcs7.detached readers look for the time here; PAdES forbids it.
@@ -322,8 +445,8 @@ pub fn sign_pdf(
         let p = b.prepare()?;
         let sig = signer.sign(alg, &p.tbs)?;
         let cms = p.finish(&sig)?;
-        if opts.level != Level::BT {
-            return Ok((cms, None));
+        if !with_ts {
+            return Ok((cms, None, Vec::new()));
         }
         let (Some(url), Some(fetcher)) = (opts.tsa_url.as_deref(), fetcher) else {
             return Err(PadesError::TsaRequired);
@@ -342,20 +465,30 @@ pub fn sign_pdf(
         }
         let gen_time = token.tst_info.gen_time;
         tsp::add_signature_timestamp(&mut sd, 0, &token)?;
-        Ok((sd.to_der(), Some(gen_time)))
+        let tsa_certs = check
+            .tsa_cert
+            .into_iter()
+            .chain(check.other_certs)
+            .collect();
+        Ok((sd.to_der(), Some(gen_time), tsa_certs))
     })();
     match result {
-        Ok((cms, ts)) => {
+        Ok((cms, ts, tsa_certs)) => {
             if let Err(e) = pdfsign::finish(&prepared, &cms) {
                 let _ = pdfsign::abort(&prepared);
                 return Err(e.into());
             }
-            Ok(Signed {
-                field_name: prepared.field_name.clone(),
-                level: opts.level,
-                algorithm: alg,
-                byte_range: prepared.byte_range,
-                timestamp_time: ts,
+            Ok(SignedOnce {
+                contents: super::ltv::padded_contents(&cms, prepared.contents_capacity),
+                tsa_certs,
+                signed: Signed {
+                    field_name: prepared.field_name.clone(),
+                    level: opts.level,
+                    algorithm: alg,
+                    byte_range: prepared.byte_range,
+                    timestamp_time: ts,
+                    doc_timestamp_time: None,
+                },
             })
         }
         Err(e) => {

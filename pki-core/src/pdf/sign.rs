@@ -223,7 +223,7 @@ mod hash_name {
     }
 }
 
-fn io_err<'a>(
+pub(crate) fn io_err<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> SignError + 'a {
@@ -614,7 +614,7 @@ fn real(v: f64) -> Object {
 }
 
 /// Creates `.<name>.<random>.partial` in `dir`, never overwriting.
-fn create_temp(dir: &Path, output: &Path) -> Result<(PathBuf, File), SignError> {
+pub(crate) fn create_temp(dir: &Path, output: &Path) -> Result<(PathBuf, File), SignError> {
     let base = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
