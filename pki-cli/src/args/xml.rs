@@ -70,6 +70,12 @@ pub struct SignArgs {
     /// Time-stamping authority URL (RFC 3161 over HTTP) for --level B-T and above.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// Documents signed at once in a batch (default: one per processor).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
+    /// Set for a batch: outputs are synced to disk once at the end instead of one by one.
+    #[arg(skip)]
+    pub batch: bool,
 }
 
 /// Profiles.

@@ -38,6 +38,7 @@ pub fn sign_file(
     }
     let mut o = PadesOptions::new(now);
     o.pss = a.pss;
+    o.sync = !a.batch;
     o.reason = a.reason.clone();
     o.location = a.location.clone();
     if a.pkcs7 {

@@ -143,6 +143,10 @@ pub struct PadesOptions {
     pub appearance: Option<Appearance>,
     /// The TSA URL for B-T and above.
     pub tsa_url: Option<String>,
+    /// Whether the output is forced to disk before returning (see
+    /// [`SignatureOptions::sync`](crate::pdf::sign::SignatureOptions::sync)); a batch may
+    /// sync the file system once instead.
+    pub sync: bool,
     /// Certificates that help complete paths for B-LT (roots, time-stamp authority CAs); the
     /// public Vietnamese roots and intermediates are always known.
     pub extra_certs: Vec<Certificate>,
@@ -164,6 +168,7 @@ impl PadesOptions {
             page: 0,
             appearance: None,
             tsa_url: None,
+            sync: true,
             extra_certs: Vec::new(),
         }
     }
@@ -433,6 +438,7 @@ fn sign_once(
         page: opts.page,
         field_name: opts.field_name.clone(),
         appearance: opts.appearance.clone(),
+        sync: opts.sync,
     };
     let prepared = pdfsign::prepare(input, output, &pdf_opts)?;
     type Built = (Vec<u8>, Option<OffsetDateTime>, Vec<Certificate>);

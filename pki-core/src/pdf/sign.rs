@@ -145,6 +145,11 @@ pub struct SignatureOptions {
     pub field_name: Option<String>,
     /// The widget's appearance; `None` for an invisible signature (`/Rect [0 0 0 0]`).
     pub appearance: Option<Appearance>,
+    /// Whether each phase forces its file to disk (`fsync`) before going on. A batch may say
+    /// `false` and sync the file system once at the end: the rename still makes each output
+    /// appear whole or not at all to other processes, but a power cut before that sync can
+    /// lose outputs.
+    pub sync: bool,
 }
 
 impl SignatureOptions {
@@ -163,6 +168,7 @@ impl SignatureOptions {
             page: 0,
             field_name: None,
             appearance: None,
+            sync: true,
         }
     }
 
@@ -200,6 +206,9 @@ pub struct PreparedSignature {
     pub field_name: String,
     /// The signature dictionary's object.
     pub signature_object: ObjRef,
+    /// Whether [`finish`] forces the file to disk ([`SignatureOptions::sync`]).
+    #[serde(default = "yes")]
+    pub sync: bool,
 }
 
 mod hash_name {
@@ -417,7 +426,8 @@ pub fn prepare(
     let result = (|| -> Result<Vec<u8>, SignError> {
         let mut ctx = aws_lc_rs::digest::Context::new(opts.hash.digest_algorithm());
         let mut src = File::open(input).map_err(io_err("cannot open", input))?;
-        let mut buf = vec![0u8; CHUNK];
+        // Small documents (the usual case in batches) need no megabyte of zeroes each.
+        let mut buf = vec![0u8; CHUNK.min(base_len as usize + 1)];
         let mut copied = 0u64;
         loop {
             let n = src.read(&mut buf).map_err(io_err("cannot read", input))?;
@@ -440,7 +450,9 @@ pub fn prepare(
         ctx.update(&bytes[hole.end..]);
         tmp.write_all(&bytes)
             .map_err(io_err("cannot write", &temp_path))?;
-        tmp.sync_all().map_err(io_err("cannot write", &temp_path))?;
+        if opts.sync {
+            tmp.sync_all().map_err(io_err("cannot write", &temp_path))?;
+        }
         Ok(ctx.finish().as_ref().to_vec())
     })();
     let digest = match result {
@@ -461,6 +473,7 @@ pub fn prepare(
         contents_capacity: opts.contents_size,
         field_name,
         signature_object: sig,
+        sync: opts.sync,
     })
 }
 
@@ -494,7 +507,7 @@ pub fn finish(prepared: &PreparedSignature, cms_der: &[u8]) -> Result<(), SignEr
     }
     f.seek(SeekFrom::Start(prepared.contents_offset))
         .and_then(|_| f.write_all(hex::encode_upper(cms_der).as_bytes()))
-        .and_then(|_| f.sync_all())
+        .and_then(|_| if prepared.sync { f.sync_all() } else { Ok(()) })
         .map_err(io_err("cannot write", path))?;
     drop(f);
     std::fs::rename(path, &prepared.output_path)
@@ -605,6 +618,11 @@ fn signature_body(opts: &SignatureOptions) -> (Vec<u8>, usize, usize) {
     (b, br, contents)
 }
 
+/// serde's default for fields added after a format was first written.
+fn yes() -> bool {
+    true
+}
+
 fn real(v: f64) -> Object {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         Object::Integer(v as i64)
@@ -674,9 +692,17 @@ mod tests {
             contents_capacity: 4,
             field_name: "Signature1".into(),
             signature_object: ObjRef::new(9),
+            sync: false,
         };
         let j = serde_json::to_string(&p).unwrap();
         assert!(j.contains("\"sha384\""));
         assert_eq!(serde_json::from_str::<PreparedSignature>(&j).unwrap(), p);
+        // State written before `sync` existed reads as synced.
+        let old = j.replace(",\"sync\":false", "");
+        assert!(
+            serde_json::from_str::<PreparedSignature>(&old)
+                .unwrap()
+                .sync
+        );
     }
 }
