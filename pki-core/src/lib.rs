@@ -24,6 +24,7 @@ pub mod path;
 pub mod pdf;
 pub mod report;
 pub mod revocation;
+mod rsa_pss;
 pub mod time;
 pub mod trust;
 pub mod tsp;
