@@ -274,6 +274,41 @@ impl Drop for Running {
     }
 }
 
+/// `pki ocsp serve` for the CA directory `ca_dir` with the delegated responder `responder`/`key`,
+/// listening on `listen` (`127.0.0.1:0` for a free port); returns once it listens, with its URL.
+pub fn ocsp_serve(
+    ca_dir: &std::path::Path,
+    responder: &std::path::Path,
+    key: &std::path::Path,
+    listen: &str,
+) -> (Running, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(pki_bin())
+        .args(["ocsp", "serve", "--ca-dir"])
+        .arg(ca_dir)
+        .arg("--responder-cert")
+        .arg(responder)
+        .arg("--key")
+        .arg(key)
+        .args(["--listen", listen])
+        .env("LANG", "C")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start pki ocsp serve");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    let running = Running(child);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("pki ocsp serve did not start: {line:?}"))
+        .to_string();
+    (running, url)
+}
+
 /// A test PKI made by `pki ca test-pki` in a directory of the test's, whose certificates name
 /// an OCSP responder (`pki ocsp serve`) and a CRL distribution point (a [`TestServer`]), both
 /// running on loopback, with its TSA (`pki tsa serve`): what a long-term (B-LT) signature needs
@@ -291,7 +326,6 @@ pub struct LivePki {
 impl LivePki {
     /// Makes the PKI under `root` and starts its servers.
     pub fn start(root: &std::path::Path) -> Self {
-        use std::io::BufRead;
         let dir = root.join("pki");
         let (crl_listener, crl_base) = TestServer::bind();
         let ocsp_port = {
@@ -314,25 +348,12 @@ impl LivePki {
             ("application/pkix-crl".to_string(), crl),
         )]);
         let crl = TestServer::start(crl_listener, routes, Behaviour::Serve);
-        let mut child = Command::new(pki_bin())
-            .args(["ocsp", "serve", "--ca-dir"])
-            .arg(dir.join("issuing"))
-            .arg("--responder-cert")
-            .arg(dir.join("ocsp.pem"))
-            .arg("--key")
-            .arg(dir.join("ocsp.key.pem"))
-            .args(["--listen", &format!("127.0.0.1:{ocsp_port}")])
-            .env("LANG", "C")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start pki ocsp serve");
-        let mut line = String::new();
-        if let Some(out) = child.stdout.take() {
-            let _ = std::io::BufReader::new(out).read_line(&mut line);
-        }
-        let ocsp = Running(child);
-        assert!(line.starts_with("listening on"), "pki ocsp serve: {line:?}");
+        let (ocsp, _) = ocsp_serve(
+            &dir.join("issuing"),
+            &dir.join("ocsp.pem"),
+            &dir.join("ocsp.key.pem"),
+            &format!("127.0.0.1:{ocsp_port}"),
+        );
         let tsa = FixtureTsa::start_in(&dir);
         Self {
             dir,
