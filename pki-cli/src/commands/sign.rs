@@ -83,7 +83,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Runs `pki sign`.
 pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
     let pairs = plan(&a)?;
-    let (signer, chain) = open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    let (signer, chain) = if super::remote::is_remote_key(&a.key) {
+        super::remote::open(&a, pairs.len(), lang)?
+    } else {
+        open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?
+    };
     let now = time::OffsetDateTime::now_utc();
     // The law asks signing software to refuse an invalid certificate: check it once, first
     // (validity, purpose, chain to its own root when given, online revocation).
@@ -108,6 +112,10 @@ pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
     };
     for w in &check.warnings {
         eprintln!("{warn}: {w}");
+    }
+    if signer.is_remote() {
+        // Prepare everything, one approval on the phone, then finish (commands::remote).
+        return super::remote::sign_batch(&a, &pairs, signer.as_ref(), &chain, now, lang);
     }
     let bar = (pairs.len() > 1 && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(pairs.len() as u64);

@@ -6,7 +6,7 @@ use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::report;
 use pki_core::xml::c14n::C14nMethod;
-use pki_core::xml::sign::{Placement, Profile, SignOptions};
+use pki_core::xml::sign::{PendingXml, Placement, Profile, SignOptions};
 use pki_core::xml::verify::{Indication, VerifyOptions, XmlReport};
 use pki_core::xml::XmlError;
 use serde_json::json;
@@ -31,7 +31,6 @@ fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
     CliError::from_error(format!("cannot process {}", path.display()), e)
 }
 
-/// `pki sign`.
 /// Signs one XML file `input` into `output` with an opened key (the batch driver in
 /// `commands::sign` opens the key and checks its certificate once).
 pub fn sign_file(
@@ -42,6 +41,19 @@ pub fn sign_file(
     chain: &[pki_core::cert::Certificate],
     now: time::OffsetDateTime,
 ) -> Result<(), CliError> {
+    let (pending, tsa) = prepare_file(a, input, key, chain, now)?;
+    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
+    finish_file(pending, &value, tsa.as_deref(), input, output)
+}
+
+/// Phase one for XML: the document with an empty SignatureValue, and the TSA URL for B-T.
+pub fn prepare_file(
+    a: &SignArgs,
+    input: &std::path::Path,
+    key: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+) -> Result<(PendingXml, Option<String>), CliError> {
     let data = read_limited(input, MAX_XML, "document")?;
     if !looks_like_xml(&data) {
         return Err(not_xml(input, &data));
@@ -101,15 +113,26 @@ pub fn sign_file(
     }
     let pending = pki_core::xml::sign::prepare(&data, key.key_kind(), &key.algorithms(), chain, &o)
         .map_err(|e| xml_err(input, &e))?;
+    Ok((pending, tsa))
+}
+
+/// Phase two for XML: puts the signature value in, time-stamps for B-T, writes `output`
+/// atomically.
+pub fn finish_file(
+    pending: PendingXml,
+    value: &[u8],
+    tsa: Option<&str>,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> Result<(), CliError> {
     let sig_id = pending.signature_id.clone();
-    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
-    let mut out = pending.finish(&value).map_err(|e| xml_err(input, &e))?;
+    let mut out = pending.finish(value).map_err(|e| xml_err(input, &e))?;
     if let Some(url) = tsa {
         out = pki_core::xml::xades::timestamp_signature(
             &out,
             &sig_id,
             &crate::fetch::HttpFetcher::default(),
-            &url,
+            url,
             &pki_core::crypto::AlgorithmPolicy::default(),
         )
         .map_err(|e| xml_err(input, &e))?;
