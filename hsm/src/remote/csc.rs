@@ -579,7 +579,16 @@ impl Dialect for CscDialect {
         }
         // A synchronous request may be held while the person approves.
         let hold = (!self.asynchronous).then_some(wait);
-        let (status, v) = self.session.call("signatures/signHash", body, hold)?;
+        let (status, v) = self
+            .session
+            .call("signatures/signHash", body, hold)
+            .map_err(|e| match e {
+                Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
+                    who: self.who(),
+                    waited,
+                },
+                e => e,
+            })?;
         if !(200..300).contains(&status) {
             return Err(self.session.error("signatures/signHash", status, &v));
         }

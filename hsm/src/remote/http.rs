@@ -82,7 +82,12 @@ impl HttpClient {
         wait: Option<Duration>,
     ) -> Result<Answer, Error> {
         check_url(url)?;
-        let timeout = self.timeout + wait.unwrap_or_default();
+        // A request held while a person decides gets their time plus a little for the network;
+        // running out of it is the person not answering, not the network failing.
+        let timeout = match wait {
+            Some(w) => w + Duration::from_secs(1),
+            None => self.timeout,
+        };
         let mut req = self
             .agent
             .post(url)
@@ -97,14 +102,16 @@ impl HttpClient {
             req = req.header("Authorization", &format!("Bearer {}", t.expose()));
         }
         tracing::debug!(url, len = body.len(), "remote signer POST");
-        let mut resp = req.send(body).map_err(|e| self.net_error(e, timeout))?;
+        let mut resp = req
+            .send(body)
+            .map_err(|e| self.net_error(e, timeout, wait))?;
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()
             .with_config()
             .limit(MAX_ANSWER)
             .read_to_vec()
-            .map_err(|e| self.net_error(e, timeout))?;
+            .map_err(|e| self.net_error(e, timeout, wait))?;
         Ok(Answer { status, body })
     }
 
@@ -139,7 +146,17 @@ impl HttpClient {
         }
     }
 
-    fn net_error(&self, e: ureq::Error, timeout: Duration) -> Error {
+    /// `wait`: the request was held for a person, so a timeout is an [`Error::ApprovalTimeout`]
+    /// (with the service as `who`; the dialect names the person).
+    fn net_error(&self, e: ureq::Error, timeout: Duration, wait: Option<Duration>) -> Error {
+        let timed_out = matches!(&e, ureq::Error::Timeout(_))
+            || matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut);
+        if let (true, Some(waited)) = (timed_out, wait) {
+            return Error::ApprovalTimeout {
+                who: self.service.clone(),
+                waited,
+            };
+        }
         let reason = match e {
             ureq::Error::Timeout(_) => format!(
                 "did not answer within {} s; check the network and try again",

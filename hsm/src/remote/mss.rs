@@ -371,7 +371,15 @@ impl Dialect for Mss {
         let instant = instant(now);
         let xml = signature_request(&self.request(&trans_id, &instant, wait), digest);
         let hold = (self.mode == Mode::Synch).then_some(wait);
-        let a = self.exchange("#MSS_Signature", &xml, hold)?;
+        let a = self
+            .exchange("#MSS_Signature", &xml, hold)
+            .map_err(|e| match e {
+                Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
+                    who: self.who(),
+                    waited,
+                },
+                e => e,
+            })?;
         self.step(a)
     }
 
