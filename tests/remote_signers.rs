@@ -542,4 +542,106 @@ fn a_prepared_pdf_survives_serialisation_while_the_person_approves() {
     let mut names = leftovers(work.path());
     names.sort();
     assert_eq!(names, ["in.pdf", "out.pdf"]);
+
+    // XML likewise.
+    let doc = "<VanBan><So>78/UBND-VP</So></VanBan>";
+    let xo = pki_core::xml::sign::SignOptions::new(time::OffsetDateTime::now_utc());
+    let pending = pki_core::xml::sign::prepare(
+        doc.as_bytes(),
+        signer.key_kind(),
+        &signer.algorithms(),
+        &chain,
+        &xo,
+    )
+    .unwrap();
+    let stored = serde_json::to_string(&pending).unwrap();
+    drop(pending);
+    let restored: pki_core::xml::sign::PendingXml = serde_json::from_str(&stored).unwrap();
+    let sig = signer
+        .sign_many(restored.algorithm, &[&restored.to_be_signed])
+        .unwrap()
+        .remove(0);
+    let out = work.path().join("out.xml");
+    std::fs::write(&out, restored.finish(&sig).unwrap()).unwrap();
+    xmlsec_ok(&out);
+    pki_verify_ok(&out);
+}
+
+#[test]
+fn a_batch_survives_a_restart_while_the_person_approves() {
+    // What the signing service does: prepare, send, store the pending documents and the
+    // remote transaction (JSON), "restart" (drop everything, open the key again), poll the
+    // stored transaction, finish. Through CSC (async) and a PKI SIM (asynchClientServer).
+    let csc = CscServer::start(CscConfig::new("officer-rsa"));
+    csc.set_script(Script::ApproveAfter(Duration::from_millis(1500)));
+    let mss = MsspServer::start(
+        "officer-rsa",
+        MSISDN,
+        AP_ID,
+        "ap-pass-1",
+        MssScript::ApproveAfter(Duration::from_millis(1500)),
+    );
+    let s = Secrets::new();
+    let chain_der: Vec<Vec<u8>> =
+        hsm::pem::pem_blocks(&std::fs::read_to_string(f("officer-rsa.chain.pem")).unwrap())
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+    for key in [s.csc(&csc.api(), ""), s.mss(&mss.url, "")] {
+        let work = tempfile::tempdir().unwrap();
+        let keyref = hsm::KeyRef::parse(&key).unwrap();
+        let open = || {
+            let opts = hsm::OpenOptions {
+                cert_chain: chain_der.clone(),
+                ..Default::default()
+            };
+            hsm::open_remote(&keyref, &opts).unwrap()
+        };
+        let (stored_docs, stored_sub) = {
+            let signer = open();
+            let chain: Vec<pki_core::cert::Certificate> = hsm::Signer::certificates(&signer)
+                .iter()
+                .map(|d| pki_core::cert::Certificate::from_der(d).unwrap())
+                .collect();
+            let o = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
+            let docs: Vec<pki_core::pades::PendingPdf> = (1..=2)
+                .map(|n| {
+                    let input = work.path().join(format!("in{n}.pdf"));
+                    pdf(&input, &format!("So: {n}/RESTART"));
+                    let out = work.path().join(format!("out{n}.pdf"));
+                    pki_core::pades::prepare_pdf(&input, &out, &signer, &chain, &o).unwrap()
+                })
+                .collect();
+            let alg = docs[0].algorithm().unwrap();
+            let tbs: Vec<&[u8]> = docs.iter().map(|d| d.to_be_signed()).collect();
+            let sub = signer.submit(alg, &tbs).unwrap();
+            assert!(
+                sub.pending_handle().is_some(),
+                "the person has not approved yet"
+            );
+            (
+                serde_json::to_string(&docs).unwrap(),
+                serde_json::to_string(&sub).unwrap(),
+            )
+            // The signer and everything else are dropped here: the "restart".
+        };
+        let signer = open();
+        let mut sub: hsm::Submission = serde_json::from_str(&stored_sub).unwrap();
+        let docs: Vec<pki_core::pades::PendingPdf> = serde_json::from_str(&stored_docs).unwrap();
+        let sigs = loop {
+            if let Some(sigs) = signer.poll_submission(&mut sub).unwrap() {
+                break sigs;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        for (d, sig) in docs.into_iter().zip(sigs) {
+            d.finish(&sig, None).unwrap();
+        }
+        for n in 1..=2 {
+            pdfsig_ok(&work.path().join(format!("out{n}.pdf")));
+        }
+    }
+    assert_eq!(csc.stats().authorizations, 1);
+    // TS 102 204: one transaction per document, the second sent after the restart.
+    assert_eq!(mss.stats().signature_requests, 2);
 }

@@ -25,9 +25,9 @@ pub mod software;
 pub use algorithm::{oids, HashAlgorithm, KeyKind, SignatureAlgorithm};
 pub use error::Error;
 pub use keyref::KeyRef;
-pub use open::{open, OpenOptions};
+pub use open::{open, open_remote, OpenOptions};
 pub use pin::{NoPrompt, PinPrompt, PinRequest};
-pub use remote::{RemoteEvent, RemoteOptions, RemoteSigner};
+pub use remote::{RemoteEvent, RemoteOptions, RemoteSigner, Submission};
 pub use secret::SecretString;
 pub use software::SoftwareKey;
 

@@ -3,7 +3,7 @@
 use crate::keyref::KeyRef;
 use crate::pin::{NoPrompt, PinPrompt, PinRequest};
 use crate::pkcs11::{module_for, PinSupply, Pkcs11Signer};
-use crate::remote::{self, RemoteOptions};
+use crate::remote::{self, RemoteOptions, RemoteSigner};
 use crate::{Error, SecretString, Signer, SoftwareKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,6 +88,19 @@ pub fn open(keyref: &KeyRef, opts: &OpenOptions<'_>) -> Result<Arc<dyn Signer>, 
             )?))
         }
         KeyRef::File(path) => open_file(path, opts).map(|k| Arc::new(k) as Arc<dyn Signer>),
+        KeyRef::Csc(_) | KeyRef::Mss(_) => Ok(Arc::new(open_remote(keyref, opts)?)),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::NotSupported {
+            what: "this kind of",
+        }),
+    }
+}
+
+/// Opens a remote key (`csc:`, `mss:`) as a [`RemoteSigner`], for callers that submit and
+/// poll themselves ([`RemoteSigner::submit`], [`RemoteSigner::poll_submission`]) — a service
+/// that keeps the waiting state across restarts.
+pub fn open_remote(keyref: &KeyRef, opts: &OpenOptions<'_>) -> Result<RemoteSigner, Error> {
+    match keyref {
         KeyRef::Csc(r) => {
             // Two secrets: the OAuth client's (secret-source) and the credential's PIN (given,
             // pin-source, or asked when the credential needs one).
@@ -96,29 +109,17 @@ pub fn open(keyref: &KeyRef, opts: &OpenOptions<'_>) -> Result<Arc<dyn Signer>, 
                 .map(SecretString::from_source)
                 .transpose()?;
             let pin = opts.given_secret(r.get("pin-source"))?;
-            Ok(Arc::new(remote::csc::open(
-                r,
-                client_secret,
-                pin,
-                opts.prompt,
-                &opts.remote,
-            )?))
+            remote::csc::open(r, client_secret, pin, opts.prompt, &opts.remote)
         }
         KeyRef::Mss(r) => {
             let ap_pwd = r
                 .get("secret-source")
                 .map(SecretString::from_source)
                 .transpose()?;
-            Ok(Arc::new(remote::mss::open(
-                r,
-                opts.cert_chain.clone(),
-                ap_pwd,
-                &opts.remote,
-            )?))
+            remote::mss::open(r, opts.cert_chain.clone(), ap_pwd, &opts.remote)
         }
-        #[allow(unreachable_patterns)]
-        _ => Err(Error::NotSupported {
-            what: "this kind of",
+        _ => Err(Error::BadKeyRef {
+            reason: "this key reference does not name a remote signer (csc: or mss:)".into(),
         }),
     }
 }

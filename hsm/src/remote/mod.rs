@@ -20,7 +20,7 @@ pub use http::HttpClient;
 use crate::{Error, HashAlgorithm, KeyKind, SignatureAlgorithm, Signer};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a remote signer reports while it works, so a command line can say "approve on your
 /// phone" and show that it is waiting.
@@ -208,61 +208,206 @@ impl RemoteSigner {
         self.dialect.who()
     }
 
-    fn sign_chunk(
+    /// Sends the first request for `to_be_signed` and returns the state to poll with
+    /// [`RemoteSigner::poll_submission`]. The state is serialisable: a service can store it
+    /// while the person approves, and after a restart open the key again and go on polling.
+    pub fn submit(
         &self,
         alg: SignatureAlgorithm,
-        digests: &[Vec<u8>],
-        index: usize,
-        of: usize,
-    ) -> Result<Vec<Vec<u8>>, Error> {
+        to_be_signed: &[&[u8]],
+    ) -> Result<Submission, Error> {
+        if !self.algorithms.contains(&alg) {
+            return Err(Error::UnsupportedAlgorithm {
+                algorithm: alg,
+                key: format!("{} at {}", self.kind.describe(), self.dialect.who()),
+            });
+        }
+        let hash = alg.hash().ok_or(Error::UnsupportedAlgorithm {
+            algorithm: alg,
+            key: self.kind.describe(),
+        })?;
+        let digests: Vec<Vec<u8>> = to_be_signed.iter().map(|t| hash.digest(t)).collect();
+        let per = self.dialect.max_per_approval().max(1);
+        let mut sub = Submission {
+            algorithm: alg,
+            to_be_signed: to_be_signed.iter().map(|t| t.to_vec()).collect(),
+            chunks: digests
+                .chunks(per)
+                .map(|c| Chunk::Waiting {
+                    digests: c.to_vec(),
+                })
+                .collect(),
+            sent_at_ms: 0,
+        };
+        self.send_next(&mut sub)?;
+        Ok(sub)
+    }
+
+    /// One round: asks about the pending request (at most once), sends the next one when it
+    /// is done, and returns every signature (checked against the certificate) when all are.
+    /// `Ok(None)`: still waiting. Gives up after the approval timeout, counted from when the
+    /// request went out (wall clock, so it holds across a restart).
+    pub fn poll_submission(&self, sub: &mut Submission) -> Result<Option<Vec<Vec<u8>>>, Error> {
         let who = self.dialect.who();
         let timeout = self.opts.approval_timeout;
-        self.opts.emit(RemoteEvent::ApprovalRequested {
-            who: who.clone(),
-            count: digests.len(),
-            index,
-            of,
-        });
-        let start = Instant::now();
-        let mut step = self.dialect.submit(alg, digests, timeout)?;
-        loop {
-            match step {
-                Step::Done(sigs) => {
-                    if sigs.len() != digests.len() {
-                        return Err(Error::Remote {
-                            service: who,
-                            reason: format!(
-                                "returned {} signatures for {} hashes",
-                                sigs.len(),
-                                digests.len()
-                            ),
-                        });
-                    }
-                    self.opts.emit(RemoteEvent::Approved {
-                        who,
-                        count: sigs.len(),
-                    });
-                    return Ok(sigs);
-                }
-                Step::Pending(handle) => {
-                    let elapsed = start.elapsed();
-                    if elapsed >= timeout {
-                        return Err(Error::ApprovalTimeout {
-                            who,
-                            waited: timeout,
-                        });
-                    }
-                    std::thread::sleep(self.opts.poll_interval.min(timeout - elapsed));
-                    self.opts.emit(RemoteEvent::Waiting {
-                        who: who.clone(),
-                        elapsed: start.elapsed(),
-                        timeout,
-                    });
-                    step = self.dialect.poll(&handle)?;
+        let Some(i) = sub.current() else {
+            return self.complete(sub).map(Some);
+        };
+        let Chunk::Pending { handle, count } = &sub.chunks[i] else {
+            self.send_next(sub)?;
+            return Ok(None);
+        };
+        let count = *count;
+        let elapsed = Duration::from_millis((now_ms() - sub.sent_at_ms).max(0) as u64);
+        if elapsed >= timeout {
+            return Err(Error::ApprovalTimeout {
+                who,
+                waited: timeout,
+            });
+        }
+        match self.dialect.poll(handle)? {
+            Step::Pending(h) => {
+                sub.chunks[i] = Chunk::Pending { handle: h, count };
+                self.opts.emit(RemoteEvent::Waiting {
+                    who,
+                    elapsed,
+                    timeout,
+                });
+                Ok(None)
+            }
+            Step::Done(sigs) => {
+                self.done(sub, i, count, sigs)?;
+                self.send_next(sub)?;
+                match sub.current() {
+                    None => self.complete(sub).map(Some),
+                    Some(_) => Ok(None),
                 }
             }
         }
     }
+
+    /// Sends waiting requests until one is pending or all are done.
+    fn send_next(&self, sub: &mut Submission) -> Result<(), Error> {
+        let of = sub.chunks.len();
+        while let Some(i) = sub.current() {
+            let Chunk::Waiting { digests } = &sub.chunks[i] else {
+                return Ok(());
+            };
+            let digests = digests.clone();
+            self.opts.emit(RemoteEvent::ApprovalRequested {
+                who: self.dialect.who(),
+                count: digests.len(),
+                index: i + 1,
+                of,
+            });
+            sub.sent_at_ms = now_ms();
+            match self
+                .dialect
+                .submit(sub.algorithm, &digests, self.opts.approval_timeout)?
+            {
+                Step::Pending(handle) => {
+                    sub.chunks[i] = Chunk::Pending {
+                        handle,
+                        count: digests.len(),
+                    };
+                }
+                Step::Done(sigs) => self.done(sub, i, digests.len(), sigs)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn done(
+        &self,
+        sub: &mut Submission,
+        i: usize,
+        count: usize,
+        sigs: Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let who = self.dialect.who();
+        if sigs.len() != count {
+            return Err(Error::Remote {
+                service: who,
+                reason: format!("returned {} signatures for {count} hashes", sigs.len()),
+            });
+        }
+        self.opts.emit(RemoteEvent::Approved {
+            who,
+            count: sigs.len(),
+        });
+        sub.chunks[i] = Chunk::Done { signatures: sigs };
+        Ok(())
+    }
+
+    /// Every signature, in order, each checked against the certificate: a garbled or
+    /// substituted answer is caught here, not by the recipient.
+    fn complete(&self, sub: &Submission) -> Result<Vec<Vec<u8>>, Error> {
+        let mut out = Vec::with_capacity(sub.to_be_signed.len());
+        for c in &sub.chunks {
+            match c {
+                Chunk::Done { signatures } => out.extend(signatures.iter().cloned()),
+                _ => return Err(self.dialect_bad("a request is still open")),
+            }
+        }
+        if out.len() != sub.to_be_signed.len() {
+            return Err(self.dialect_bad("the number of signatures does not match"));
+        }
+        for (sig, tbs) in out.iter_mut().zip(&sub.to_be_signed) {
+            *sig = normalise_ecdsa(self.kind, std::mem::take(sig));
+            verify(sub.algorithm, self.kind, &self.spki, tbs, sig).map_err(|()| Error::Remote {
+                service: self.dialect.who(),
+                reason: "returned a signature that does not verify with the certificate; nothing was written".into(),
+            })?;
+        }
+        Ok(out)
+    }
+
+    fn dialect_bad(&self, why: &str) -> Error {
+        Error::Remote {
+            service: self.dialect.who(),
+            reason: format!("left the signing incomplete: {why}"),
+        }
+    }
+}
+
+/// Requests sent to a remote signer and what came back so far; serialisable (serde), so the
+/// waiting can outlive the process. Holds hashes and to-be-signed bytes, no secrets.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Submission {
+    /// The signature algorithm.
+    pub algorithm: SignatureAlgorithm,
+    to_be_signed: Vec<Vec<u8>>,
+    chunks: Vec<Chunk>,
+    /// When the current request went out (Unix time, ms).
+    sent_at_ms: i64,
+}
+
+impl Submission {
+    /// The first request not done yet.
+    fn current(&self) -> Option<usize> {
+        self.chunks
+            .iter()
+            .position(|c| !matches!(c, Chunk::Done { .. }))
+    }
+
+    /// The pending transaction or response id, if a request is waiting for the person.
+    pub fn pending_handle(&self) -> Option<&str> {
+        self.chunks.iter().find_map(|c| match c {
+            Chunk::Pending { handle, .. } => Some(handle.as_str()),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum Chunk {
+    Waiting { digests: Vec<Vec<u8>> },
+    Pending { handle: String, count: usize },
+    Done { signatures: Vec<Vec<u8>> },
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 impl Signer for RemoteSigner {
@@ -290,32 +435,13 @@ impl Signer for RemoteSigner {
         alg: SignatureAlgorithm,
         to_be_signed: &[&[u8]],
     ) -> Result<Vec<Vec<u8>>, Error> {
-        if !self.algorithms.contains(&alg) {
-            return Err(Error::UnsupportedAlgorithm {
-                algorithm: alg,
-                key: format!("{} at {}", self.kind.describe(), self.dialect.who()),
-            });
+        let mut sub = self.submit(alg, to_be_signed)?;
+        loop {
+            if let Some(sigs) = self.poll_submission(&mut sub)? {
+                return Ok(sigs);
+            }
+            std::thread::sleep(self.opts.poll_interval);
         }
-        let hash = alg.hash().ok_or(Error::UnsupportedAlgorithm {
-            algorithm: alg,
-            key: self.kind.describe(),
-        })?;
-        let digests: Vec<Vec<u8>> = to_be_signed.iter().map(|t| hash.digest(t)).collect();
-        let per = self.dialect.max_per_approval().max(1);
-        let of = digests.len().div_ceil(per);
-        let mut out = Vec::with_capacity(digests.len());
-        for (i, chunk) in digests.chunks(per).enumerate() {
-            out.extend(self.sign_chunk(alg, chunk, i + 1, of)?);
-        }
-        // A garbled or substituted answer is caught here, not by the recipient.
-        for (sig, tbs) in out.iter_mut().zip(to_be_signed) {
-            *sig = normalise_ecdsa(self.kind, std::mem::take(sig));
-            verify(alg, self.kind, &self.spki, tbs, sig).map_err(|()| Error::Remote {
-                service: self.dialect.who(),
-                reason: "returned a signature that does not verify with the certificate; nothing was written".into(),
-            })?;
-        }
-        Ok(out)
     }
 
     fn certificates(&self) -> Vec<Vec<u8>> {
