@@ -431,6 +431,44 @@ fn scripted_csc_failures_give_one_sentence_and_no_output() {
     server.set_script(Script::ApproveAfter(Duration::from_millis(10)));
     let badpin = key.replace(&s.file("pin"), &s.file("badpin"));
     fails_cleanly(&badpin, &[], "the PIN was refused");
+    // The officer gives up with Ctrl-C (SIGTERM here) while waiting: exit 130, no files left.
+    server.set_script(Script::NeverAnswers);
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a.pdf");
+    pdf(&a, "So: 1");
+    let out = work.path().join("out");
+    let mut child = Command::new(interop_tests::pki_bin())
+        .args(["sign", &a.display().to_string(), "--out-dir"])
+        .arg(&out)
+        .args(["--key", &key])
+        .env("LANG", "C")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Approve the signature") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut err, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("Approve the signature"), "{seen}");
+    assert_eq!(
+        leftovers(&out).len(),
+        1,
+        "the prepared temporary file exists while waiting"
+    );
+    let k = run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    assert!(k.status.success(), "{}", text(&k));
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert_eq!(leftovers(&out), Vec::<String>::new());
+
     // Vietnamese.
     server.set_script(Script::UserCancels);
     let work = tempfile::tempdir().unwrap();
@@ -644,4 +682,36 @@ fn a_batch_survives_a_restart_while_the_person_approves() {
     assert_eq!(csc.stats().authorizations, 1);
     // TS 102 204: one transaction per document, the second sent after the restart.
     assert_eq!(mss.stats().signature_requests, 2);
+}
+
+#[test]
+fn b_t_time_stamps_the_signature_after_the_approval() {
+    let server = CscServer::start(CscConfig::new("officer-rsa"));
+    let tsa = interop_tests::FixtureTsa::start();
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("bt.pdf");
+    pdf(&a, "So: 9/UBND-VP");
+    let out = work.path().join("out");
+    let o = sign(
+        &[a],
+        &out,
+        &s.csc(&server.api(), ""),
+        &["--level", "B-T", "--tsa", &tsa.url],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("PAdES-B-T"), "{}", text(&o));
+    pdfsig_ok(&out.join("bt.pdf"));
+    pyhanko_ok(&out.join("bt.pdf"));
+    let o = pki(&[
+        "verify",
+        &out.join("bt.pdf").display().to_string(),
+        "--trust",
+        &f("root.pem"),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["signatures"][0]["level"], "PAdES-B-T", "{v}");
 }

@@ -179,6 +179,18 @@ pub fn sign_batch(
     if prepared.is_empty() {
         return Ok(Exit::Operational);
     }
+    // Waiting for a person can take minutes: an officer who gives up with Ctrl-C must not be
+    // left with prepared temporary files beside the outputs.
+    remove_on_interrupt(
+        lang,
+        prepared
+            .iter()
+            .filter_map(|(_, _, p)| match p {
+                Pending::Pdf(p) => Some(p.pdf.temp_path.clone()),
+                Pending::Xml(..) => None,
+            })
+            .collect(),
+    );
     // One request per algorithm: XML and PDF of one key agree, so this is one approval.
     let mut algs: Vec<SignatureAlgorithm> = Vec::new();
     for (_, alg, _) in &prepared {
@@ -259,6 +271,51 @@ pub fn sign_batch(
     } else {
         Exit::Operational
     })
+}
+
+/// On Ctrl-C or SIGTERM: removes `temps` and exits with 130 (interrupted). Runs on its own
+/// thread with a small runtime; the files that were finished by then are already renamed, so
+/// removing a missing path is harmless.
+fn remove_on_interrupt(lang: Lang, temps: Vec<PathBuf>) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    // Registered here, before the request goes out, so that no signal is missed.
+    #[cfg(unix)]
+    let signals = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    });
+    std::thread::spawn(move || {
+        #[cfg(unix)]
+        rt.block_on(async move {
+            let (mut int, mut term) = signals;
+            tokio::select! {
+                Some(_) = async { int.as_mut()?.recv().await } => {}
+                Some(_) = async { term.as_mut()?.recv().await } => {}
+                else => std::future::pending::<()>().await,
+            }
+        });
+        #[cfg(not(unix))]
+        rt.block_on(crate::commands::common::shutdown_signal());
+        for t in &temps {
+            let _ = std::fs::remove_file(t);
+        }
+        eprintln!(
+            "{}",
+            match lang {
+                Lang::Vi => "đã dừng: không ký thêm văn bản nào",
+                Lang::En => "interrupted: no further document was signed",
+            }
+        );
+        std::process::exit(130);
+    });
 }
 
 fn prepare_one(
