@@ -312,6 +312,21 @@ fn the_vendor_sign_files_dialect_over_the_same_core() {
         // The service answered out of order: each signature must still land on its document.
         pdfsig_ok(&out.join(format!("v{n}.pdf")));
     }
+    pyhanko_ok(&out.join("v2.pdf"));
+    // XML through the same dialect (PKCS#1 v1.5: Debian's xmlsec1 has no PSS).
+    let x = work.path().join("v4.xml");
+    xml(&x, 4);
+    let out2 = work.path().join("out2");
+    let o = sign(
+        &[x, files[0].clone()],
+        &out2,
+        &s.csc(&server.api(), "&dialect=sign-files"),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(server.stats().sign_requests, 2);
+    xmlsec_ok(&out2.join("v4.xml"));
+    pdfsig_ok(&out2.join("v1.pdf"));
 }
 
 #[test]

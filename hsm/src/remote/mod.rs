@@ -353,8 +353,12 @@ impl RemoteSigner {
             return Err(self.dialect_bad("the number of signatures does not match"));
         }
         for (sig, tbs) in out.iter_mut().zip(&sub.to_be_signed) {
-            *sig = normalise_ecdsa(self.kind, std::mem::take(sig));
-            verify(sub.algorithm, self.kind, &self.spki, tbs, sig).map_err(|()| Error::Remote {
+            // As received, or (ECDSA) the r||s reading of it made DER: whichever verifies.
+            let found = [Some(sig.clone()), raw_ecdsa_to_der(self.kind, sig)]
+                .into_iter()
+                .flatten()
+                .find(|c| verify(sub.algorithm, self.kind, &self.spki, tbs, c).is_ok());
+            *sig = found.ok_or_else(|| Error::Remote {
                 service: self.dialect.who(),
                 reason: "returned a signature that does not verify with the certificate; nothing was written".into(),
             })?;
@@ -473,16 +477,17 @@ fn algorithms_for(kind: KeyKind) -> Vec<SignatureAlgorithm> {
     }
 }
 
-/// Services return ECDSA either DER-encoded or as r||s: make it DER.
-fn normalise_ecdsa(kind: KeyKind, sig: Vec<u8>) -> Vec<u8> {
+/// Services return ECDSA either DER-encoded or as r||s: the DER form of an r||s reading, when
+/// `sig` has the length of one.
+fn raw_ecdsa_to_der(kind: KeyKind, sig: &[u8]) -> Option<Vec<u8>> {
     let half = match kind {
         KeyKind::EcP256 => 32,
         KeyKind::EcP384 => 48,
         KeyKind::EcP521 => 66,
-        _ => return sig,
+        _ => return None,
     };
-    if sig.len() != 2 * half || sig.first() == Some(&0x30) && der_len_ok(&sig) {
-        return sig;
+    if sig.len() != 2 * half {
+        return None;
     }
     let int = |b: &[u8]| {
         let b = match b.iter().position(|&x| x != 0) {
@@ -506,15 +511,7 @@ fn normalise_ecdsa(kind: KeyKind, sig: Vec<u8>) -> Vec<u8> {
     }
     out.push(body.len() as u8);
     out.extend(body);
-    out
-}
-
-fn der_len_ok(sig: &[u8]) -> bool {
-    match sig.get(1) {
-        Some(&l) if l < 0x80 => l as usize + 2 == sig.len(),
-        Some(0x81) => sig.get(2).is_some_and(|&l| l as usize + 3 == sig.len()),
-        _ => false,
-    }
+    Some(out)
 }
 
 fn verify(
