@@ -730,3 +730,27 @@ fn b_t_time_stamps_the_signature_after_the_approval() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["signatures"][0]["level"], "PAdES-B-T", "{v}");
 }
+
+#[test]
+fn a_service_that_signs_with_another_key_produces_no_document() {
+    // The certificate is the officer's, the signatures are the agency's: every document must be
+    // refused before anything is written (the signer checks each signature it receives).
+    let mut cfg = CscConfig::new("officer-rsa");
+    cfg.sign_with = Some("agency".into());
+    let server = CscServer::start(cfg);
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a.pdf"), work.path().join("b.xml"));
+    pdf(&a, "So: 1");
+    xml(&b, 2);
+    let out = work.path().join("out");
+    let o = sign(&[a, b], &out, &s.csc(&server.api(), ""), &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not verify with the certificate"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(server.stats().hashes_signed, 2);
+    assert_eq!(leftovers(&out), Vec::<String>::new());
+}

@@ -55,6 +55,8 @@ pub struct CscConfig {
     pub offer_async: bool,
     /// What the person does.
     pub script: Script,
+    /// A misbehaving service: sign with this other fixture's key than the certificate's.
+    pub sign_with: Option<String>,
 }
 
 impl CscConfig {
@@ -70,6 +72,7 @@ impl CscConfig {
             v1: false,
             offer_async: true,
             script: Script::ApproveAfter(Duration::from_millis(300)),
+            sign_with: None,
         }
     }
 }
@@ -128,8 +131,9 @@ impl CscServer {
     /// Starts a server.
     pub fn start(cfg: CscConfig) -> Self {
         let dir = crate::fixtures().join("pki");
-        let key_pem = std::fs::read_to_string(dir.join(format!("{}.key.pem", cfg.fixture)))
-            .expect("fixture key");
+        let key_name = cfg.sign_with.clone().unwrap_or_else(|| cfg.fixture.clone());
+        let key_pem =
+            std::fs::read_to_string(dir.join(format!("{key_name}.key.pem"))).expect("fixture key");
         let key = SoftwareKey::from_pem(&key_pem, &cfg.fixture).expect("fixture key");
         let chain = std::fs::read_to_string(dir.join(format!("{}.chain.pem", cfg.fixture)))
             .expect("fixture chain");
