@@ -754,3 +754,21 @@ fn a_service_that_signs_with_another_key_produces_no_document() {
     assert_eq!(server.stats().hashes_signed, 2);
     assert_eq!(leftovers(&out), Vec::<String>::new());
 }
+
+#[test]
+fn an_access_token_that_expires_during_the_wait_is_renewed() {
+    let mut cfg = CscConfig::new("officer-rsa");
+    cfg.token_uses = Some(3);
+    cfg.script = Script::ApproveAfter(Duration::from_millis(800));
+    let server = CscServer::start(cfg);
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a.pdf");
+    pdf(&a, "So: 1");
+    let out = work.path().join("out");
+    let o = sign(&[a], &out, &s.csc(&server.api(), ""), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = server.stats();
+    assert!(st.tokens >= 2, "the token was renewed: {st:?}");
+    pdfsig_ok(&out.join("a.pdf"));
+}

@@ -57,6 +57,8 @@ pub struct CscConfig {
     pub script: Script,
     /// A misbehaving service: sign with this other fixture's key than the certificate's.
     pub sign_with: Option<String>,
+    /// Tokens expire after this many authenticated calls (a long wait outliving its token).
+    pub token_uses: Option<usize>,
 }
 
 impl CscConfig {
@@ -73,6 +75,7 @@ impl CscConfig {
             offer_async: true,
             script: Script::ApproveAfter(Duration::from_millis(300)),
             sign_with: None,
+            token_uses: None,
         }
     }
 }
@@ -105,6 +108,7 @@ struct State {
     key: SoftwareKey,
     certs: Vec<Vec<u8>>,
     token: String,
+    token_used: usize,
     sads: HashMap<String, (Vec<Vec<u8>>, usize)>,
     jobs: HashMap<String, Job>,
     stats: Stats,
@@ -147,6 +151,7 @@ impl CscServer {
             key,
             certs,
             token: format!("tok-{}", std::process::id()),
+            token_used: 0,
             sads: HashMap::new(),
             jobs: HashMap::new(),
             stats: Stats::default(),
@@ -239,6 +244,10 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
         .unwrap_or_default();
     if auth != format!("Bearer {}", s.token) {
         return err(401, "invalid_token", "The access token is not valid");
+    }
+    s.token_used += 1;
+    if s.cfg.token_uses.is_some_and(|n| s.token_used > n) {
+        return err(401, "invalid_token", "The access token expired");
     }
     if body
         .get("credentialID")
@@ -489,6 +498,9 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
     {
         return err(401, "invalid_client", "Client authentication failed");
     }
+    // A new token each time; the old one stops working.
+    s.token = format!("tok-{}-{}", std::process::id(), s.stats.tokens);
+    s.token_used = 0;
     Response::json(
         200,
         &json!({"access_token": s.token, "token_type": "Bearer", "expires_in": 3600}),

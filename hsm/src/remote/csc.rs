@@ -16,6 +16,7 @@ use crate::pin::{PinPrompt, PinRequest};
 use crate::{oids, Error, HashAlgorithm, SecretString, SignatureAlgorithm};
 use base64::Engine;
 use serde_json::{json, Value};
+use std::sync::Mutex;
 use std::time::Duration;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -189,7 +190,9 @@ pub struct CscSession {
     pub credential_id: String,
     /// What `credentials/info` said.
     pub info: CredentialInfo,
-    token: Option<SecretString>,
+    token: Mutex<Option<SecretString>>,
+    /// Client id, secret and token endpoint, to fetch a new token when one expires.
+    client: Option<(String, SecretString, String)>,
     pin: Option<SecretString>,
     otp_prompt: bool,
 }
@@ -223,14 +226,16 @@ impl CscSession {
                     .collect()
             })
             .unwrap_or_default();
-        let token = match r.get("client-id") {
+        let (token, client) = match r.get("client-id") {
             Some(client_id) => {
                 let secret = client_secret.ok_or_else(|| Error::BadKeyRef {
                     reason: "client-id needs its secret: add secret-source=file:PATH".into(),
                 })?;
-                Some(fetch_token(&http, &info, &base, client_id, &secret)?)
+                let url = token_url(&info, &base);
+                let t = fetch_token(&http, &url, client_id, &secret)?;
+                (Some(t), Some((client_id.to_owned(), secret, url)))
             }
-            None => None,
+            None => (None, None),
         };
         let mut s = Self {
             http,
@@ -239,7 +244,8 @@ impl CscSession {
             methods,
             credential_id: String::new(),
             info: CredentialInfo::default(),
-            token,
+            token: Mutex::new(token),
+            client,
             pin,
             otp_prompt: false,
         };
@@ -291,19 +297,27 @@ impl CscSession {
         format!("credential {} at {}", self.credential_id, self.base)
     }
 
-    /// POSTs `body` to `{base}/{method}` with the bearer token.
+    /// POSTs `body` to `{base}/{method}` with the bearer token. A token the service no longer
+    /// accepts (HTTP 401: expired during a long wait) is replaced once and the call repeated.
     pub fn call(
         &self,
         method: &str,
         body: Value,
         wait: Option<Duration>,
     ) -> Result<(u16, Value), Error> {
-        self.http.post_json(
-            &format!("{}/{method}", self.base),
-            self.token.as_ref(),
-            &body,
-            wait,
-        )
+        let url = format!("{}/{method}", self.base);
+        let current = || self.token.lock().ok().and_then(|t| t.clone());
+        let (status, v) = self.http.post_json(&url, current().as_ref(), &body, wait)?;
+        match (&self.client, status) {
+            (Some((id, secret, token_url)), 401) => {
+                let fresh = fetch_token(&self.http, token_url, id, secret)?;
+                if let Ok(mut t) = self.token.lock() {
+                    *t = Some(fresh);
+                }
+                self.http.post_json(&url, current().as_ref(), &body, wait)
+            }
+            _ => Ok((status, v)),
+        }
     }
 
     /// An error answer of `method` as one of our errors.
@@ -387,29 +401,31 @@ impl CscSession {
     }
 }
 
-fn fetch_token(
-    http: &HttpClient,
-    info: &Value,
-    base: &str,
-    client_id: &str,
-    secret: &SecretString,
-) -> Result<SecretString, Error> {
-    // v2 §8.1: `oauth2` is the authorization server's base URI; its token endpoint is
-    // `{oauth2}/oauth2/token`. Without one, the CSC server itself is the authorization server.
+/// v2 §8.1: `oauth2` is the authorization server's base URI; its token endpoint is
+/// `{oauth2}/oauth2/token`. Without one, the CSC server itself is the authorization server.
+fn token_url(info: &Value, base: &str) -> String {
     let oauth = info
         .get("oauth2")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or(base)
         .trim_end_matches('/');
-    let url = format!("{oauth}/oauth2/token");
+    format!("{oauth}/oauth2/token")
+}
+
+fn fetch_token(
+    http: &HttpClient,
+    url: &str,
+    client_id: &str,
+    secret: &SecretString,
+) -> Result<SecretString, Error> {
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         form_encode(client_id),
         form_encode(secret.expose())
     );
     let a = http.post(
-        &url,
+        url,
         "application/x-www-form-urlencoded",
         &[],
         None,
