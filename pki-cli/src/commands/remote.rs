@@ -51,14 +51,6 @@ pub fn open(
         lang,
         opts,
     )
-    .map_err(|e| e.hint(hint(lang)))
-}
-
-fn hint(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Vi => "khóa từ xa: kiểm tra địa chỉ dịch vụ, client-id/secret-source (CSC) hoặc ap-id (PKI SIM)",
-        Lang::En => "remote key: check the service address, client-id/secret-source (CSC) or ap-id (PKI SIM)",
-    }
 }
 
 fn on_event(
