@@ -586,6 +586,7 @@ mod tests {
         submits: Mutex<Vec<usize>>,
         garble: bool,
         raw_ecdsa: bool,
+        last: Mutex<Vec<(SignatureAlgorithm, Vec<Vec<u8>>)>>,
     }
 
     impl Fake {
@@ -605,8 +606,6 @@ mod tests {
         }
     }
 
-    static LAST: Mutex<Vec<(SignatureAlgorithm, Vec<Vec<u8>>)>> = Mutex::new(Vec::new());
-
     impl Dialect for Fake {
         fn who(&self) -> String {
             "+84900000000".into()
@@ -625,7 +624,7 @@ mod tests {
                 return Ok(Step::Done(self.sign(alg, digests)));
             }
             *self.polls.lock().unwrap() = 0;
-            LAST.lock().unwrap().push((alg, digests.to_vec()));
+            self.last.lock().unwrap().push((alg, digests.to_vec()));
             Ok(Step::Pending("tx".into()))
         }
         fn poll(&self, _h: &str) -> Result<Step, Error> {
@@ -634,7 +633,7 @@ mod tests {
             if self.pending == usize::MAX || *p < self.pending {
                 return Ok(Step::Pending("tx".into()));
             }
-            let (alg, d) = LAST.lock().unwrap().pop().unwrap();
+            let (alg, d) = self.last.lock().unwrap().pop().unwrap();
             Ok(Step::Done(self.sign(alg, &d)))
         }
     }
@@ -682,6 +681,7 @@ mod tests {
             submits: Mutex::new(Vec::new()),
             garble: false,
             raw_ecdsa: false,
+            last: Mutex::new(Vec::new()),
         }
     }
 
