@@ -772,3 +772,95 @@ fn an_access_token_that_expires_during_the_wait_is_renewed() {
     assert!(st.tokens >= 2, "the token was renewed: {st:?}");
     pdfsig_ok(&out.join("a.pdf"));
 }
+
+#[test]
+fn https_with_a_private_ca_given_by_ca_file() {
+    // A service on https whose certificate comes from a CA the system does not know: refused
+    // by default, accepted with ca-file=. The CA and server certificate are made by openssl.
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n).display().to_string();
+    let ok = |c: &mut Command| {
+        let o = run(c);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    ok(Command::new(&openssl).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=CA ky so tu xa thu nghiem",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]));
+    ok(Command::new(&openssl).args([
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("srv.key"),
+        "-out",
+        &p("srv.csr"),
+    ]));
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ok(Command::new(&openssl).args([
+        "x509",
+        "-req",
+        "-in",
+        &p("srv.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("srv.pem"),
+    ]));
+    let tls = interop_tests::httpd::tls_config(
+        &std::fs::read_to_string(p("srv.pem")).unwrap(),
+        &std::fs::read_to_string(p("srv.key")).unwrap(),
+    );
+    let server = CscServer::start_tls(CscConfig::new("officer-rsa"), tls);
+    assert!(server.api().starts_with("https://127.0.0.1:"));
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a.pdf");
+    pdf(&a, "So: 1/TLS");
+    let out = work.path().join("out");
+    let o = sign(
+        std::slice::from_ref(&a),
+        &out,
+        &s.csc(&server.api(), ""),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("add ca-file=PEM"), "{}", text(&o));
+    assert_eq!(leftovers(&out), Vec::<String>::new());
+    let key = s.csc(&server.api(), &format!("&ca-file={}", p("ca.pem")));
+    let o = sign(&[a], &out, &key, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    pdfsig_ok(&out.join("a.pdf"));
+}

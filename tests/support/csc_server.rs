@@ -132,8 +132,17 @@ impl std::fmt::Debug for CscServer {
 }
 
 impl CscServer {
-    /// Starts a server.
+    /// Starts a server (plain http).
     pub fn start(cfg: CscConfig) -> Self {
+        Self::start_with(cfg, None)
+    }
+
+    /// Starts a server over TLS with `tls` (see [`crate::httpd::tls_config`]).
+    pub fn start_tls(cfg: CscConfig, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(cfg, Some(tls))
+    }
+
+    fn start_with(cfg: CscConfig, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let dir = crate::fixtures().join("pki");
         let key_name = cfg.sign_with.clone().unwrap_or_else(|| cfg.fixture.clone());
         let key_pem =
@@ -164,7 +173,10 @@ impl CscServer {
             let base = bc.lock().map(|b| b.clone()).unwrap_or_default();
             Some(handle(&st, &base, req, stop))
         });
-        let httpd = Httpd::start(handler);
+        let httpd = match tls {
+            Some(t) => Httpd::start_tls(handler, t),
+            None => Httpd::start(handler),
+        };
         if let Ok(mut b) = base_cell.lock() {
             *b = httpd.base.clone();
         }

@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 server on 127.0.0.1 for scripted test services (the CSC and MSSP servers):
 //! one thread per connection, one request per connection, a handler that may take its time (a
-//! person approving) and that stops waiting when the server is dropped.
+//! person approving) and that stops waiting when the server is dropped. Plain http, or https
+//! with a rustls server configuration ([`Httpd::start_tls`], [`tls_config`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -72,8 +73,18 @@ impl std::fmt::Debug for Httpd {
 }
 
 impl Httpd {
-    /// Starts serving `handler` on a free loopback port.
+    /// Starts serving `handler` on a free loopback port (plain http).
     pub fn start(handler: Handler) -> Self {
+        Self::start_with(handler, None)
+    }
+
+    /// Starts serving `handler` over TLS on a free loopback port (`https://127.0.0.1:PORT`).
+    pub fn start_tls(handler: Handler, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(handler, Some(tls))
+    }
+
+    fn start_with(handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -86,11 +97,19 @@ impl Httpd {
                 let Ok(s) = conn else { continue };
                 let h = handler.clone();
                 let st = stop2.clone();
-                std::thread::spawn(move || serve_one(s, &h, &st));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve_one(s, &h, &st),
+                    Some(cfg) => {
+                        if let Ok(conn) = rustls::ServerConnection::new(cfg) {
+                            serve_one(rustls::StreamOwned::new(conn, s), &h, &st);
+                        }
+                    }
+                });
             }
         });
         Self {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             addr,
             stop,
             accept: Some(accept),
@@ -110,9 +129,8 @@ pub fn wait(d: Duration, stop: &AtomicBool) -> bool {
     true
 }
 
-fn serve_one(s: TcpStream, handler: &Handler, stop: &AtomicBool) {
-    let Ok(clone) = s.try_clone() else { return };
-    let mut r = BufReader::new(clone);
+fn serve_one<S: Read + Write>(mut s: S, handler: &Handler, stop: &AtomicBool) {
+    let mut r = BufReader::new(&mut s);
     let mut line = String::new();
     if r.read_line(&mut line).is_err() {
         return;
@@ -138,6 +156,7 @@ fn serve_one(s: TcpStream, handler: &Handler, stop: &AtomicBool) {
     if r.read_exact(&mut body).is_err() {
         return;
     }
+    drop(r);
     let req = Request {
         method,
         path,
@@ -164,8 +183,31 @@ fn serve_one(s: TcpStream, handler: &Handler, stop: &AtomicBool) {
     )
     .into_bytes();
     out.extend_from_slice(&resp.body);
-    let mut s = s;
     let _ = s.write_all(&out);
+    let _ = s.flush();
+}
+
+/// A TLS server configuration from a PEM certificate chain and a PEM PKCS#8 key.
+pub fn tls_config(chain_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certs: Vec<CertificateDer<'static>> = hsm::pem::pem_blocks(chain_pem)
+        .into_iter()
+        .filter(|(l, _)| l == "CERTIFICATE")
+        .map(|(_, d)| CertificateDer::from(d))
+        .collect();
+    let key = hsm::pem::pem_blocks(key_pem)
+        .into_iter()
+        .find(|(l, _)| l == "PRIVATE KEY")
+        .map(|(_, d)| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d)))
+        .expect("a PKCS#8 PRIVATE KEY block");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("TLS server certificate");
+    Arc::new(cfg)
 }
 
 impl Drop for Httpd {

@@ -1,7 +1,8 @@
 //! The HTTP client remote signers use: ureq over rustls, with a timeout on every exchange and a
 //! cap on every answer, so a hanging or hostile service gives a clear error, never a hang.
-//! https with the Mozilla roots (or a CA file given for a private service); plain http only to
-//! the loopback interface (tests, a local gateway).
+//! https trusting the system's CA bundle (where administrators add the national roots; the
+//! Mozilla roots built into ureq when there is none), or only a CA file given for a private
+//! service; plain http only to the loopback interface (tests, a local gateway).
 
 use super::RemoteOptions;
 use crate::{Error, SecretString};
@@ -33,21 +34,21 @@ impl HttpClient {
     pub fn new(url: &str, opts: &RemoteOptions) -> Result<Self, Error> {
         check_url(url)?;
         let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(path) = &opts.ca_file {
-            let pem = std::fs::read_to_string(path).map_err(|e| Error::Io {
-                path: path.clone(),
-                source: e,
-            })?;
-            let certs: Vec<ureq::tls::Certificate<'static>> = crate::pem::pem_blocks(&pem)
-                .into_iter()
-                .filter(|(label, _)| label == "CERTIFICATE")
-                .map(|(_, der)| ureq::tls::Certificate::from_der(&der).to_owned())
-                .collect();
-            if certs.is_empty() {
-                return Err(Error::BadKeyRef {
-                    reason: format!("{} holds no PEM certificate to trust", path.display()),
-                });
+        let roots = match &opts.ca_file {
+            Some(path) => {
+                let certs = read_pem_certs(path)?;
+                if certs.is_empty() {
+                    return Err(Error::BadKeyRef {
+                        reason: format!("{} holds no PEM certificate to trust", path.display()),
+                    });
+                }
+                Some(certs)
             }
+            // The system's store, where an administrator adds the national roots; else the
+            // Mozilla roots built into ureq.
+            None => system_bundle().and_then(|p| read_pem_certs(&p).ok()),
+        };
+        if let Some(certs) = roots.filter(|c| !c.is_empty()) {
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
         let timeout = opts.request_timeout;
@@ -157,6 +158,15 @@ impl HttpClient {
                 waited,
             };
         }
+        let text = e.to_string();
+        if text.contains("certificate") || text.contains("UnknownIssuer") {
+            return Error::Remote {
+                service: self.service.clone(),
+                reason: format!(
+                    "presented a TLS certificate that is not trusted here ({text}); if it uses a private CA, add ca-file=PEM to the key reference"
+                ),
+            };
+        }
         let reason = match e {
             ureq::Error::Timeout(_) => format!(
                 "did not answer within {} s; check the network and try again",
@@ -183,6 +193,33 @@ impl HttpClient {
             reason,
         }
     }
+}
+
+fn read_pem_certs(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> {
+    let pem = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(crate::pem::pem_blocks(&pem)
+        .into_iter()
+        .filter(|(label, _)| label == "CERTIFICATE")
+        .map(|(_, der)| ureq::tls::Certificate::from_der(&der).to_owned())
+        .collect())
+}
+
+/// The system CA bundle: `SSL_CERT_FILE`, else the usual Debian/RHEL/BSD paths.
+fn system_bundle() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("SSL_CERT_FILE") {
+        return Some(p.into());
+    }
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// https anywhere; http only to the loopback interface.

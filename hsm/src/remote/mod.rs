@@ -70,7 +70,7 @@ pub struct RemoteOptions {
     /// Time allowed for one HTTP exchange that does not wait for a person (default 30 s).
     pub request_timeout: Duration,
     /// A PEM file of CA certificates to trust for the service's TLS certificate instead of the
-    /// built-in Mozilla roots (`ca-file=` in the key reference does the same).
+    /// system's CA bundle (`ca-file=` in the key reference does the same).
     pub ca_file: Option<PathBuf>,
     /// Who to tell what is happening.
     pub progress: Option<Progress>,
