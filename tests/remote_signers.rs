@@ -161,16 +161,25 @@ fn csc_async_signs_pdf_and_xml_accepted_by_pdfsig_pyhanko_and_xmlsec1() {
     pdf(&a, "So: 12/UBND-VP");
     xml(&b, 12);
     let before = std::fs::read(&a).unwrap();
+    // A damaged document is reported and left out; the others go to the phone.
+    let damaged = work.path().join("hong.pdf");
+    std::fs::write(&damaged, b"%PDF-1.7\nthis file is damaged").unwrap();
     let out = work.path().join("out");
-    let o = sign(&[a.clone(), b], &out, &s.csc(&server.api(), ""), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = sign(
+        &[a.clone(), damaged, b],
+        &out,
+        &s.csc(&server.api(), ""),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let log = text(&o);
+    assert!(!out.join("hong.pdf").exists());
     assert!(
         log.contains("Approve the signature on your phone (credential cred-001"),
         "{log}"
     );
     assert!(log.contains("2 document(s)"), "{log}");
-    assert!(log.contains("signed 2/2"), "{log}");
+    assert!(log.contains("signed 2/3"), "{log}");
     assert!(
         !log.contains("123456") && !log.contains("s3cret"),
         "a secret leaked: {log}"
