@@ -413,6 +413,12 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                     sign_all(&mut s, job.alg, &job.hashes)
                 }
                 Script::UserCancels => err(400, "access_denied", "The user rejected the request"),
+                // Services say "not yet" both ways: 202, or a 400 that says so.
+                _ if s.stats.polls % 2 == 0 => err(
+                    400,
+                    "invalid_request",
+                    "The previous asynchronous signature request is not completed",
+                ),
                 _ => Response::json(202, &json!({})),
             }
         }

@@ -621,10 +621,14 @@ impl Dialect for CscDialect {
     }
 
     fn poll(&self, handle: &str) -> Result<Step, Error> {
-        let (status, v) = self
-            .session
-            .call(POLL_METHOD, json!({"responseID": handle}), None)?;
-        if status == 202 {
+        // The id `signHash` returned as `responseID`; some clients send it as `requestID`, so
+        // both are given.
+        let (status, v) = self.session.call(
+            POLL_METHOD,
+            json!({"responseID": handle, "requestID": handle}),
+            None,
+        )?;
+        if status == 202 || still_running(status, &v) {
             return Ok(Step::Pending(handle.to_owned()));
         }
         if status != 200 {
@@ -635,6 +639,23 @@ impl Dialect for CscDialect {
         }
         Ok(Step::Pending(handle.to_owned()))
     }
+}
+
+/// Services answer a poll of a request that is not finished either with 202 / no signatures,
+/// or with an HTTP 400 whose description says the asynchronous request is not complete.
+fn still_running(status: u16, v: &Value) -> bool {
+    if status != 400 {
+        return false;
+    }
+    let d = v
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    d.contains("not completed")
+        || d.contains("not yet completed")
+        || d.contains("in progress")
+        || d.contains("pending")
 }
 
 /// Opens a `csc:` key reference as a signer.
@@ -716,6 +737,18 @@ mod tests {
             sign_algo(SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256)).0,
             "1.2.840.10045.4.3.2"
         );
+    }
+
+    #[test]
+    fn a_poll_that_says_not_yet() {
+        let v = json!({"error": "invalid_request",
+            "error_description": "The previous asynchronous signature request is not completed"});
+        assert!(still_running(400, &v));
+        assert!(!still_running(401, &v));
+        assert!(!still_running(
+            400,
+            &json!({"error": "invalid_request", "error_description": "Invalid parameter responseID"})
+        ));
     }
 
     #[test]
