@@ -47,6 +47,12 @@ impl Secrets {
             self.file("pin")
         )
     }
+    fn vendor(&self, api: &str, extra: &str) -> String {
+        format!(
+            "csc:{api}?dialect=sign-files&client-id=van-thu-app&credential=cred-001&secret-source={}&poll-ms=100{extra}",
+            self.file("client")
+        )
+    }
     fn mss(&self, url: &str, extra: &str) -> String {
         format!(
             "mss:{MSISDN}?mssp={url}&ap-id={AP_ID}&secret-source={}&poll-ms=100{extra}",
@@ -307,13 +313,18 @@ fn the_vendor_sign_files_dialect_over_the_same_core() {
         })
         .collect();
     let out = work.path().join("out");
-    // RSASSA-PSS here (Debian's xmlsec1 has no PSS, so not in the XML tests).
+    // The API names no algorithm (PKCS#1 v1.5): asking for RSASSA-PSS is refused up front.
     let o = sign(
         &files,
         &out,
-        &s.csc(&server.api(), "&dialect=sign-files"),
+        &s.vendor(&server.vendor_api(), ""),
         &["--pss"],
     );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("RSASSA-PSS"), "{}", text(&o));
+    assert_eq!(server.stats().sign_requests, 0);
+    assert_eq!(leftovers(&out), Vec::<String>::new());
+    let o = sign(&files, &out, &s.vendor(&server.vendor_api(), ""), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let st = server.stats();
     assert_eq!((st.sign_requests, st.hashes_signed), (1, 3), "{st:?}");
@@ -329,7 +340,7 @@ fn the_vendor_sign_files_dialect_over_the_same_core() {
     let o = sign(
         &[x, files[0].clone()],
         &out2,
-        &s.csc(&server.api(), "&dialect=sign-files"),
+        &s.vendor(&server.vendor_api(), ""),
         &[],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -451,6 +462,18 @@ fn scripted_csc_failures_give_one_sentence_and_no_output() {
         &[],
         "refused the client credentials of \"van-thu-app\"",
     );
+    // The vendor dialect: refused in the app, never answered, a wrong SP password.
+    server.set_script(Script::UserCancels);
+    let vendor = s.vendor(&server.vendor_api(), "");
+    fails_cleanly(&vendor, &[], "refused on the phone of subscriber cred-001");
+    server.set_script(Script::NeverAnswers);
+    fails_cleanly(
+        &vendor,
+        &["--approval-timeout", "2"],
+        "no approval came from subscriber cred-001",
+    );
+    let bad_sp = vendor.replace(&s.file("client"), &s.file("pin"));
+    fails_cleanly(&bad_sp, &[], "refused the account \"van-thu-app\"");
     // A wrong PIN from pin-source, with the approval script back to normal.
     server.set_script(Script::ApproveAfter(Duration::from_millis(10)));
     let badpin = key.replace(&s.file("pin"), &s.file("badpin"));

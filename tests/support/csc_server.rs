@@ -101,6 +101,8 @@ struct Job {
     started: Instant,
     alg: SignatureAlgorithm,
     hashes: Vec<Vec<u8>>,
+    /// The vendor dialect's hashes with their doc_id.
+    hashes_by_doc: Vec<(String, Vec<u8>)>,
 }
 
 struct State {
@@ -192,6 +194,14 @@ impl CscServer {
         format!("{}/csc/v2", self.base)
     }
 
+    /// The base URL of the vendor "sign_files" API the same server offers (the provider's
+    /// integration document: `v1/credentials/get_certificate`, `v1/signatures/sign`,
+    /// `v1/signatures/sign/{tranId}/status`, answers wrapped in `status_code`/`message`/`data`;
+    /// the SP account is `client_id`/`client_secret`, the subscriber `credential`).
+    pub fn vendor_api(&self) -> String {
+        format!("{}/sca/sp769", self.base)
+    }
+
     /// What the server saw so far.
     pub fn stats(&self) -> Stats {
         self.state
@@ -216,6 +226,9 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
     let path = req.path.split('?').next().unwrap_or("");
     if path == "/oauth/oauth2/token" {
         return token(state, req);
+    }
+    if let Some(method) = path.strip_prefix("/sca/sp769/") {
+        return vendor(state, method, req);
     }
     let Some(method) = path.strip_prefix("/csc/v2/") else {
         return err(404, "invalid_request", "no such path");
@@ -370,6 +383,7 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                         started: Instant::now(),
                         alg,
                         hashes,
+                        hashes_by_doc: Vec::new(),
                     },
                 );
                 return Response::json(200, &json!({"responseID": id}));
@@ -420,76 +434,6 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                     "The previous asynchronous signature request is not completed",
                 ),
                 _ => Response::json(202, &json!({})),
-            }
-        }
-        "v1/signatures/sign" => {
-            s.stats.sign_requests += 1;
-            let files = body
-                .get("sign_files")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let hashes: Option<Vec<Vec<u8>>> = files
-                .iter()
-                .map(|f| hex::decode(f.get("data_to_be_signed")?.as_str()?).ok())
-                .collect();
-            let Some(hashes) = hashes.filter(|h| !h.is_empty()) else {
-                return err(400, "invalid_request", "Invalid sign_files");
-            };
-            if hashes.len() > s.cfg.multisign {
-                return err(400, "invalid_request", "Too many files");
-            }
-            s.stats.max_batch = s.stats.max_batch.max(hashes.len());
-            let Some(alg) = algorithm(&body, true) else {
-                return err(400, "invalid_request", "Invalid parameter signAlgo");
-            };
-            let tx = body
-                .get("transaction_id")
-                .and_then(Value::as_str)
-                .unwrap_or("tx")
-                .to_owned();
-            s.jobs.insert(
-                tx.clone(),
-                Job {
-                    started: Instant::now(),
-                    alg,
-                    hashes,
-                },
-            );
-            Response::json(
-                200,
-                &json!({"status": "sig_wait_for_user_confirm", "transaction_id": tx}),
-            )
-        }
-        m if m.starts_with("v1/signatures/sign/") && m.ends_with("/status") => {
-            s.stats.polls += 1;
-            let tx = m["v1/signatures/sign/".len()..m.len() - "/status".len()].to_owned();
-            let Some(job) = s.jobs.get(&tx) else {
-                return err(400, "invalid_request", "Unknown transaction");
-            };
-            match s.cfg.script {
-                Script::ApproveAfter(d) if job.started.elapsed() >= d => {
-                    let Some(job) = s.jobs.remove(&tx) else {
-                        return err(500, "server_error", "");
-                    };
-                    let mut sigs = Vec::new();
-                    for (i, h) in job.hashes.iter().enumerate() {
-                        match s.key.sign_digest(job.alg, h) {
-                            Ok(sig) => sigs.push(json!({"doc_id": (i + 1).to_string(),
-                                                        "signature_value": B64.encode(sig)})),
-                            Err(e) => return err(400, "invalid_request", &e.to_string()),
-                        }
-                    }
-                    s.stats.hashes_signed += sigs.len();
-                    // Out of order on purpose: the client must match by doc_id.
-                    sigs.reverse();
-                    Response::json(
-                        200,
-                        &json!({"status": "success", "transaction_id": tx, "signatures": sigs}),
-                    )
-                }
-                Script::UserCancels => Response::json(200, &json!({"status": "sig_user_rejected"})),
-                _ => Response::json(200, &json!({"status": "sig_wait_for_user_confirm"})),
             }
         }
         _ => err(404, "invalid_request", "Unknown method"),
@@ -595,4 +539,137 @@ fn sign_all(s: &mut State, alg: SignatureAlgorithm, hashes: &[Vec<u8>]) -> Respo
     }
     s.stats.hashes_signed += sigs.len();
     Response::json(200, &json!({"signatures": sigs}))
+}
+
+/// The vendor dialect: `{status_code, message, data}` answers, the SP account in every body.
+fn vendor(state: &Mutex<State>, method: &str, req: &Request) -> Response {
+    let wrap = |code: u16, message: &str, data: Value| {
+        Response::json(
+            200,
+            &json!({"status_code": code, "message": message, "data": data}),
+        )
+    };
+    let Ok(mut s) = state.lock() else {
+        return err(500, "server_error", "");
+    };
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    if method.ends_with("/status") {
+        s.stats.polls += 1;
+        let tx = method
+            ["v1/signatures/sign/".len().min(method.len())..method.len() - "/status".len()]
+            .to_owned();
+        let Some(job) = s.jobs.get(&tx) else {
+            return wrap(400, "BAD_REQUEST: unknown transaction", Value::Null);
+        };
+        return match s.cfg.script {
+            Script::ApproveAfter(d) if job.started.elapsed() >= d => {
+                let Some(job) = s.jobs.remove(&tx) else {
+                    return err(500, "server_error", "");
+                };
+                let mut sigs = Vec::new();
+                for (doc, h) in &job.hashes_by_doc {
+                    match s.key.sign_digest(job.alg, h) {
+                        Ok(sig) => sigs
+                            .push(json!({"doc_id": doc, "signature_value": B64.encode(sig),
+                                                    "timestamp_signature": null})),
+                        Err(e) => return wrap(500, &e.to_string(), Value::Null),
+                    }
+                }
+                s.stats.hashes_signed += sigs.len();
+                // Out of order on purpose: the client must match by doc_id.
+                sigs.reverse();
+                wrap(
+                    200,
+                    "SUCCESS",
+                    json!({"transaction_id": tx, "signatures": sigs}),
+                )
+            }
+            Script::UserCancels => wrap(
+                400,
+                "sig_user_rejected: the subscriber rejected the transaction",
+                Value::Null,
+            ),
+            _ => wrap(
+                200,
+                "sig_wait_for_user_confirm",
+                json!({"transaction_id": tx}),
+            ),
+        };
+    }
+    if field("sp_id") != s.cfg.client_id || field("sp_password") != s.cfg.client_secret {
+        return wrap(401, "SP_CREDENTIAL_INVALID", Value::Null);
+    }
+    if field("user_id") != s.cfg.credential {
+        return wrap(401, "SP_CREDENTIAL_INVALID: unknown user_id", Value::Null);
+    }
+    match method {
+        "v1/credentials/get_certificate" => {
+            let c = |i: usize| {
+                s.certs
+                    .get(i)
+                    .map(|d| json!(B64.encode(d)))
+                    .unwrap_or(Value::Null)
+            };
+            wrap(
+                200,
+                "Success",
+                json!({"user_certificates": [{
+                    "service_type": "SMARTCA", "cert_status": "Đang hoạt động",
+                    "serial_number": "5401010100aa", "cert_data": c(0),
+                    "chain_data": {"ca_cert": c(1), "root_cert": c(2)},
+                    "transaction_id": field("transaction_id"),
+                }]}),
+            )
+        }
+        "v1/signatures/sign" => {
+            s.stats.sign_requests += 1;
+            let files = body
+                .get("sign_files")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let hashes: Option<Vec<(String, Vec<u8>)>> = files
+                .iter()
+                .map(|f| {
+                    if f.get("sign_type")?.as_str()? != "hash" {
+                        return None;
+                    }
+                    Some((
+                        f.get("doc_id")?.as_str()?.to_owned(),
+                        hex::decode(f.get("data_to_be_signed")?.as_str()?).ok()?,
+                    ))
+                })
+                .collect();
+            let Some(hashes) = hashes.filter(|h| !h.is_empty()) else {
+                return wrap(400, "BAD_REQUEST: sign_files", Value::Null);
+            };
+            s.stats.max_batch = s.stats.max_batch.max(hashes.len());
+            // The service signs PKCS#1 v1.5 (or ECDSA) over the hash length it is given.
+            let alg = match (s.cfg.fixture == "officer-ec", hashes[0].1.len()) {
+                (true, _) => SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256),
+                (false, 48) => SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha384),
+                (false, 64) => SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha512),
+                _ => SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256),
+            };
+            let tx = field("transaction_id");
+            s.counter += 1;
+            let tran_code = format!("tc-{}", s.counter);
+            s.jobs.insert(
+                tran_code.clone(),
+                Job {
+                    started: Instant::now(),
+                    alg,
+                    hashes: Vec::new(),
+                    hashes_by_doc: hashes,
+                },
+            );
+            wrap(
+                200,
+                "sig_wait_for_user_confirm",
+                json!({"transaction_id": tx, "tran_code": tran_code}),
+            )
+        }
+        _ => wrap(400, "BAD_REQUEST", Value::Null),
+    }
 }

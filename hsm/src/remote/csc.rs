@@ -6,8 +6,8 @@
 //! `signatures/signHash`, synchronous or asynchronous (`operationMode` "A", then polling).
 //!
 //! Key reference: `csc:https://host/csc/v2?credential=ID&client-id=APP&secret-source=file:S`
-//! with optional `pin-source=file:P`, `mode=sync|async`, `dialect=csc|sign-files`,
-//! `poll-ms=N`, `ca-file=PEM`.
+//! with optional `pin-source=file:P`, `mode=sync|async`, `poll-ms=N`, `ca-file=PEM`;
+//! `dialect=sign-files` selects the vendor dialect of [`super::vendor`] instead.
 
 use super::http::{form_encode, HttpClient};
 use super::{Dialect, RemoteOptions, RemoteSigner, Step};
@@ -666,20 +666,21 @@ pub fn open(
     prompt: &dyn PinPrompt,
     opts: &RemoteOptions,
 ) -> Result<RemoteSigner, Error> {
-    let opts = super::effective_options(r, opts)?;
-    let session = CscSession::open(r, client_secret, pin, prompt, &opts)?;
-    let certs = session.info.certificates.clone();
-    let allowed = session.info.allowed();
-    let dialect: Box<dyn Dialect> = match r.get("dialect").unwrap_or("csc") {
-        "csc" => Box::new(CscDialect::new(session, r.get("mode"))?),
-        "sign-files" => Box::new(super::vendor::SignFiles::new(session)),
+    match r.get("dialect").unwrap_or("csc") {
+        "csc" => {}
+        "sign-files" => return super::vendor::open(r, client_secret, opts),
         d => {
             return Err(Error::BadKeyRef {
                 reason: format!("unknown dialect \"{d}\"; this program speaks csc and sign-files"),
             })
         }
-    };
-    RemoteSigner::new(dialect, certs, allowed.as_deref(), opts)
+    }
+    let opts = super::effective_options(r, opts)?;
+    let session = CscSession::open(r, client_secret, pin, prompt, &opts)?;
+    let certs = session.info.certificates.clone();
+    let allowed = session.info.allowed();
+    let dialect = CscDialect::new(session, r.get("mode"))?;
+    RemoteSigner::new(Box::new(dialect), certs, allowed.as_deref(), opts)
 }
 
 #[cfg(test)]

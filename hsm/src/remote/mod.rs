@@ -6,8 +6,8 @@
 //! tell the caller what is happening ([`RemoteEvent`]), and check each returned signature
 //! against the certificate before handing it on. A service's wire protocol is a [`Dialect`]:
 //! - [`csc`]: Cloud Signature Consortium API v2 (and v1 field names);
-//! - [`vendor`]: a Vietnamese provider's CSC-like "sign_files" dialect, as a thin adapter over
-//!   the CSC session;
+//! - [`vendor`]: a Vietnamese provider's CSC-like "sign_files" hash-signing API, as a thin
+//!   dialect (submit and poll) over the same core;
 //! - [`mss`]: ETSI TS 102 204 mobile signature (PKI SIM) over SOAP.
 
 pub mod csc;
