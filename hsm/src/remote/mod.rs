@@ -750,7 +750,7 @@ mod tests {
 #[cfg(test)]
 mod tests_cert {
     //! A throwaway self-signed certificate for unit tests.
-    use crate::{SignatureAlgorithm, Signer, SoftwareKey};
+    use crate::{Signer, SoftwareKey};
     use der::Encode;
 
     pub fn self_signed(pkcs8: &[u8]) -> Vec<u8> {
@@ -772,7 +772,6 @@ mod tests_cert {
         tbs_body.extend(&spki);
         let tbs = tlv(0x30, &tbs_body);
         let sig = key.sign(alg, &tbs).unwrap();
-        let _ = SignatureAlgorithm::Ed25519;
         let mut bits = vec![0u8];
         bits.extend(sig);
         let mut body = tbs;
