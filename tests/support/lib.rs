@@ -4,6 +4,9 @@
 //! a failure (the test command installs every peer); locally the test is skipped with a loud
 //! message on stderr.
 
+pub mod csc_server;
+pub mod httpd;
+pub mod mssp_server;
 pub mod pkcs11;
 
 use std::path::{Path, PathBuf};

@@ -23,8 +23,10 @@ pub struct SignArgs {
     /// The directory to write signed documents to, under their own names.
     #[arg(long = "out-dir", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-    /// The key: `pkcs11:token=...;object=...` (a token or HSM), a PKCS#12 file, or a PEM/PKCS#8
-    /// key file with --cert.
+    /// The key: `pkcs11:token=...;object=...` (a token or HSM), a PKCS#12 file, a PEM/PKCS#8
+    /// key file with --cert, `csc:https://...` (a cloud key) or `mss:+84...?mssp=...` (a PKI
+    /// SIM; give its certificate with --cert). Remote keys sign every document with one
+    /// approval on the phone where the service allows it.
     #[arg(long, value_name = "KEYREF")]
     pub key: String,
     /// The signer's certificate, then its issuers (PEM); optional when the key store holds them.
@@ -76,6 +78,10 @@ pub struct SignArgs {
     /// Set for a batch: outputs are synced to disk once at the end instead of one by one.
     #[arg(skip)]
     pub batch: bool,
+    /// Remote keys (csc:, mss:): how long to wait for the approval on the phone before giving
+    /// up (nothing is written then).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub approval_timeout: u64,
 }
 
 /// Profiles.

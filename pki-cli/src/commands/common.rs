@@ -118,6 +118,23 @@ pub fn open_signer(
     pin_source: Option<&str>,
     lang: crate::output::Lang,
 ) -> Result<(std::sync::Arc<dyn hsm::Signer>, Vec<Certificate>), CliError> {
+    open_signer_with(
+        keyref,
+        cert,
+        pin_source,
+        lang,
+        hsm::RemoteOptions::default(),
+    )
+}
+
+/// [`open_signer`] with how a remote key (`csc:`, `mss:`) waits and reports progress.
+pub fn open_signer_with(
+    keyref: &str,
+    cert: Option<&Path>,
+    pin_source: Option<&str>,
+    lang: crate::output::Lang,
+    remote: hsm::RemoteOptions,
+) -> Result<(std::sync::Arc<dyn hsm::Signer>, Vec<Certificate>), CliError> {
     let parsed = hsm::KeyRef::parse(keyref)?;
     let given_chain = match cert {
         Some(p) => load_certs(p)?,
@@ -133,6 +150,7 @@ pub fn open_signer(
         } else {
             &no_prompt
         },
+        remote,
         ..Default::default()
     };
     let signer = hsm::open(&parsed, &opts)?;

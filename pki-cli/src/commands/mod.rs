@@ -7,6 +7,7 @@ pub mod crl;
 pub mod demo;
 pub mod ocsp;
 pub mod pdf;
+pub mod remote;
 pub mod sign;
 pub mod token;
 pub mod tsa;

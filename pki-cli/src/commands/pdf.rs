@@ -15,16 +15,9 @@ fn rlang(lang: Lang) -> report::Lang {
     }
 }
 
-/// Signs one PDF `input` into `output` with an opened key (the batch driver in
-/// `commands::sign` opens the key and checks its certificate once).
-pub fn sign_file(
-    a: &SignArgs,
-    input: &std::path::Path,
-    output: &std::path::Path,
-    signer: &dyn hsm::Signer,
-    chain: &[pki_core::cert::Certificate],
-    now: time::OffsetDateTime,
-) -> Result<String, CliError> {
+/// The PAdES options `pki sign` asks for (shared by the one-call path and the two-phase path
+/// of remote signers).
+pub fn pades_options(a: &SignArgs, now: time::OffsetDateTime) -> Result<PadesOptions, CliError> {
     if a.profile != ProfileArg::Plain {
         return Err(CliError::usage(format!(
             "the visible layout --profile {} is not available yet; sign with --profile plain (an invisible signature)",
@@ -61,15 +54,34 @@ pub fn sign_file(
         })?;
         o.tsa_url = Some(url.to_owned());
     }
+    Ok(o)
+}
+
+/// Signs one PDF `input` into `output` with an opened key (the batch driver in
+/// `commands::sign` opens the key and checks its certificate once).
+pub fn sign_file(
+    a: &SignArgs,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    signer: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+) -> Result<String, CliError> {
+    let o = pades_options(a, now)?;
     let fetcher = crate::fetch::HttpFetcher::default();
     let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
         .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
-    Ok(format!(
+    Ok(describe(&signed))
+}
+
+/// "Signature1, PAdES-B-B, sha256WithRSAEncryption".
+pub fn describe(signed: &pades::Signed) -> String {
+    format!(
         "{}, {}, {}",
         signed.field_name,
         signed.level.name(),
         signed.algorithm.name()
-    ))
+    )
 }
 
 /// `pki verify` for PDF files: every signature of every file; the exit code is the worst

@@ -86,7 +86,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
     let pairs = plan(&a)?;
     a.batch = pairs.len() > 1;
-    let (signer, chain) = open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    let (signer, chain) = if super::remote::is_remote_key(&a.key) {
+        super::remote::open(&a, pairs.len(), lang)?
+    } else {
+        open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?
+    };
     let now = time::OffsetDateTime::now_utc();
     // The law asks signing software to refuse an invalid certificate: check it once, first
     // (validity, purpose, chain to its own root when given, online revocation).
@@ -111,6 +115,10 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
     };
     for w in &check.warnings {
         eprintln!("{warn}: {w}");
+    }
+    if signer.is_remote() {
+        // Prepare everything, one approval on the phone, then finish (commands::remote).
+        return super::remote::sign_batch(&a, &pairs, signer.as_ref(), &chain, now, lang);
     }
     if pairs.len() == 1 {
         let (input, output) = &pairs[0];

@@ -1,10 +1,12 @@
 //! PAdES (ETSI EN 319 142-1): signing PDFs at baseline levels, and verifying every signature
 //! in a PDF.
 
+pub mod deferred;
 pub mod ltv;
 pub mod sign;
 pub mod verify;
 
+pub use deferred::{prepare_pdf, PendingPdf};
 pub use sign::{
     check_signer_certificate, pick_algorithm, sign_pdf, Level, PadesError, PadesOptions, Signed,
     SignerCheck,

@@ -9,24 +9,22 @@
 //! read.
 
 use crate::cert::{Certificate, KeyUsage};
-use crate::cms::{CmsError, SignedData, SignedDataBuilder};
+use crate::cms::CmsError;
 use crate::fetch::Fetcher;
 use crate::path::{self, Purpose, ValidationOptions};
-use crate::pdf::sign::{
-    self as pdfsign, Appearance, SignError, SignatureKind, SignatureOptions, SubFilter,
-};
+use crate::pdf::sign::{Appearance, SignError, SubFilter};
 use crate::revocation::Status;
 use crate::trust::CertPool;
-use crate::tsp::{self, Imprint, TspError};
+use crate::tsp::TspError;
 use hsm::{HashAlgorithm, KeyKind, SignatureAlgorithm, Signer};
 use std::path::Path;
 use time::OffsetDateTime;
 
 /// Room for a signature time-stamp token in `/Contents` (tokens with a chain run 3-7 KiB).
-const TIMESTAMP_RESERVE: usize = 12 * 1024;
+pub(crate) const TIMESTAMP_RESERVE: usize = 12 * 1024;
 
 /// The PAdES baseline level to produce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Level {
     /// B-B: the signature alone.
@@ -313,6 +311,9 @@ pub fn check_signer_certificate(
 /// Signs `input` into `output` with `signer`; `chain` is the signer's certificate first, then
 /// the certificates to embed (issuing CAs). `fetcher` reaches the TSA for B-T and above, and the
 /// OCSP responders and CRL distribution points for B-LT and above.
+///
+/// This is [`super::prepare_pdf`], one signature by the key at hand, and
+/// [`super::PendingPdf::finish`]: signers that answer later use those two directly.
 pub fn sign_pdf(
     input: &Path,
     output: &Path,
@@ -321,185 +322,19 @@ pub fn sign_pdf(
     opts: &PadesOptions,
     fetcher: Option<&dyn Fetcher>,
 ) -> Result<Signed, PadesError> {
-    let cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
-    if cert.spki() != signer.public_key_der() {
-        return Err(PadesError::CertificateMismatch);
-    }
-    if opts.level.has_timestamp() && opts.tsa_url.is_none() {
-        return Err(PadesError::TsaRequired);
-    }
-    if matches!(opts.level, Level::BB | Level::BT) {
-        return sign_once(input, output, signer, chain, opts, fetcher).map(|s| s.signed);
-    }
-    let fetcher = fetcher.ok_or(PadesError::FetcherRequired)?;
-    let tsa_url = opts.tsa_url.as_deref().ok_or(PadesError::TsaRequired)?;
-    // B-LT and B-LTA: the signature (B-T) and the DSS go to staging files beside the output,
-    // the last step renames onto it; staging files are removed whatever happens.
-    let stage = Staging::new(output)?;
-    let bt = stage.path(0);
-    let lt = if opts.level == Level::BLTA {
-        stage.path(1)
-    } else {
-        output.to_path_buf()
-    };
-    let mut once = sign_once(input, &bt, signer, chain, opts, Some(fetcher))?;
-    let mut known: Vec<&Certificate> = chain.iter().chain(opts.extra_certs.iter()).collect();
-    let tsa_certs = once.tsa_certs.clone();
-    known.extend(tsa_certs.iter());
-    let known = crate::ltv::known_certificates(known);
-    let policy = crate::crypto::AlgorithmPolicy::default();
-    let mut data = crate::ltv::ValidationData::new();
-    data.add_path(cert, &known, fetcher, opts.signing_time, &policy)?;
-    if let Some(tsa) = tsa_certs.first() {
-        data.add_path(tsa, &known, fetcher, opts.signing_time, &policy)?;
-    }
-    super::ltv::add_dss(&bt, &lt, &data, &[&once.contents])?;
-    once.signed.level = opts.level;
-    if opts.level == Level::BLTA {
-        let token = super::ltv::add_document_timestamp(&lt, output, opts.hash, tsa_url, fetcher)?;
-        once.signed.doc_timestamp_time = Some(token.tst_info.gen_time);
-    }
-    Ok(once.signed)
-}
-
-/// Files `.<output>.<random>.stage-N` beside the output, removed on drop.
-struct Staging {
-    base: std::path::PathBuf,
-}
-
-impl Staging {
-    fn new(output: &Path) -> Result<Self, PadesError> {
-        let dir = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let (base, file) = pdfsign::create_temp(dir, output)?;
-        drop(file);
-        Ok(Self { base })
-    }
-
-    fn path(&self, n: usize) -> std::path::PathBuf {
-        let mut p = self.base.clone().into_os_string();
-        p.push(format!(".stage-{n}"));
-        p.into()
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        for n in 0..2 {
-            let _ = std::fs::remove_file(self.path(n));
-        }
-        let _ = std::fs::remove_file(&self.base);
-    }
-}
-
-/// One signature written: what the caller sees, the `/Contents` value as stored (for VRI keys)
-/// and the signature time-stamp's certificates (TSA first) for B-LT.
-struct SignedOnce {
-    signed: Signed,
-    contents: Vec<u8>,
-    tsa_certs: Vec<Certificate>,
-}
-
-/// The signature itself, B-B or B-T.
-fn sign_once(
-    input: &Path,
-    output: &Path,
-    signer: &dyn Signer,
-    chain: &[Certificate],
-    opts: &PadesOptions,
-    fetcher: Option<&dyn Fetcher>,
-) -> Result<SignedOnce, PadesError> {
-    let cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
-    let with_ts = opts.level.has_timestamp();
-    let alg = pick_algorithm(signer, opts.hash, opts.pss)?;
-    let builder = || {
-        SignedDataBuilder::new(cert.clone(), alg)
-            .certificates(chain[1..].iter().map(|c| c.der().to_vec()))
-    };
-    // Size the reservation from this signer: a dry CMS over a dummy digest.
-    let dry = builder()
-        .detached_digest(vec![0; opts.hash.output_len()])
-        .prepare()?;
-    let mut reserve = dry.size_hint(signer.max_signature_len()) + 512;
-    if with_ts {
-        reserve += TIMESTAMP_RESERVE;
-    }
-    let pdf_opts = SignatureOptions {
-        kind: SignatureKind::Signature(opts.sub_filter),
-        hash: opts.hash,
-        contents_size: reserve,
-        signing_time: Some(opts.signing_time),
-        reason: opts.reason.clone(),
-        location: opts.location.clone(),
-        name: None,
-        contact_info: opts.contact_info.clone(),
-        page: opts.page,
-        field_name: opts.field_name.clone(),
-        appearance: opts.appearance.clone(),
-        sync: opts.sync,
-    };
-    let prepared = pdfsign::prepare(input, output, &pdf_opts)?;
-    type Built = (Vec<u8>, Option<OffsetDateTime>, Vec<Certificate>);
-    let result = (|| -> Result<Built, PadesError> {
-        let mut b = builder().detached_digest(prepared.digest.clone());
-        if opts.sub_filter == SubFilter::Pkcs7Detached {
-            // adbe.pkcs7.detached readers look for the time here; PAdES forbids it.
-            b = b.signing_time(opts.signing_time);
-        }
-        let p = b.prepare()?;
-        let sig = signer.sign(alg, &p.tbs)?;
-        let cms = p.finish(&sig)?;
-        if !with_ts {
-            return Ok((cms, None, Vec::new()));
-        }
-        let (Some(url), Some(fetcher)) = (opts.tsa_url.as_deref(), fetcher) else {
-            return Err(PadesError::TsaRequired);
-        };
-        let mut sd = SignedData::parse(&cms)?;
-        let req = tsp::request_for_signature(&sd, 0, opts.hash)?;
-        let token = tsp::query(fetcher, url, &req)?.into_token()?;
-        let check = token.validate(
-            Imprint::Data(&sd.signer_infos[0].signature),
-            req.nonce.as_deref(),
-            &[],
-            &Default::default(),
-        )?;
-        if !check.is_valid() {
-            return Err(PadesError::Timestamp(check.problems().join("; ")));
-        }
-        let gen_time = token.tst_info.gen_time;
-        tsp::add_signature_timestamp(&mut sd, 0, &token)?;
-        let tsa_certs = check
-            .tsa_cert
-            .into_iter()
-            .chain(check.other_certs)
-            .collect();
-        Ok((sd.to_der(), Some(gen_time), tsa_certs))
-    })();
-    match result {
-        Ok((cms, ts, tsa_certs)) => {
-            if let Err(e) = pdfsign::finish(&prepared, &cms) {
-                let _ = pdfsign::abort(&prepared);
-                return Err(e.into());
-            }
-            Ok(SignedOnce {
-                contents: super::ltv::padded_contents(&cms, prepared.contents_capacity),
-                tsa_certs,
-                signed: Signed {
-                    field_name: prepared.field_name.clone(),
-                    level: opts.level,
-                    algorithm: alg,
-                    byte_range: prepared.byte_range,
-                    timestamp_time: ts,
-                    doc_timestamp_time: None,
-                },
-            })
-        }
+    let pending = super::prepare_pdf(input, output, signer, chain, opts)?;
+    let alg = match pending.algorithm() {
+        Ok(a) => a,
         Err(e) => {
-            let _ = pdfsign::abort(&prepared);
-            Err(e)
+            let _ = pending.abort();
+            return Err(e);
+        }
+    };
+    match signer.sign(alg, pending.to_be_signed()) {
+        Ok(sig) => pending.finish(&sig, fetcher),
+        Err(e) => {
+            let _ = pending.abort();
+            Err(e.into())
         }
     }
 }

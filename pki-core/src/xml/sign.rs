@@ -88,8 +88,9 @@ impl SignOptions {
     }
 }
 
-/// A document waiting for its signature value.
-#[derive(Clone, Debug)]
+/// A document waiting for its signature value. Serialisable, so a service can keep it while a
+/// remote signer's user approves.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PendingXml {
     /// The output document with an empty SignatureValue.
     pub document: Vec<u8>,
