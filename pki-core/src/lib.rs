@@ -23,6 +23,7 @@ pub mod path;
 pub mod pdf;
 pub mod report;
 pub mod revocation;
+pub mod signing;
 pub mod time;
 pub mod trust;
 pub mod tsp;

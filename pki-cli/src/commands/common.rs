@@ -126,7 +126,6 @@ pub fn open_signer(
     let prompt = super::token::TerminalPrompt { lang };
     let no_prompt = hsm::NoPrompt;
     let opts = hsm::OpenOptions {
-        cert_chain: given_chain.iter().map(|c| c.der().to_vec()).collect(),
         secret_source: pin_source.map(str::to_owned),
         prompt: if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             &prompt
@@ -135,23 +134,9 @@ pub fn open_signer(
         },
         ..Default::default()
     };
-    let signer = hsm::open(&parsed, &opts)?;
-    let mut chain: Vec<Certificate> = signer
-        .certificates()
-        .iter()
-        .filter_map(|d| Certificate::from_der(d).ok())
-        .collect();
-    if chain.is_empty() {
-        chain = given_chain;
-    }
-    // The signer's own certificate first.
-    if let Some(i) = chain
-        .iter()
-        .position(|c| c.spki() == signer.public_key_der())
-    {
-        chain.swap(0, i);
-    } else {
-        return Err(CliError::op(match cert {
+    pki_core::signing::open_with_chain(&parsed, &given_chain, opts).map_err(|e| match e {
+        pki_core::signing::OpenKeyError::Key(e) => CliError::from(e),
+        _ => CliError::op(match cert {
             Some(p) => format!(
                 "no certificate in {} belongs to the key {keyref}",
                 p.display()
@@ -159,9 +144,8 @@ pub fn open_signer(
             None => format!(
                 "the key {keyref} has no certificate with it; give one with --cert CHAIN.pem"
             ),
-        }));
-    }
-    Ok((signer, chain))
+        }),
+    })
 }
 
 /// Whether the file starts like a PDF (`%PDF-` within the first 1024 bytes, as readers allow).
