@@ -73,6 +73,20 @@ async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
 }
 
+/// The bytes of a PDF.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct PdfBytes(#[expect(dead_code, reason = "documentation only")] Vec<u8>);
+
+/// A batch upload: one file part per PDF, any part name.
+#[derive(Debug, ToSchema)]
+pub struct BatchUpload {
+    /// The PDFs.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    #[expect(dead_code, reason = "documentation only")]
+    file: Vec<Vec<u8>>,
+}
+
 // ---------------------------------------------------------------- authentication
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, ApiError> {
@@ -351,9 +365,9 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
     post,
     path = "/v1/sign",
     params(SignParams),
-    request_body(content = Vec<u8>, content_type = "application/pdf", description = "The PDF to sign"),
+    request_body(description = "The PDF to sign (any content type; the bytes are what counts)", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
-        (status = 200, description = "The signed PDF", content_type = "application/pdf", body = Vec<u8>,
+        (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes,
          headers(("X-Audit-Seq" = i64, description = "The audit record of this signature"),
                  ("X-Signature-Field" = String, description = "The signature field"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -642,7 +656,7 @@ pub struct BatchAccepted {
     post,
     path = "/v1/batches",
     params(BatchParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key returns the batch the first request created")),
-    request_body(content = Vec<u8>, content_type = "multipart/form-data", description = "One part per PDF"),
+    request_body(content = BatchUpload, content_type = "multipart/form-data", description = "One part per PDF"),
     responses(
         (status = 202, body = BatchAccepted), (status = 200, body = BatchAccepted, description = "Replayed (same Idempotency-Key)"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -920,7 +934,7 @@ async fn get_batch(
     path = "/v1/batches/{id}/documents/{doc}",
     params(("id" = String, Path, description = "Batch id"), ("doc" = String, Path, description = "Document id")),
     responses(
-        (status = 200, description = "The signed PDF", content_type = "application/pdf", body = Vec<u8>),
+        (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Not signed (yet, or it failed)"),
     ),
@@ -960,7 +974,7 @@ async fn get_document(
 #[utoipa::path(
     post,
     path = "/v1/verify",
-    request_body(content = Vec<u8>, content_type = "application/pdf"),
+    request_body(description = "The PDF to verify", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
         (status = 200, description = "The verification report (CONTRACT.md)", body = serde_json::Value),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),

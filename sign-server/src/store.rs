@@ -324,6 +324,22 @@ impl Store {
         Ok(store)
     }
 
+    /// Connects to an existing database for reading (no schema changes): `pki audit verify`.
+    pub async fn open_existing(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
     /// Which database.
     pub fn backend(&self) -> Backend {
         self.backend

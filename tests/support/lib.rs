@@ -5,6 +5,7 @@
 //! message on stderr.
 
 pub mod pkcs11;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
