@@ -138,7 +138,8 @@ fn schemathesis_finds_no_server_error() {
             "schemathesis found failures:\n{t}\n{}",
             s.log_text()
         );
-        assert!(t.contains("passed") && !t.contains("failed"), "{t}");
+        // "N generated, N passed": every generated case passed the not-a-server-error check.
+        assert!(t.contains(" passed") && !t.contains("Server error"), "{t}");
     }
     assert_eq!(s.get("/readyz", None).unwrap().status, 200);
 }
