@@ -12,9 +12,11 @@
 #![expect(clippy::unwrap_used, reason = "benchmark program")]
 #![expect(clippy::print_stdout, reason = "benchmark program")]
 
-use interop_tests::pkcs11::{issue_on_token, softhsm};
-use interop_tests::server::{multipart, pdf, request, wait_batch, write_config, Server, SIGNER_KEY};
 use interop_tests::fixtures;
+use interop_tests::pkcs11::{issue_on_token, softhsm};
+use interop_tests::server::{
+    multipart, pdf, request, wait_batch, write_config, Server, SIGNER_KEY,
+};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,15 +30,23 @@ fn seconds() -> Duration {
     )
 }
 
-fn open(keyref: &str, chain_pem: &std::path::Path) -> (Arc<dyn hsm::Signer>, Vec<pki_core::cert::Certificate>) {
+fn open(
+    keyref: &str,
+    chain_pem: &std::path::Path,
+) -> (Arc<dyn hsm::Signer>, Vec<pki_core::cert::Certificate>) {
     let given = pki_core::cert::parse_certificates(&std::fs::read(chain_pem).unwrap()).unwrap();
-    pki_core::signing::open_with_chain(&hsm::KeyRef::parse(keyref).unwrap(), &given, hsm::OpenOptions::default())
-        .unwrap()
+    pki_core::signing::open_with_chain(
+        &hsm::KeyRef::parse(keyref).unwrap(),
+        &given,
+        hsm::OpenOptions::default(),
+    )
+    .unwrap()
 }
 
 /// Signatures per second of `signer` with `threads` threads.
 fn raw_rate(signer: &Arc<dyn hsm::Signer>, threads: usize) -> f64 {
-    let alg = pki_core::pades::pick_algorithm(signer.as_ref(), hsm::HashAlgorithm::Sha256, false).unwrap();
+    let alg = pki_core::pades::pick_algorithm(signer.as_ref(), hsm::HashAlgorithm::Sha256, false)
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -67,7 +77,15 @@ fn batch_rate(s: &Server, n: usize, key: &str) -> f64 {
     let files: Vec<(String, Vec<u8>)> = (0..n).map(|i| (format!("{i}.pdf"), pdf(i))).collect();
     let (ct, body) = multipart(&files);
     let start = Instant::now();
-    let r = request(&s.base, "POST", &format!("/v1/batches?key={key}"), Some(SIGNER_KEY), &[("content-type", &ct)], &body).unwrap();
+    let r = request(
+        &s.base,
+        "POST",
+        &format!("/v1/batches?key={key}"),
+        Some(SIGNER_KEY),
+        &[("content-type", &ct)],
+        &body,
+    )
+    .unwrap();
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let v = wait_batch(s, &id, Duration::from_secs(3600));
@@ -96,15 +114,26 @@ fn main() {
     println!(
         "sign-server benchmark ({} cores; load average before: {})",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let pki = fixtures().join("pki");
 
     // --- software key
-    let (sw, chain) = open(&format!("file:{}", pki.join("officer-rsa.key.pem").display()), &pki.join("officer-rsa.chain.pem"));
+    let (sw, chain) = open(
+        &format!("file:{}", pki.join("officer-rsa.key.pem").display()),
+        &pki.join("officer-rsa.chain.pem"),
+    );
     let raw = raw_rate(&sw, threads);
-    let cfg = write_config(dir.path(), None, None, "max_in_flight = 256\nworker_claim = 128");
+    let cfg = write_config(
+        dir.path(),
+        None,
+        None,
+        "max_in_flight = 256\nworker_claim = 128",
+    );
     let s = Server::start(&cfg, "bench-sw");
     let rate = batch_rate(&s, 1000, "officer");
     println!("\n1. batch of 1,000 one-page PDFs, software RSA-2048 key");
@@ -136,7 +165,15 @@ fn main() {
                 let mut mine = Vec::with_capacity(per_client);
                 for _ in 0..per_client {
                     let t = Instant::now();
-                    let r = request(&base, "POST", "/v1/sign?key=officer", Some(SIGNER_KEY), &[("content-type", "application/pdf")], &doc).unwrap();
+                    let r = request(
+                        &base,
+                        "POST",
+                        "/v1/sign?key=officer",
+                        Some(SIGNER_KEY),
+                        &[("content-type", "application/pdf")],
+                        &doc,
+                    )
+                    .unwrap();
                     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
                     mine.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
@@ -152,9 +189,16 @@ fn main() {
     lat.sort_by(f64::total_cmp);
     let thr = lat.len() as f64 / wall;
     println!("\n2. POST /v1/sign, one-page PDF, software key, {clients} concurrent clients on loopback ({} requests)", lat.len());
-    println!("   in-process pades::sign_pdf (1 thread):  p50 {:6.2} ms  p99 {:6.2} ms", percentile(&inproc, 0.5), percentile(&inproc, 0.99));
+    println!(
+        "   in-process pades::sign_pdf (1 thread):  p50 {:6.2} ms  p99 {:6.2} ms",
+        percentile(&inproc, 0.5),
+        percentile(&inproc, 0.99)
+    );
     println!("   over HTTP, {clients} clients:            p50 {:6.2} ms  p99 {:6.2} ms  max {:6.2} ms  ({thr:.0} requests/s; target p99 < 20 ms)", percentile(&lat, 0.5), percentile(&lat, 0.99), lat[lat.len() - 1]);
-    println!("   Little's-law floor at this throughput: {:6.2} ms mean ({clients} / {thr:.0} per s)", 1000.0 * clients as f64 / thr);
+    println!(
+        "   Little's-law floor at this throughput: {:6.2} ms mean ({clients} / {thr:.0} per s)",
+        1000.0 * clients as f64 / thr
+    );
 
     // --- memory with 10,000 documents in flight
     let idle = rss_kb(s.pid());
@@ -181,7 +225,13 @@ fn main() {
         println!("\nSoftHSM2 is not installed: no SoftHSM figure");
         return;
     };
-    issue_on_token(&t, "rsa2048", "k", "CN=Văn thư,O=Sở Tư pháp,C=VN", "personal");
+    issue_on_token(
+        &t,
+        "rsa2048",
+        "k",
+        "CN=Văn thư,O=Sở Tư pháp,C=VN",
+        "personal",
+    );
     let chain_pem = t.dir.path().join("k.chain.pem");
     let uri = t.uri("object=k");
     let (hsm_signer, _) = open(&uri, &chain_pem);
@@ -191,11 +241,20 @@ fn main() {
     std::fs::create_dir_all(&d2).unwrap();
     let cfg = write_config(&d2, None, None, "worker_claim = 128");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    let officer_key = format!("keyref = \"file:{}\"", pki.join("officer-rsa.key.pem").display());
+    let officer_key = format!(
+        "keyref = \"file:{}\"",
+        pki.join("officer-rsa.key.pem").display()
+    );
     let officer_chain = format!("cert = \"{}\"", pki.join("officer-rsa.chain.pem").display());
     let text = text
-        .replace(&officer_key, &format!("keyref = \"{uri}\"\npool_size = {threads}"))
-        .replace(&officer_chain, &format!("cert = \"{}\"", chain_pem.display()));
+        .replace(
+            &officer_key,
+            &format!("keyref = \"{uri}\"\npool_size = {threads}"),
+        )
+        .replace(
+            &officer_chain,
+            &format!("cert = \"{}\"", chain_pem.display()),
+        );
     std::fs::write(&cfg, text).unwrap();
     let s = Server::start(&cfg, "bench-hsm");
     let rate = batch_rate(&s, 1000, "officer");

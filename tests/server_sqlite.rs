@@ -588,3 +588,56 @@ fn kill_9_during_a_500_document_batch_loses_nothing_and_signs_nothing_twice() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn b_t_with_the_configured_tsa_and_a_clear_503_when_it_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    // Without a TSA, B-T is refused as the caller's request, before any upload is read.
+    let s = Server::start(&cfg, "no-tsa");
+    let r = s
+        .post(
+            "/v1/sign?key=officer&level=B-T",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(3),
+        )
+        .unwrap();
+    assert_eq!((r.status, err(&r).1.as_str()), (400, "level_unavailable"));
+    drop(s);
+    let tsa = interop_tests::FixtureTsa::start();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[tsa]\nurl = \"{}\"\ntimeout_secs = 5\n",
+        tsa.url
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let s = Server::start(&cfg, "tsa");
+    let r = s
+        .post(
+            "/v1/sign?key=officer&level=B-T",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(3),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-signature-level"), Some("PAdES-B-T"));
+    let rep = verify(&r.body, dir.path());
+    let sig = &rep.signatures[0];
+    assert_eq!(sig.level.as_deref(), Some("PAdES-B-T"), "{rep:?}");
+    assert!(sig.timestamp.as_ref().is_some_and(|t| t.valid), "{rep:?}");
+    drop(tsa);
+    let r = s
+        .post(
+            "/v1/sign?key=officer&level=B-T",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(4),
+        )
+        .unwrap();
+    let (st, code, _) = err(&r);
+    assert_eq!((st, code.as_str()), (503, "tsa_unavailable"));
+    assert!(r.header("retry-after").is_some());
+    assert!(!s.log_text().contains(SIGNER_KEY));
+}

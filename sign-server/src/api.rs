@@ -728,6 +728,12 @@ async fn batch_inner(
         ),
         None => None,
     };
+    if let Some(k) = &idem {
+        // A replay is answered without reading the documents again.
+        if let Some(id) = state.store.idempotent_batch(&client.name, k).await? {
+            return replayed(state, id).await;
+        }
+    }
     if state.is_stopping() {
         return Err(ApiError::unavailable(
             "stopping",
@@ -875,6 +881,17 @@ async fn batch_inner(
         StatusCode::ACCEPTED
     };
     Ok((status, Json(body)).into_response())
+}
+
+async fn replayed(state: &AppState, id: String) -> Result<Response, ApiError> {
+    let total = state.store.batch(&id).await?.map_or(0, |b| b.total);
+    let body = BatchAccepted {
+        status_url: format!("/v1/batches/{id}"),
+        id,
+        total,
+        replayed: true,
+    };
+    Ok((StatusCode::OK, Json(body)).into_response())
 }
 
 /// Removes an upload directory unless the batch was committed.

@@ -597,6 +597,20 @@ impl Store {
         Ok(Ok(()))
     }
 
+    /// The batch an earlier request of `client` with idempotency key `key` created.
+    pub async fn idempotent_batch(
+        &self,
+        client: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query("SELECT id FROM batches WHERE client = $1 AND idem_key = $2")
+            .bind(client.to_owned())
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.try_get("id")).transpose()?)
+    }
+
     /// Documents queued or running, over all batches.
     pub async fn pending_documents(&self) -> Result<i64, StoreError> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running')")

@@ -23,7 +23,7 @@ fn transient(code: &str) -> bool {
 /// Runs until the service stops.
 pub async fn run(state: Arc<AppState>) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut batches: HashMap<String, SignParams> = HashMap::new();
+    let mut batches: HashMap<String, (SignParams, String)> = HashMap::new();
     loop {
         if state.is_stopping() {
             break;
@@ -61,7 +61,7 @@ async fn process(
     state: &Arc<AppState>,
     token: &str,
     jobs: Vec<Job>,
-    batches: &mut HashMap<String, SignParams>,
+    batches: &mut HashMap<String, (SignParams, String)>,
     threads: usize,
 ) -> Result<(), crate::store::StoreError> {
     for j in &jobs {
@@ -73,7 +73,7 @@ async fn process(
                     level: Some(b.level.clone()),
                     ..Default::default()
                 });
-                batches.insert(j.batch_id.clone(), p);
+                batches.insert(j.batch_id.clone(), (p, b.client));
             }
         }
     }
@@ -85,7 +85,7 @@ async fn process(
         while set.len() < threads {
             let Some(job) = queue.next() else { break };
             let st = state.clone();
-            let params = batches.get(&job.batch_id).cloned();
+            let params = batches.get(&job.batch_id).map(|(p, _)| p.clone());
             let token = token.to_owned();
             let max = st.config.limits.max_attempts;
             set.spawn_blocking(move || {
@@ -110,14 +110,19 @@ async fn process(
     }
     let mut commits = Vec::new();
     let mut retry = Vec::new();
+    let mut touched = std::collections::BTreeSet::new();
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     for s in done {
-        let p = batches.get(&s.job.batch_id);
+        let p = batches.get(&s.job.batch_id).map(|(p, _)| p);
+        let owner = batches
+            .get(&s.job.batch_id)
+            .map_or_else(|| "-".to_owned(), |(_, o)| o.clone());
+        touched.insert(s.job.batch_id.clone());
         let entry = |action: &str, serial: &str, outcome: &str| Entry {
             time: now.clone(),
-            client: String::new(),
+            client: owner.clone(),
             action: action.into(),
             key: p.map(|p| p.key.clone()).unwrap_or_default(),
             document_sha256: s.job.input_sha256.clone(),
@@ -154,30 +159,6 @@ async fn process(
             }),
         }
     }
-    // The client of a batch is its owner: fill it in from the batch rows.
-    let mut owners: HashMap<String, String> = HashMap::new();
-    for c in &mut commits {
-        if let Some((job_id, _, _)) = &c.job {
-            let batch_id = c
-                .entry
-                .detail
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or_default()
-                .to_owned();
-            if !owners.contains_key(&batch_id) {
-                let owner = state
-                    .store
-                    .batch(&batch_id)
-                    .await?
-                    .map(|b| b.client)
-                    .unwrap_or_else(|| "-".into());
-                owners.insert(batch_id.clone(), owner);
-            }
-            c.entry.client = owners.get(&batch_id).cloned().unwrap_or_default();
-            let _ = job_id;
-        }
-    }
     let results = state.store.commit(&commits).await?;
     for (c, r) in commits.iter().zip(&results) {
         if let (Committed::LeaseLost, Some((_, _, JobOutcome::Done { output_path, .. }))) =
@@ -197,7 +178,7 @@ async fn process(
     for id in retry {
         state.store.release(&id, token, 5).await?;
     }
-    for b in owners.keys() {
+    for b in &touched {
         callback(state, b).await?;
     }
     Ok(())
