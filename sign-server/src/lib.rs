@@ -250,8 +250,9 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (a service manager stopping a server), for axum's graceful
+/// shutdown.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -182,15 +182,7 @@ impl std::fmt::Debug for Context<'_> {
     }
 }
 
-/// Whether a file starts like a PDF.
-pub fn looks_like_pdf(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 1024];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    head[..n].windows(5).any(|w| w == b"%PDF-")
-}
+pub use pki_core::pdf::looks_like_pdf;
 
 /// Signs `input` into `output` (written atomically by pki-core).
 pub fn sign_document(

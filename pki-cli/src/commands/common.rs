@@ -148,15 +148,7 @@ pub fn open_signer(
     })
 }
 
-/// Whether the file starts like a PDF (`%PDF-` within the first 1024 bytes, as readers allow).
-pub fn looks_like_pdf(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 1024];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    head[..n].windows(5).any(|w| w == b"%PDF-")
-}
+pub use pki_core::pdf::looks_like_pdf;
 
 /// Opens the key of a service (`pki ocsp serve`, `pki tsa serve`): any KEYREF, with the PIN
 /// from the URI's `pin-source` (a service never prompts).
@@ -166,18 +158,5 @@ pub fn open_service_key(keyref: &str) -> Result<std::sync::Arc<dyn hsm::Signer>,
 }
 
 /// Resolves on Ctrl-C or SIGTERM (a service manager stopping a server), for axum's graceful
-/// shutdown.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
+/// shutdown: the signing service's own, so every server of the project stops the same way.
+pub use sign_server::shutdown_signal;
