@@ -641,3 +641,96 @@ fn b_t_with_the_configured_tsa_and_a_clear_503_when_it_is_down() {
     assert!(r.header("retry-after").is_some());
     assert!(!s.log_text().contains(SIGNER_KEY));
 }
+
+#[test]
+fn callback_when_a_batch_finishes_and_retention_forgets_old_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let s = Server::start(&cfg, "a");
+    // The caller's endpoint: records one POST and answers 204.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/done", l.local_addr().unwrap());
+    let got = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut c, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = c.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() >= end + 4 + len || n == 0 {
+                    c.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                        .unwrap();
+                    return String::from_utf8_lossy(&buf).into_owned();
+                }
+            }
+        }
+    });
+    let files: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("{i}.pdf"), pdf(i))).collect();
+    let (ct, body) = multipart(&files);
+    let path = format!(
+        "/v1/batches?key=officer&callback_url={}",
+        url.replace(':', "%3A").replace('/', "%2F")
+    );
+    let r = request(
+        &s.base,
+        "POST",
+        &path,
+        Some(SIGNER_KEY),
+        &[("content-type", &ct)],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let req = got.join().unwrap();
+    assert!(req.starts_with("POST /done "), "{req}");
+    let json: serde_json::Value =
+        serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        (
+            json["id"].as_str(),
+            json["state"].as_str(),
+            json["done"].as_i64()
+        ),
+        (Some(id.as_str()), Some("finished"), Some(3))
+    );
+    let mut s = s;
+    assert!(s.terminate());
+    let blobs = dir.path().join("data/blobs");
+    assert!(blobs.join("in").join(&id).exists() && blobs.join("out").join(&id).exists());
+
+    // Retention 0 days: at the next start the finished batch, its rows and files are gone; the
+    // audit log keeps its records.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[storage]\n", "[storage]\nretention_days = 0\n");
+    std::fs::write(&cfg, text).unwrap();
+    let s = Server::start(&cfg, "b");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s
+        .get(&format!("/v1/batches/{id}"), Some(SIGNER_KEY))
+        .unwrap()
+        .status
+        != 404
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention did not remove the batch"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!blobs.join("in").join(&id).exists() && !blobs.join("out").join(&id).exists());
+    let v = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
+    assert_eq!(
+        (v["intact"].as_bool(), v["records"].as_u64()),
+        (Some(true), Some(3))
+    );
+}
