@@ -466,3 +466,54 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
         auditor_key_file,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(&p)
+    }
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let c = load(&format!(
+            "data_dir = \"d\"\n[keys.a]\nkeyref = \"file:k.pem\"\ncert = \"c.pem\"\n[[clients]]\nname = \"x\"\napi_key_sha256 = \"{HASH}\"\nkeys = [\"a\"]\nprofiles = [\"agency\"]\n"
+        ))
+        .unwrap();
+        assert!(c.database_url().starts_with("sqlite://"));
+        assert!(c.policy.agency_requires_personal);
+        assert_eq!(c.limits.max_batch_documents, 10_000);
+        assert!(c.keys["a"].cert.as_ref().unwrap().is_absolute());
+        assert_eq!(api_key_hash("test"), HASH);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = load("data_dir = \"d\"\nlisten_on = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_on"), "{e}");
+        let e = load(&format!(
+            "data_dir = \"d\"\n[[clients]]\nname = \"x\"\napi_key_sha256 = \"{HASH}\"\nkeys = [\"nope\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"nope\", which is not in [keys]"), "{e}");
+        let e = load("data_dir = \"d\"\n[[clients]]\nname = \"x\"\napi_key_sha256 = \"secret\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("64 hex digits"), "{e}");
+        let e = load(&format!(
+            "data_dir = \"d\"\n[keys.a]\nkeyref = \"file:k\"\n[[clients]]\nname = \"x\"\napi_key_sha256 = \"{HASH}\"\nrole = \"auditor\"\nkeys = [\"a\"]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("auditors do not sign"), "{e}");
+    }
+}
