@@ -391,10 +391,17 @@ async fn sign(
                 .into_response()
         }
     };
-    let Ok(Query(params)) = params else {
+    let params = match params {
+        Ok(Query(p)) => Some(p),
+        Err(rej) => {
+            tracing::debug!("query: {}", rej.body_text());
+            None
+        }
+    };
+    let Some(params) = params else {
         let e = ApiError::bad_request(
             "invalid_parameters",
-            "say which key to sign with: POST /v1/sign?key=NAME (and optionally profile, level, reason, location)",
+            "the query string must name the key (POST /v1/sign?key=NAME) and may add profile, level, reason, location and pss=true|false",
         );
         return refused(&state, Some(&client), None, "", e, "POST /v1/sign")
             .await
@@ -681,7 +688,7 @@ async fn create_batch(
     let Ok(Query(params)) = params else {
         let e = ApiError::bad_request(
             "invalid_parameters",
-            "say which key to sign with: POST /v1/batches?key=NAME",
+            "the query string must name the key (POST /v1/batches?key=NAME) and may add profile, level, reason, location, pss=true|false and callback_url",
         );
         return refused(&state, Some(&client), None, "", e, "POST /v1/batches")
             .await
