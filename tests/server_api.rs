@@ -130,6 +130,7 @@ fn schemathesis_finds_no_server_error() {
                 "7",
             ])
             .args(["-H", &format!("Authorization: Bearer {key}")])
+            .current_dir(dir.path())
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .env("NO_COLOR", "1"));
         let t = text(&o);
