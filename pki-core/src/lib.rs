@@ -25,6 +25,7 @@ pub mod pdf;
 pub mod report;
 pub mod revocation;
 mod rsa_pss;
+pub mod signing;
 pub mod time;
 pub mod trust;
 pub mod tsp;

@@ -8,6 +8,7 @@ pub mod csc_server;
 pub mod httpd;
 pub mod mssp_server;
 pub mod pkcs11;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
