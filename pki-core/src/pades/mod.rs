@@ -1,6 +1,7 @@
 //! PAdES (ETSI EN 319 142-1): signing PDFs at baseline levels, and verifying every signature
 //! in a PDF.
 
+pub mod changes;
 pub mod sign;
 pub mod verify;
 

@@ -9,17 +9,19 @@
 //! time; the path to a trust anchor is validated at the proven time (else the validation time);
 //! revocation is checked online when a fetcher is given.
 //!
-//! Not yet done (issue 5): classifying the changes made in revisions after a signature. Until it
-//! is, a signature that does not cover the whole file is never reported as passed: it is
-//! INDETERMINATE with a warning that later changes were not analysed.
+//! What changed after each signature is classified by [`changes`]; a disallowed change fails
+//! the signature (TOTAL-FAILED, FORMAT_FAILURE; decision 0012).
 
 use crate::cert::Certificate;
 use crate::cms::{Content, SignedData};
 use crate::crypto::AlgorithmPolicy;
 use crate::fetch::Fetcher;
+use crate::pades::changes::{self, Constraints, FieldLock, MdpLevel};
 use crate::path::{self, Purpose, ValidationOptions};
 use crate::pdf::{Object, PdfError, PdfReader};
-use crate::report::{self, ChainEntry, Indication, Report, SignatureKind, SignatureReport};
+use crate::report::{
+    self, ChainEntry, Indication, Modification, Report, SignatureKind, SignatureReport,
+};
 use crate::revocation::Status;
 use crate::trust::CertPool;
 use crate::tsp::{self, Imprint, TimeStampToken};
@@ -56,6 +58,8 @@ impl std::fmt::Debug for VerifyOptions<'_> {
 struct SigField {
     name: String,
     dict: crate::pdf::Dictionary,
+    /// The field's `/Lock` dictionary (ISO 32000-2 §12.7.5.5), resolved.
+    lock: Option<crate::pdf::Dictionary>,
 }
 
 const MAX_FIELDS: usize = 10_000;
@@ -69,9 +73,10 @@ pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfEr
     let fields = signature_fields(&mut reader)?;
     let revision_ends: Vec<u64> = reader.revisions().iter().map(|r| r.end).collect();
     let mut reports = Vec::new();
-    for f in fields {
-        reports.push(verify_field(&mut reader, &f, &revision_ends, opts));
+    for f in &fields {
+        reports.push(verify_field(&mut reader, f, &revision_ends, opts));
     }
+    apply_changes(&mut reader, &fields, &mut reports)?;
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -136,9 +141,14 @@ fn signature_fields<R: std::io::Read + std::io::Seek>(
         if ft.as_deref() == Some(b"Sig") {
             if let Some(v) = d.get("V") {
                 if let Object::Dictionary(sig) = reader.resolve(v)? {
+                    let lock = match reader.get_in(&d, "Lock")? {
+                        Some(Object::Dictionary(l)) => Some(l),
+                        _ => None,
+                    };
                     out.push(SigField {
                         name: name.clone(),
                         dict: sig,
+                        lock,
                     });
                 }
             }
@@ -152,6 +162,155 @@ fn signature_fields<R: std::io::Read + std::io::Seek>(
         }
     }
     Ok(out)
+}
+
+/// The modification rules the signatures set (DocMDP, FieldMDP, field locks), each with the
+/// revision its signature covers.
+fn constraints<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    fields: &[SigField],
+    reports: &[SignatureReport],
+) -> Result<Constraints, PdfError> {
+    let mut c = Constraints::default();
+    for (f, r) in fields.iter().zip(reports) {
+        let Some(rev) = r.revision.map(|x| x as usize - 1) else {
+            continue;
+        };
+        let refs = match reader.get_in(&f.dict, "Reference")? {
+            Some(Object::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        for sr in refs.iter().take(16) {
+            let Object::Dictionary(sr) = reader.resolve(sr)? else {
+                continue;
+            };
+            let params = match reader.get_in(&sr, "TransformParams")? {
+                Some(Object::Dictionary(p)) => p,
+                _ => crate::pdf::Dictionary::new(),
+            };
+            match sr.get("TransformMethod").and_then(Object::as_name) {
+                Some(b"DocMDP") => c.mdp.push((
+                    rev,
+                    MdpLevel::from_p(params.get("P").and_then(Object::as_i64)),
+                )),
+                Some(b"FieldMDP") => {
+                    if let Some(l) = FieldLock::from_dict(&params) {
+                        c.locks.push((rev, l));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(lock) = &f.lock {
+            if let Some(l) = FieldLock::from_dict(lock) {
+                c.locks.push((rev, l));
+            }
+            if let Some(p) = lock.get("P").and_then(Object::as_i64) {
+                c.mdp.push((rev, MdpLevel::from_p(Some(p))));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// Classifies what changed after each signature and sets its verdict accordingly: a
+/// disallowed change, or a signed revision whose structure hides something, fails it
+/// (decision 0012).
+fn apply_changes<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    fields: &[SigField],
+    reports: &mut [SignatureReport],
+) -> Result<(), PdfError> {
+    let Some(from) = reports
+        .iter()
+        .filter_map(|r| r.revision)
+        .min()
+        .map(|r| r as usize - 1)
+    else {
+        return Ok(());
+    };
+    let c = constraints(reader, fields, reports)?;
+    let analysis = match changes::analyse(reader, from, &c) {
+        Ok(a) => a,
+        Err(e) => {
+            for r in reports.iter_mut().filter(|r| r.revision.is_some()) {
+                if !r.covers_whole_document {
+                    *r = failed(
+                        std::mem::replace(r, blank_report()),
+                        "FORMAT_FAILURE",
+                        format!("the changes made after signing cannot be analysed: {e}"),
+                    );
+                }
+            }
+            return Ok(());
+        }
+    };
+    for r in reports.iter_mut() {
+        let Some(rev) = r.revision.map(|x| x as usize - 1) else {
+            continue;
+        };
+        let mut mods = analysis.after(rev);
+        for (later, problems) in &analysis.structure_problems {
+            if *later > rev {
+                for p in problems {
+                    mods.push(Modification {
+                        revision: *later as u32 + 1,
+                        allowed: false,
+                        kind: "structure".into(),
+                        detail: p.clone(),
+                    });
+                }
+            }
+        }
+        mods.sort_by_key(|m| m.revision);
+        let problems = analysis.problems_up_to(rev);
+        let denied: Vec<String> = mods
+            .iter()
+            .filter(|m| !m.allowed)
+            .map(|m| format!("revision {}: {}", m.revision, m.detail))
+            .collect();
+        r.modifications = mods;
+        if !problems.is_empty() || !denied.is_empty() {
+            if r.indication != Indication::TotalFailed {
+                r.indication = Indication::TotalFailed;
+                r.sub_indication = Some("FORMAT_FAILURE".into());
+            }
+            for p in problems {
+                r.errors
+                    .push(format!("the signed revision is ambiguous: {p}"));
+            }
+            for d in denied {
+                r.errors
+                    .push(format!("a change made after signing is not allowed: {d}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn blank_report() -> SignatureReport {
+    SignatureReport {
+        id: String::new(),
+        kind: SignatureKind::Signature,
+        indication: Indication::Indeterminate,
+        sub_indication: None,
+        signer: None,
+        signing_time: None,
+        signing_time_proven: false,
+        timestamp: None,
+        level: None,
+        algorithm: None,
+        integrity: false,
+        covers_whole_document: false,
+        revision: None,
+        revisions: None,
+        covers: Vec::new(),
+        modifications: Vec::new(),
+        chain: Vec::new(),
+        revocation: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    }
 }
 
 fn failed(mut r: SignatureReport, sub: &str, error: String) -> SignatureReport {
@@ -434,15 +593,6 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             }
         }
     }
-    if !r.covers_whole_document && r.indication == Indication::TotalPassed {
-        r.indication = Indication::Indeterminate;
-        r.sub_indication = Some("CHANGES_NOT_ANALYSED".into());
-        r.warnings.push(format!(
-            "the file was changed after this signature (revision {} of {}); the later changes are not analysed yet, so the document as shown may differ from what was signed",
-            revision + 1,
-            revision_ends.len()
-        ));
-    }
     r
 }
 
@@ -552,11 +702,6 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
                 r.sub_indication = Some("NO_CERTIFICATE_CHAIN_FOUND".into());
                 r.errors
                     .push("the time-stamp authority does not chain to a trusted root".into());
-            }
-            if !r.covers_whole_document && r.indication == Indication::TotalPassed {
-                r.indication = Indication::Indeterminate;
-                r.sub_indication = Some("CHANGES_NOT_ANALYSED".into());
-                r.warnings.push("the file was changed after this time-stamp; the later changes are not analysed yet".into());
             }
             r
         }
