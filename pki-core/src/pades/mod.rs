@@ -2,6 +2,7 @@
 //! in a PDF.
 
 pub mod changes;
+pub mod embedded;
 pub mod sign;
 pub mod verify;
 

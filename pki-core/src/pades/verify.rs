@@ -17,6 +17,7 @@ use crate::cms::{Content, SignedData};
 use crate::crypto::AlgorithmPolicy;
 use crate::fetch::Fetcher;
 use crate::pades::changes::{self, Constraints, FieldLock, MdpLevel};
+use crate::pades::embedded::{self, Embedded, Origin};
 use crate::path::{self, Purpose, ValidationOptions};
 use crate::pdf::{Object, PdfError, PdfReader};
 use crate::report::{
@@ -72,11 +73,14 @@ pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfEr
     let sha256 = hex::encode(reader.digest_ranges(&[(0, len)], HashAlgorithm::Sha256)?);
     let fields = signature_fields(&mut reader)?;
     let revision_ends: Vec<u64> = reader.revisions().iter().map(|r| r.end).collect();
+    // The DSS is optional evidence: a store that cannot be read is ignored, not fatal.
+    let dss = embedded::from_dss(&mut reader).unwrap_or_default();
     let mut reports = Vec::new();
     for f in &fields {
-        reports.push(verify_field(&mut reader, f, &revision_ends, opts));
+        reports.push(verify_field(&mut reader, f, &revision_ends, &dss, opts));
     }
     apply_changes(&mut reader, &fields, &mut reports)?;
+    archive_levels(&mut reports);
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -288,6 +292,27 @@ fn apply_changes<R: std::io::Read + std::io::Seek>(
     Ok(())
 }
 
+/// PAdES-B-LTA (ETSI EN 319 142-1 §6.3, level B-LTA): a B-LT signature followed by a valid
+/// document time-stamp in a later revision.
+fn archive_levels(reports: &mut [SignatureReport]) {
+    let dts: Vec<u32> = reports
+        .iter()
+        .filter(|r| {
+            r.kind == SignatureKind::DocumentTimestamp
+                && r.indication == Indication::TotalPassed
+                && r.integrity
+        })
+        .filter_map(|r| r.revision)
+        .collect();
+    for r in reports.iter_mut() {
+        if r.level.as_deref() == Some("PAdES-B-LT")
+            && r.revision.is_some_and(|own| dts.iter().any(|d| *d > own))
+        {
+            r.level = Some("PAdES-B-LTA".into());
+        }
+    }
+}
+
 fn blank_report() -> SignatureReport {
     SignatureReport {
         id: String::new(),
@@ -324,6 +349,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     reader: &mut PdfReader<R>,
     f: &SigField,
     revision_ends: &[u64],
+    dss: &Embedded,
     opts: &VerifyOptions<'_>,
 ) -> SignatureReport {
     let d = &f.dict;
@@ -543,9 +569,10 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     }
     // Path validation at the proven time, else the validation time.
     let at = proven.unwrap_or(opts.time);
+    let cms_data = embedded::from_cms(&sd, 0);
     let mut pool = opts.intermediates.clone();
-    for c in sd.parsed_certificates() {
-        pool.add(c);
+    for c in cms_data.certs.iter().chain(&dss.certs) {
+        pool.add(c.clone());
     }
     let vopts = ValidationOptions::new(at, Purpose::DocumentSigning);
     match path::validate(&cert, &pool, opts.anchors, &vopts) {
@@ -568,8 +595,29 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             r.chain = chain_entries(&p.certs);
             r.warnings.extend(p.warnings);
             r.indication = Indication::TotalPassed;
-            // Revocation of the signer.
-            match (opts.fetcher, p.certs.get(1)) {
+            // Revocation of the signer: embedded evidence first, then online.
+            let issuer = p.certs.get(1);
+            let signing_time = proven.or(claimed).unwrap_or(opts.time);
+            let from_document = issuer.and_then(|i| {
+                embedded::status(
+                    &[(Origin::Cms, &cms_data), (Origin::Dss, dss)],
+                    &cert,
+                    i,
+                    signing_time,
+                    opts.policy,
+                )
+            });
+            if let Some((status, _origin)) = from_document {
+                apply_revocation(&mut r, status, proven, claimed);
+                if let Some(rev) = &mut r.revocation {
+                    rev.embedded = true;
+                }
+                if proven.is_some() {
+                    r.level = Some("PAdES-B-LT".into());
+                }
+                return r;
+            }
+            match (opts.fetcher, issuer) {
                 (Some(fetcher), Some(issuer)) => {
                     let (status, _) = crate::revocation::online_status(
                         &cert,
