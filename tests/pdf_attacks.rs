@@ -744,3 +744,160 @@ fn changes_from_the_first_revision_are_classified() {
     assert_eq!(a, b);
     assert!(a.iter().any(|m| !m.allowed && m.kind == "page-content"));
 }
+
+/// Appends a raw revision: `objects` (number, body) and a classic table pointing at them.
+fn raw_update(base: &[u8], objects: &[(u32, Vec<u8>)], bogus: &[(u32, u64)]) -> Vec<u8> {
+    let r = reader(base);
+    let prev = r.sections()[0].offset;
+    let size = r.next_object_number() + 20;
+    let mut out = base.to_vec();
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    let mut entries = Vec::new();
+    for (num, body) in objects {
+        entries.push((*num, out.len() as u64));
+        out.extend(format!("{num} 0 obj\n").as_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    entries.extend(bogus.iter().copied());
+    entries.sort();
+    let x = out.len();
+    out.extend(b"xref\n");
+    for (num, off) in entries {
+        out.extend(format!("{num} 1\n{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend(
+        format!("trailer\n<</Size {size}/Root 1 0 R/Prev {prev}>>\nstartxref\n{x}\n%%EOF\n")
+            .as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn hostile_later_revisions_fail_cleanly() {
+    let signed = sign(&document(), "officer-rsa");
+    let mut r = reader(&signed);
+    let (pref, page_dict) = page(&mut r);
+    // The page with `/key value` (value as raw syntax), the old entry removed unless `repeat`.
+    let page_with = |key: &str, value: &str, repeat: bool| {
+        let mut d = page_dict.clone();
+        if !repeat {
+            d.remove(key);
+        }
+        let mut b = Object::Dictionary(d).to_bytes();
+        b.truncate(b.len() - 2);
+        b.extend(format!("/{key} {value}>>").as_bytes());
+        b
+    };
+    let nested = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let bomb = {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..80 {
+            z.write_all(&zeros).unwrap();
+        }
+        z.finish().unwrap()
+    };
+    let mut bomb_body =
+        format!("<</Length {}/Filter/FlateDecode>>stream\n", bomb.len()).into_bytes();
+    bomb_body.extend(&bomb);
+    bomb_body.extend(b"\nendstream");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "deep nesting",
+            raw_update(
+                &signed,
+                &[(pref.num, page_with("Rotate", &nested, false))],
+                &[],
+            ),
+        ),
+        (
+            "reference loop",
+            raw_update(
+                &signed,
+                &[
+                    (pref.num, page_with("Rotate", "40 0 R", false)),
+                    (40, b"41 0 R".to_vec()),
+                    (41, b"40 0 R".to_vec()),
+                ],
+                &[],
+            ),
+        ),
+        (
+            "page tree loop",
+            raw_update(
+                &signed,
+                &[(2, b"<</Type/Pages/Kids[2 0 R]/Count 1>>".to_vec())],
+                &[],
+            ),
+        ),
+        (
+            "decompression bomb as page content",
+            raw_update(
+                &signed,
+                &[
+                    (pref.num, page_with("Contents", "42 0 R", false)),
+                    (42, bomb_body.clone()),
+                ],
+                &[],
+            ),
+        ),
+        (
+            "xref pointing outside the file",
+            raw_update(
+                &signed,
+                &[(pref.num, page_with("Contents", "43 0 R", false))],
+                &[(43, signed.len() as u64 * 10)],
+            ),
+        ),
+    ];
+    let mut cases = cases;
+    cases.push((
+        "a repeated /Contents key",
+        raw_update(
+            &signed,
+            &[(pref.num, page_with("Contents", "6 0 R", true))],
+            &[],
+        ),
+    ));
+    for (what, bytes) in cases {
+        let t = std::time::Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("hostile.pdf");
+        std::fs::write(&f, &bytes).unwrap();
+        let anchors = pki_core::trust::CertPool::from_certs(
+            parse_certificates(&std::fs::read(fixture("root.pem")).unwrap()).unwrap(),
+        );
+        let inter = pki_core::trust::CertPool::new();
+        let policy = pki_core::crypto::AlgorithmPolicy::default();
+        let opts = pades::VerifyOptions {
+            time: time::OffsetDateTime::now_utc(),
+            anchors: &anchors,
+            intermediates: &inter,
+            policy: &policy,
+            fetcher: None,
+        };
+        match pades::verify_pdf(&f, &opts) {
+            // Never passed: the later revision cannot be shown to be harmless.
+            Ok(rep) => {
+                assert_eq!(
+                    rep.indication,
+                    Indication::TotalFailed,
+                    "{what}: {}",
+                    rep.to_json()
+                );
+            }
+            // Or the file as a whole is refused with a clear error.
+            Err(e) => assert!(!e.to_string().is_empty(), "{what}"),
+        }
+        // A hang guard, not a benchmark.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "{what}: {:?}",
+            t.elapsed()
+        );
+    }
+}

@@ -443,6 +443,24 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         self.push(false, kind, detail);
     }
 
+    /// Denies a changed structural dictionary that repeats a key. Returns whether it did.
+    fn repeated(&mut self, x: &Dictionary, y: &Dictionary, what: &str) -> Res<bool> {
+        if repeated_key(x).is_none() && repeated_key(y).is_none() {
+            return Ok(false);
+        }
+        if self.dict_eq(x, y, &[], 0)? {
+            return Ok(false);
+        }
+        let k = repeated_key(y)
+            .or_else(|| repeated_key(x))
+            .unwrap_or_default();
+        self.deny(
+            "structure",
+            format!("{what} repeats the key /{k}, and readers differ on which value they show"),
+        );
+        Ok(true)
+    }
+
     fn step(&mut self) -> Res<()> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
@@ -655,14 +673,14 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 if self.structural.contains(&ra.num) {
                     return Ok(false);
                 }
-                let x = self.load(Side::Old, *ra)?;
+                let x = self.resolve(Side::Old, a)?;
                 self.eq(&x, y, depth + 1)
             }
             (x, Object::Reference(rb)) => {
                 if self.structural.contains(&rb.num) {
                     return Ok(false);
                 }
-                let y = self.load(Side::New, *rb)?;
+                let y = self.resolve(Side::New, b)?;
                 self.eq(x, &y, depth + 1)
             }
             (Object::Array(x), Object::Array(y)) => {
@@ -697,6 +715,27 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         skip: &[&str],
         depth: usize,
     ) -> Res<bool> {
+        if repeated_key(x).is_some() || repeated_key(y).is_some() {
+            // Readers disagree on which of two values counts: compare entry by entry.
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            let pairs: Vec<(Object, Object)> = x
+                .iter()
+                .zip(y.iter())
+                .map(|((_, a), (_, b))| (a.clone(), b.clone()))
+                .collect();
+            let same_keys = x.iter().zip(y.iter()).all(|((k1, _), (k2, _))| k1 == k2);
+            if !same_keys {
+                return Ok(false);
+            }
+            for (a, b) in pairs {
+                if !self.eq(&a, &b, depth + 1)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
         let keys = dict_keys(x, y);
         for k in keys {
             if skip.contains(&k.as_str()) {
@@ -762,6 +801,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     // ------------------------------------------------------------ catalog
 
     fn catalog(&mut self, old: &Dictionary, new: &Dictionary) -> Res<()> {
+        if self.repeated(old, new, "the document catalog")? {
+            return Ok(());
+        }
         for k in dict_keys(old, new) {
             match k.as_str() {
                 "Pages" => {
@@ -865,6 +907,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             );
             return Ok(());
         };
+        if !is_leaf(&x) && self.repeated(&x, &y, "a page tree node")? {
+            return Ok(());
+        }
         match (is_leaf(&x), is_leaf(&y)) {
             (true, true) => return self.page(&x, &y),
             (false, false) => {}
@@ -920,6 +965,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     }
 
     fn page(&mut self, x: &Dictionary, y: &Dictionary) -> Res<()> {
+        if self.repeated(x, y, "a page")? {
+            return Ok(());
+        }
         for k in dict_keys(x, y) {
             match k.as_str() {
                 "Parent" => {}
@@ -980,6 +1028,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             );
             return Ok(());
         };
+        if self.repeated(&x, &y, "an annotation")? {
+            return Ok(());
+        }
         let num = b.as_reference().map(|r| r.num);
         let subtype = x
             .get("Subtype")
@@ -1045,6 +1096,10 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             );
             return Ok(());
         };
+        if let Some(k) = repeated_key(&d) {
+            self.deny("structure", format!("a new annotation repeats the key /{k}, and readers differ on which value they show"));
+            return Ok(());
+        }
         let subtype = d
             .get("Subtype")
             .and_then(Object::as_name)
@@ -1111,6 +1166,9 @@ impl<R: Read + Seek> Compare<'_, R> {
                 }
             },
         };
+        if self.repeated(&x, &y, "the interactive form")? {
+            return Ok(());
+        }
         for k in dict_keys(&x, &y) {
             match k.as_str() {
                 "Fields" => {
@@ -1222,6 +1280,9 @@ impl<R: Read + Seek> Compare<'_, R> {
             return Ok(());
         };
         let name = qualified(prefix, &y);
+        if self.repeated(&x, &y, &format!("field \"{name}\""))? {
+            return Ok(());
+        }
         let ft = y
             .get("FT")
             .and_then(Object::as_name)
@@ -1368,6 +1429,10 @@ impl<R: Read + Seek> Compare<'_, R> {
             return Ok(());
         };
         let name = qualified(prefix, &d);
+        if let Some(k) = repeated_key(&d) {
+            self.deny("structure", format!("a new field \"{name}\" repeats the key /{k}, and readers differ on which value they show"));
+            return Ok(());
+        }
         let ft = d
             .get("FT")
             .and_then(Object::as_name)
@@ -1494,6 +1559,15 @@ impl<R: Read + Seek> Compare<'_, R> {
             }
         }
     }
+}
+
+/// A key a dictionary gives twice, if any (a malformed or hostile file: readers differ on
+/// which value they use).
+fn repeated_key(d: &Dictionary) -> Option<String> {
+    let mut seen = HashSet::new();
+    d.iter()
+        .find(|(k, _)| !seen.insert(k.as_bytes().to_vec()))
+        .map(|(k, _)| String::from_utf8_lossy(k.as_bytes()).into_owned())
 }
 
 fn is_leaf(d: &Dictionary) -> bool {
