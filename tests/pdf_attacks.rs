@@ -436,6 +436,43 @@ fn shadow_attacks_hide_replace_and_hide_and_replace_are_caught() {
         .modifications
         .iter()
         .any(|m| !m.allowed && m.kind == "resources"));
+    // Replace, disguised: the font is redefined in the same revision as a new (allowed,
+    // invisible) signature field that lists the font object among its kids.
+    let mut r = reader(&signed);
+    let (cref, mut cat) = catalog(&mut r);
+    let mut af = r
+        .resolve(cat.get("AcroForm").unwrap())
+        .unwrap()
+        .as_dict()
+        .unwrap()
+        .clone();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut font = Dictionary::new();
+    font.set("Type", Object::name("Font"));
+    font.set("Subtype", Object::name("Type1"));
+    font.set("BaseFont", Object::name("Courier"));
+    font.set("Rect", rect([0, 0, 0, 0]));
+    u.replace(ObjRef::new(5), font);
+    let mut f = Dictionary::new();
+    f.set("FT", Object::name("Sig"));
+    f.set("T", PdfString::from_text("Empty"));
+    f.set(
+        "Kids",
+        Object::Array(vec![Object::Reference(ObjRef::new(5))]),
+    );
+    let fr = u.add(f);
+    let mut fields = r
+        .resolve(af.get("Fields").unwrap())
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .to_vec();
+    fields.push(Object::Reference(fr));
+    af.set("Fields", Object::Array(fields));
+    cat.set("AcroForm", af);
+    u.replace(cref, cat);
+    let rep = verify(&append(&signed, &u));
+    assert_failed(&rep, "FORMAT_FAILURE", "font replaced behind a new field");
     // Hide: the overlay covering content at signing is an annotation, removed later.
     let with_overlay = add_annotation(&document(), "Square");
     let signed = sign(&with_overlay, "officer-rsa");

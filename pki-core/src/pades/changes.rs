@@ -391,6 +391,10 @@ struct Compare<'a, R> {
     /// Structural objects (page tree, annotations, fields, form, DSS) compared by the
     /// structural walk: elsewhere a reference to them is compared by identity.
     structural: HashSet<u32>,
+    /// Those among them that were structural in the older revision: only these are compared
+    /// by identity (an object made a field or annotation by the new revision is not, or a
+    /// font could be changed and "explained" by a new field listing it).
+    old_structural: HashSet<u32>,
     steps: usize,
     eq_seen: HashSet<(ObjRef, ObjRef)>,
     new_sig_fields: Vec<NewSigField>,
@@ -425,6 +429,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             changes: Vec::new(),
             cache: [HashMap::new(), HashMap::new()],
             structural: HashSet::new(),
+            old_structural: HashSet::new(),
             steps: 0,
             eq_seen: HashSet::new(),
             new_sig_fields: Vec::new(),
@@ -584,6 +589,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                         continue;
                     }
                     self.structural.insert(r.num);
+                    if side == Side::Old {
+                        self.old_structural.insert(r.num);
+                    }
                     match kind {
                         2 => {
                             self.page_annots.insert(r.num);
@@ -605,6 +613,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                         {
                             if let Some(r) = d.get("Kids").and_then(Object::as_reference) {
                                 self.structural.insert(r.num);
+                                if side == Side::Old {
+                                    self.old_structural.insert(r.num);
+                                }
                             }
                             for k in kids {
                                 stack.push((k, 0, depth + 1));
@@ -656,7 +667,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         match (a, b) {
             (Object::Reference(ra), Object::Reference(rb)) => {
-                if ra == rb && (!self.changed(ra.num) || self.structural.contains(&ra.num)) {
+                if ra == rb && (!self.changed(ra.num) || self.old_structural.contains(&ra.num)) {
                     return Ok(true);
                 }
                 if self.structural.contains(&ra.num) || self.structural.contains(&rb.num) {
