@@ -89,9 +89,12 @@ impl FieldLock {
             list.iter()
                 .any(|f| name == f || name.starts_with(&format!("{f}.")))
         };
+        // A parent's value is inherited by its kids: changing it changes a locked kid.
+        let parent_of_named =
+            |list: &[String]| list.iter().any(|f| f.starts_with(&format!("{name}.")));
         match self {
             Self::All => true,
-            Self::Include(l) => named(l),
+            Self::Include(l) => named(l) || parent_of_named(l),
             Self::Exclude(l) => !named(l),
         }
     }
@@ -1657,5 +1660,61 @@ fn rect_visible(d: &Dictionary) -> bool {
     match r.as_slice() {
         [a, b, c, e] => (c - a).abs() > 0.0 && (e - b).abs() > 0.0,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_locks_follow_names_and_inheritance() {
+        let inc = FieldLock::Include(vec!["a.b".into()]);
+        assert!(inc.locks("a.b"));
+        assert!(inc.locks("a.b.c"), "a kid of a locked field");
+        assert!(
+            inc.locks("a"),
+            "a parent passes its value to the locked kid"
+        );
+        assert!(!inc.locks("a.c"));
+        assert!(!inc.locks("ab"));
+        let exc = FieldLock::Exclude(vec!["free".into()]);
+        assert!(!exc.locks("free"));
+        assert!(exc.locks("other"));
+        assert!(FieldLock::All.locks("x"));
+    }
+
+    #[test]
+    fn docmdp_levels_and_the_strictest_wins() {
+        assert_eq!(MdpLevel::from_p(Some(1)), MdpLevel::NoChanges);
+        assert_eq!(MdpLevel::from_p(None), MdpLevel::FormFilling);
+        assert_eq!(MdpLevel::from_p(Some(7)), MdpLevel::FormFilling);
+        let c = Constraints {
+            mdp: vec![(0, MdpLevel::Annotations), (2, MdpLevel::NoChanges)],
+            locks: Vec::new(),
+        };
+        assert_eq!(c.level_for(0), (MdpLevel::FormFilling, false));
+        assert_eq!(c.level_for(1), (MdpLevel::Annotations, true));
+        assert_eq!(c.level_for(3), (MdpLevel::NoChanges, true));
+    }
+
+    #[test]
+    fn comment_annotations_and_visibility() {
+        assert!(comment_subtype("Text"));
+        assert!(!comment_subtype("FreeText"));
+        let mut d = Dictionary::new();
+        d.set(
+            "Rect",
+            Object::Array(vec![0i64.into(), 0i64.into(), 10i64.into(), 10i64.into()]),
+        );
+        assert!(rect_visible(&d));
+        d.set("F", 2i64);
+        assert!(!rect_visible(&d), "hidden flag");
+        d.set("F", 4i64);
+        d.set(
+            "Rect",
+            Object::Array(vec![5i64.into(), 5i64.into(), 5i64.into(), 5i64.into()]),
+        );
+        assert!(!rect_visible(&d), "zero area");
     }
 }
