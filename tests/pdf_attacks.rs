@@ -938,3 +938,35 @@ fn hostile_later_revisions_fail_cleanly() {
         );
     }
 }
+
+#[test]
+fn xmp_metadata_updates_are_allowed_other_catalog_changes_are_not() {
+    let doc = pki_core::pdf::sample::one_page(&["x"]);
+    let with = |key: &str, obj: Object| {
+        let mut r = reader(&doc);
+        let (cref, mut cat) = catalog(&mut r);
+        let mut u = IncrementalUpdate::new(&mut r).unwrap();
+        let o = u.add(obj);
+        cat.set(key, o);
+        u.replace(cref, cat);
+        append(&doc, &u)
+    };
+    let mut xmp = content_stream("<x:xmpmeta/>");
+    xmp.dict.set("Type", Object::name("Metadata"));
+    xmp.dict.set("Subtype", Object::name("XML"));
+    let mods = classify(&with("Metadata", Object::Stream(xmp)), None);
+    assert!(
+        mods.iter().all(|m| m.allowed) && mods.iter().any(|m| m.kind == "metadata"),
+        "{mods:?}"
+    );
+    let mods = classify(&with("Metadata", Object::Stream(content_stream("x"))), None);
+    assert!(mods.iter().any(|m| !m.allowed), "{mods:?}");
+    let mut js = Dictionary::new();
+    js.set("S", Object::name("JavaScript"));
+    js.set("JS", PdfString::from_text("app.alert('paid')"));
+    let mods = classify(&with("OpenAction", Object::Dictionary(js)), None);
+    assert!(
+        mods.iter().any(|m| !m.allowed && m.kind == "catalog"),
+        "{mods:?}"
+    );
+}

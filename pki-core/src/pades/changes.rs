@@ -855,6 +855,24 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                         }
                     }
                 }
+                "Metadata" => {
+                    let a = old.get(&k).cloned().unwrap_or(Object::Null);
+                    let b = new.get(&k).cloned().unwrap_or(Object::Null);
+                    if !self.eq(&a, &b, 0)? {
+                        // XMP metadata is not rendered; writers refresh it when they save.
+                        let is_xmp = matches!(self.resolve(Side::New, &b)?,
+                            Object::Stream(ref st) if st.dict.has_name("Subtype", "XML"));
+                        if is_xmp {
+                            self.push(
+                                true,
+                                "metadata",
+                                "the XMP metadata (/Metadata) was updated".into(),
+                            );
+                        } else {
+                            self.deny("catalog", "the document catalog: /Metadata was replaced by something that is not XMP metadata".into());
+                        }
+                    }
+                }
                 "Extensions" => {
                     if !self.eq(
                         &old.get(&k).cloned().unwrap_or(Object::Null),
