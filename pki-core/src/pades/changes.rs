@@ -310,8 +310,16 @@ fn revision_structure<R: Read + Seek>(
             .collect();
         digits.parse::<u64>().ok()
     });
+    // A startxref a few bytes off that the reader repaired to this very section is a writer's
+    // slip, not a hidden section.
+    let repaired_here = |o: u64| {
+        reader.repairs().iter().any(|r| {
+            matches!(r, crate::pdf::Repair::XrefMoved { expected, found }
+                if *expected == o && *found == newest_offset)
+        })
+    };
     match sx {
-        Some(o) if o == newest_offset => {}
+        Some(o) if o == newest_offset || repaired_here(o) => {}
         // A revision without a startxref of its own only happens with damage; a later one
         // pointing elsewhere is a hidden section.
         found => problems.push(format!(
