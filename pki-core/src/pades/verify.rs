@@ -451,7 +451,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     let ranges = [(0, b), (c, dl)];
 
     if is_dts {
-        return verify_doc_timestamp(reader, r, &contents, &ranges, opts);
+        return verify_doc_timestamp(reader, r, &contents, &ranges, dss, opts);
     }
     let sd = match SignedData::parse(&contents) {
         Ok(sd) => sd,
@@ -706,6 +706,7 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
     mut r: SignatureReport,
     contents: &[u8],
     ranges: &[(u64, u64)],
+    dss: &Embedded,
     opts: &VerifyOptions<'_>,
 ) -> SignatureReport {
     let token = match TimeStampToken::from_der(contents) {
@@ -743,8 +744,10 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
             if let Some(c) = &tc.tsa_cert {
                 r.signer = Some(report::Signer::from_cert(c));
             }
-            if tsa_trusted(&token, opts) {
+            if let Some(path) = tsa_path(&token, opts) {
+                r.chain = chain_entries(&path);
                 r.indication = Indication::TotalPassed;
+                tsa_revocation(&mut r, &token, &path, dss, opts);
             } else {
                 r.indication = Indication::Indeterminate;
                 r.sub_indication = Some("NO_CERTIFICATE_CHAIN_FOUND".into());
@@ -764,6 +767,109 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
         }
         Err(e) => failed(r, "FORMAT_FAILURE", e.to_string()),
     }
+}
+
+/// The revocation of a document time-stamp's TSA at its genTime (ETSI EN 319 102-1 §5.6.2.4:
+/// a time-stamp is validated in turn): embedded evidence first, then online. Revoked at or
+/// before genTime fails the time-stamp; an unknown status is a warning (the time-stamp's own
+/// trust path was validated at genTime).
+fn tsa_revocation(
+    r: &mut SignatureReport,
+    token: &TimeStampToken,
+    path: &[Certificate],
+    dss: &Embedded,
+    opts: &VerifyOptions<'_>,
+) {
+    let (Some(tsa), Some(issuer)) = (path.first(), path.get(1)) else {
+        return;
+    };
+    let gen = token.tst_info.gen_time;
+    let cms = embedded::from_cms(&token.signed_data, 0);
+    let (status, embedded) = match embedded::status(
+        &[(Origin::Cms, &cms), (Origin::Dss, dss)],
+        tsa,
+        issuer,
+        gen,
+        opts.policy,
+    ) {
+        Some((s, _)) => (s, true),
+        None => match opts.fetcher {
+            Some(f) => (
+                crate::revocation::online_status(tsa, issuer, f, opts.time, opts.policy).0,
+                false,
+            ),
+            None => {
+                r.revocation = Some(report::Revocation {
+                    status: "not-checked".into(),
+                    source: None,
+                    embedded: false,
+                });
+                r.warnings
+                    .push("the time-stamp authority's revocation was not checked (offline)".into());
+                return;
+            }
+        },
+    };
+    match status {
+        Status::Good { source } => {
+            r.revocation = Some(report::Revocation {
+                status: "good".into(),
+                source: Some(source.name().into()),
+                embedded,
+            });
+        }
+        Status::Revoked { at, source, .. } => {
+            r.revocation = Some(report::Revocation {
+                status: "revoked".into(),
+                source: Some(source.name().into()),
+                embedded,
+            });
+            if at <= gen {
+                r.indication = Indication::TotalFailed;
+                r.sub_indication = Some("REVOKED".into());
+                r.errors.push(format!(
+                    "the time-stamp authority's certificate was revoked on {}, before the time-stamp",
+                    crate::time::vietnam(at)
+                ));
+            } else {
+                r.warnings.push(format!(
+                    "the time-stamp authority's certificate was revoked on {}, after the time-stamp",
+                    crate::time::vietnam(at)
+                ));
+            }
+        }
+        Status::Unknown { reason } => {
+            r.revocation = Some(report::Revocation {
+                status: "unknown".into(),
+                source: None,
+                embedded: false,
+            });
+            r.warnings.push(format!(
+                "the time-stamp authority's revocation status is unknown: {reason}"
+            ));
+        }
+    }
+}
+
+/// The TSA's validated path at genTime, if it reaches a trust anchor.
+fn tsa_path(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> Option<Vec<Certificate>> {
+    let tc = token
+        .validate(
+            Imprint::Digest(&token.tst_info.message_imprint.digest),
+            None,
+            &[],
+            opts.policy,
+        )
+        .ok()?;
+    let tsa = tc.tsa_cert?;
+    let mut pool = opts.intermediates.clone();
+    for c in token.signed_data.parsed_certificates() {
+        pool.add(c);
+    }
+    let vopts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
+    path::validate(&tsa, &pool, opts.anchors, &vopts)
+        .ok()
+        .map(|p| p.certs)
 }
 
 fn tsa_trusted(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> bool {
