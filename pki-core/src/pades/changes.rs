@@ -517,7 +517,19 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             return Ok(o.clone());
         }
         let entry = self.view(side).entries.get(&r.num).copied();
+        // The newest version of an object (and of its object stream) is what the reader's own
+        // cache holds: most objects of most revisions, parsed once for all comparisons.
+        let newest = entry.is_some() && entry == self.reader.entry(r.num) && {
+            match entry {
+                Some(XrefEntry::Compressed { stream, .. }) => {
+                    self.view(side).entries.get(&stream).copied() == self.reader.entry(stream)
+                }
+                _ => true,
+            }
+        };
         let obj = match entry {
+            Some(XrefEntry::InUse { gen, .. }) if newest && gen == r.gen => self.reader.get(r)?,
+            Some(XrefEntry::Compressed { .. }) if newest && r.gen == 0 => self.reader.get(r)?,
             None | Some(XrefEntry::Free { .. }) => Object::Null,
             Some(e @ XrefEntry::InUse { .. }) => self.reader.get_version(r, e)?,
             Some(XrefEntry::Compressed { stream, index }) => {

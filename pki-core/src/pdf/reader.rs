@@ -308,7 +308,8 @@ impl<R: Read + Seek> PdfReader<R> {
         alg: hsm::HashAlgorithm,
     ) -> Result<Vec<u8>, PdfError> {
         let mut ctx = aws_lc_rs::digest::Context::new(alg.digest_algorithm());
-        let mut buf = vec![0u8; 1 << 20];
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        let mut buf = vec![0u8; total.clamp(1, 1 << 20) as usize];
         for &(start, len) in ranges {
             if start.checked_add(len).is_none_or(|e| e > self.len) {
                 return Err(PdfError::TooLarge {
