@@ -156,7 +156,24 @@ fn b_lt_and_b_lta_carry_what_a_verifier_needs_later() {
     let root = p.dir.join("root.pem");
     drop(p);
 
-    // Every server is gone: the peers judge from what the files carry.
+    // Every server is gone: we and the peers judge from what the files carry.
+    for (f, level) in [
+        (&lt, "PAdES-B-LT"),
+        (&lta, "PAdES-B-LTA"),
+        (&lt_crl, "PAdES-B-LT"),
+    ] {
+        let o = run(Command::new(pki_bin())
+            .args(["verify", "--offline", "--format", "json", "--trust"])
+            .arg(&root)
+            .arg(f));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let s = &v["signatures"][0];
+        assert_eq!(s["indication"], "TOTAL-PASSED", "{v}");
+        assert_eq!(s["level"], level, "{v}");
+        assert_eq!(s["revocation"]["status"], "good", "{v}");
+        assert_eq!(s["revocation"]["embedded"], true, "{v}");
+    }
     for f in [&lt, &lta, &lt_crl] {
         if let Some(pdfsig) = require_tool("pdfsig") {
             let log = text(&run(Command::new(pdfsig).arg(f)));

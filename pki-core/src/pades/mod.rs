@@ -1,7 +1,9 @@
 //! PAdES (ETSI EN 319 142-1): signing PDFs at baseline levels, and verifying every signature
 //! in a PDF.
 
+pub mod changes;
 pub mod deferred;
+pub mod embedded;
 pub mod ltv;
 pub mod sign;
 pub mod verify;
