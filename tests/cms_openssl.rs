@@ -142,17 +142,37 @@ fn openssl_signatures_pass_ours() {
             ("sha384", &["-md", "sha384"]),
             ("noattr", &["-noattr"]),
         ];
-        // Salt as long as the hash: crypto::verify (aws-lc-rs) checks PSS with that salt length
-        // only; openssl's default (the maximum) is not verifiable yet.
-        let pss: &[(&str, &[&str])] = &[(
-            "pss",
-            &[
-                "-keyopt",
-                "rsa_padding_mode:pss",
-                "-keyopt",
-                "rsa_pss_saltlen:digest",
-            ],
-        )];
+        // PSS with the salt as long as the hash (aws-lc-rs), openssl's maximum and none
+        // (pki_core's own EMSA-PSS-VERIFY, the length read from the AlgorithmIdentifier).
+        let pss: &[(&str, &[&str])] = &[
+            (
+                "pss",
+                &[
+                    "-keyopt",
+                    "rsa_padding_mode:pss",
+                    "-keyopt",
+                    "rsa_pss_saltlen:digest",
+                ],
+            ),
+            (
+                "pss-max",
+                &[
+                    "-keyopt",
+                    "rsa_padding_mode:pss",
+                    "-keyopt",
+                    "rsa_pss_saltlen:max",
+                ],
+            ),
+            (
+                "pss-0",
+                &[
+                    "-keyopt",
+                    "rsa_padding_mode:pss",
+                    "-keyopt",
+                    "rsa_pss_saltlen:0",
+                ],
+            ),
+        ];
         let extra = if name == "officer-rsa" { pss } else { &[] };
         for (label, args) in variants.iter().chain(extra) {
             let out = d.join(format!("{name}-{label}.p7s"));
@@ -203,7 +223,7 @@ fn openssl_signatures_pass_ours() {
             match *label {
                 "cades" => assert_eq!(c.signing_certificate, EssCheck::MatchesV2),
                 "noattr" => assert!(!c.has_signed_attrs),
-                "pss" => assert!(matches!(
+                "pss" | "pss-max" | "pss-0" => assert!(matches!(
                     c.signature_algorithm,
                     Some(hsm::SignatureAlgorithm::RsaPss(_))
                 )),

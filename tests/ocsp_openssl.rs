@@ -11,7 +11,7 @@
     reason = "test helpers: an unexpected failure is a test failure"
 )]
 
-use interop_tests::{fixtures, in_ci, pki, pki_bin, require_tool, run, text};
+use interop_tests::{fixtures, in_ci, pki, pki_bin, require_tool, run, text, Running};
 use pki_core::cert::{parse_certificates, Certificate};
 use pki_core::ocsp::{
     verify_response, CertId, OcspOutcome, OcspPolicy, OcspProblem, OcspRequest, OcspResponse,
@@ -198,16 +198,6 @@ impl Drop for Netns {
     }
 }
 
-/// A child process killed on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `openssl ocsp` as a responder on port 8888 inside `ns`; returns once it listens.
 fn openssl_responder(ns: &Netns, dir: &Path, signer: &str, key: &str) -> Running {
     let mut child = ns
@@ -343,29 +333,7 @@ fn our_client_against_openssl_responder_signing_as_the_ca() {
 
 /// `pki ocsp serve` on 127.0.0.1 with a free port; returns the child and its URL.
 fn serve(ca_dir: &Path, responder: &Path, key: &Path) -> (Running, String) {
-    let mut child = Command::new(pki_bin())
-        .args(["ocsp", "serve", "--ca-dir"])
-        .arg(ca_dir)
-        .arg("--responder-cert")
-        .arg(responder)
-        .arg("--key")
-        .arg(key)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("LANG", "C")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start pki ocsp serve");
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    out.read_line(&mut line).expect("read pki output");
-    let running = Running(child);
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("pki ocsp serve did not start: {line:?}"))
-        .to_string();
-    (running, url)
+    interop_tests::ocsp_serve(ca_dir, responder, key, "127.0.0.1:0")
 }
 
 fn openssl_client(issuer: &Path, cert: &Path, url: &str, cafile: &Path, extra: &[&str]) -> Output {
@@ -859,24 +827,12 @@ fn cert_verify_asks_the_ocsp_responder_in_the_certificate() {
     let url = format!("http://127.0.0.1:{port}/ocsp");
     let o = pki(&["ca", "test-pki", dir.to_str().unwrap(), "--ocsp-url", &url]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let mut child = Command::new(pki_bin())
-        .args(["ocsp", "serve", "--ca-dir"])
-        .arg(dir.join("issuing"))
-        .arg("--responder-cert")
-        .arg(dir.join("ocsp.pem"))
-        .arg("--key")
-        .arg(dir.join("ocsp.key.pem"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start pki ocsp serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read pki output");
-    let _server = Running(child);
-    assert!(line.starts_with("listening on"), "{line:?}");
+    let (_server, _) = interop_tests::ocsp_serve(
+        &dir.join("issuing"),
+        &dir.join("ocsp.pem"),
+        &dir.join("ocsp.key.pem"),
+        &format!("127.0.0.1:{port}"),
+    );
 
     let verify = |name: &str| {
         pki(&[

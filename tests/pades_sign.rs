@@ -286,8 +286,8 @@ fn our_verifier_on_our_signatures_tampering_and_a_second_signature() {
     );
     assert!(!r.signatures[0].integrity);
 
-    // The agency signs after the person: the newest signature covers everything; the first is
-    // not reported as passed while later changes are not analysed.
+    // The agency signs after the person: the newest signature covers everything; the first
+    // passes too, the later signature being an allowed change.
     let both = dir.path().join("both.pdf");
     pades::sign_pdf(
         &personal,
@@ -308,10 +308,14 @@ fn our_verifier_on_our_signatures_tampering_and_a_second_signature() {
     );
     assert_eq!(
         r.signatures[0].indication,
-        Indication::Indeterminate,
+        Indication::TotalPassed,
         "{}",
         r.to_json()
     );
+    assert!(r.signatures[0]
+        .modifications
+        .iter()
+        .all(|m| m.allowed && m.kind == "signature"));
     assert!(r.signatures[0].integrity);
     assert_eq!(r.signatures[0].revision, Some(2));
     assert_eq!(r.signatures[1].revision, Some(3));

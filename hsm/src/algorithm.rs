@@ -7,7 +7,7 @@ use der::{Any, Encode};
 use spki::AlgorithmIdentifierOwned;
 
 /// A message digest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum HashAlgorithm {
     /// SHA-1: accepted when verifying legacy documents, never used to sign.
@@ -154,7 +154,7 @@ impl HashAlgorithm {
 }
 
 /// The kind and size of a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum KeyKind {
     /// RSA with the modulus size in bits.
@@ -198,7 +198,7 @@ impl KeyKind {
 }
 
 /// A signature algorithm: key type, padding and hash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SignatureAlgorithm {
     /// RSASSA-PKCS1-v1_5.

@@ -136,6 +136,41 @@ pub enum Error {
         #[source]
         source: cryptoki::error::Error,
     },
+    /// A remote signing service could not be reached, or answered something unusable or an
+    /// error of its own.
+    #[error("the remote signing service {service} {reason}")]
+    Remote {
+        /// The service (URL, or the phone number and MSSP).
+        service: String,
+        /// What happened, as a clause ("cannot be reached: ...", "refused the request: ...").
+        reason: String,
+    },
+    /// The person refused the signature on their phone.
+    #[error("the signature request was refused on the phone of {who}; nothing was signed")]
+    UserCancelled {
+        /// The phone number or credential.
+        who: String,
+    },
+    /// No approval came in time; the request was abandoned.
+    #[error("no approval came from {who} within {} s; nothing was signed, approve sooner or allow more time", .waited.as_secs())]
+    ApprovalTimeout {
+        /// The phone number or credential.
+        who: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
+    /// The service gave up on the request before it was approved.
+    #[error("the signature request to {who} expired before it was approved; nothing was signed, send it again")]
+    TransactionExpired {
+        /// The phone number or credential.
+        who: String,
+    },
+    /// The signing PIN of a PKI SIM or remote credential is blocked.
+    #[error("the signing PIN of {who} is blocked after too many wrong attempts; ask the provider to unblock it")]
+    RemotePinBlocked {
+        /// The phone number or credential.
+        who: String,
+    },
     /// Any other backend error, with its cause kept.
     #[error("{context}: {source}")]
     Backend {

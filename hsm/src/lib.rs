@@ -18,14 +18,16 @@ pub mod pem;
 pub mod pin;
 pub mod pkcs11;
 pub mod pkcs12;
+pub mod remote;
 mod secret;
 pub mod software;
 
 pub use algorithm::{oids, HashAlgorithm, KeyKind, SignatureAlgorithm};
 pub use error::Error;
 pub use keyref::KeyRef;
-pub use open::{open, OpenOptions};
+pub use open::{open, open_remote, OpenOptions};
 pub use pin::{NoPrompt, PinPrompt, PinRequest};
+pub use remote::{RemoteEvent, RemoteOptions, RemoteSigner, Submission};
 pub use secret::SecretString;
 pub use software::SoftwareKey;
 
@@ -56,6 +58,23 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     fn certificates(&self) -> Vec<Vec<u8>> {
         Vec::new()
     }
+
+    /// Signs several inputs with `alg`, in order. A remote signer sends them together so that
+    /// one approval on the phone signs them all; local keys sign one after the other. All or
+    /// nothing: an error means no signature is returned.
+    fn sign_many(
+        &self,
+        alg: SignatureAlgorithm,
+        to_be_signed: &[&[u8]],
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        to_be_signed.iter().map(|t| self.sign(alg, t)).collect()
+    }
+
+    /// Whether signing involves a person approving elsewhere (a phone), so that callers should
+    /// prepare every document first and sign them with one [`Signer::sign_many`].
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
@@ -77,6 +96,16 @@ impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
     fn certificates(&self) -> Vec<Vec<u8>> {
         (**self).certificates()
     }
+    fn sign_many(
+        &self,
+        alg: SignatureAlgorithm,
+        to_be_signed: &[&[u8]],
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        (**self).sign_many(alg, to_be_signed)
+    }
+    fn is_remote(&self) -> bool {
+        (**self).is_remote()
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for Box<T> {
@@ -97,5 +126,15 @@ impl<T: Signer + ?Sized> Signer for Box<T> {
     }
     fn certificates(&self) -> Vec<Vec<u8>> {
         (**self).certificates()
+    }
+    fn sign_many(
+        &self,
+        alg: SignatureAlgorithm,
+        to_be_signed: &[&[u8]],
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        (**self).sign_many(alg, to_be_signed)
+    }
+    fn is_remote(&self) -> bool {
+        (**self).is_remote()
     }
 }

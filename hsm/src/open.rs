@@ -3,6 +3,7 @@
 use crate::keyref::KeyRef;
 use crate::pin::{NoPrompt, PinPrompt, PinRequest};
 use crate::pkcs11::{module_for, PinSupply, Pkcs11Signer};
+use crate::remote::{self, RemoteOptions, RemoteSigner};
 use crate::{Error, SecretString, Signer, SoftwareKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct OpenOptions<'a> {
     pub module: Option<PathBuf>,
     /// Sessions in a PKCS#11 key's pool (0: the default, 4).
     pub pool_size: usize,
+    /// How remote signers (`csc:`, `mss:`) wait, connect and report progress.
+    pub remote: RemoteOptions,
 }
 
 impl Default for OpenOptions<'_> {
@@ -34,6 +37,7 @@ impl Default for OpenOptions<'_> {
             prompt: &NoPrompt,
             module: None,
             pool_size: 0,
+            remote: RemoteOptions::default(),
         }
     }
 }
@@ -46,6 +50,7 @@ impl std::fmt::Debug for OpenOptions<'_> {
             .field("secret_source", &self.secret_source)
             .field("module", &self.module)
             .field("pool_size", &self.pool_size)
+            .field("remote", &self.remote)
             .finish_non_exhaustive()
     }
 }
@@ -83,11 +88,38 @@ pub fn open(keyref: &KeyRef, opts: &OpenOptions<'_>) -> Result<Arc<dyn Signer>, 
             )?))
         }
         KeyRef::File(path) => open_file(path, opts).map(|k| Arc::new(k) as Arc<dyn Signer>),
-        KeyRef::Csc(_) => Err(Error::NotSupported { what: "csc:" }),
-        KeyRef::Mss(_) => Err(Error::NotSupported { what: "mss:" }),
+        KeyRef::Csc(_) | KeyRef::Mss(_) => Ok(Arc::new(open_remote(keyref, opts)?)),
         #[allow(unreachable_patterns)]
         _ => Err(Error::NotSupported {
             what: "this kind of",
+        }),
+    }
+}
+
+/// Opens a remote key (`csc:`, `mss:`) as a [`RemoteSigner`], for callers that submit and
+/// poll themselves ([`RemoteSigner::submit`], [`RemoteSigner::poll_submission`]) — a service
+/// that keeps the waiting state across restarts.
+pub fn open_remote(keyref: &KeyRef, opts: &OpenOptions<'_>) -> Result<RemoteSigner, Error> {
+    match keyref {
+        KeyRef::Csc(r) => {
+            // Two secrets: the OAuth client's (secret-source) and the credential's PIN (given,
+            // pin-source, or asked when the credential needs one).
+            let client_secret = r
+                .get("secret-source")
+                .map(SecretString::from_source)
+                .transpose()?;
+            let pin = opts.given_secret(r.get("pin-source"))?;
+            remote::csc::open(r, client_secret, pin, opts.prompt, &opts.remote)
+        }
+        KeyRef::Mss(r) => {
+            let ap_pwd = r
+                .get("secret-source")
+                .map(SecretString::from_source)
+                .transpose()?;
+            remote::mss::open(r, opts.cert_chain.clone(), ap_pwd, &opts.remote)
+        }
+        _ => Err(Error::BadKeyRef {
+            reason: "this key reference does not name a remote signer (csc: or mss:)".into(),
         }),
     }
 }
@@ -145,13 +177,13 @@ mod tests {
     use crate::KeyKind;
 
     #[test]
-    fn remote_refs_are_not_supported_yet() {
+    fn remote_refs_refuse_plain_http_to_other_hosts() {
         let e = open(
-            &KeyRef::parse("csc:https://h/csc/v2?credential=x").unwrap(),
+            &KeyRef::parse("csc:http://csc.example.vn/csc/v2?credential=x").unwrap(),
             &OpenOptions::default(),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        assert!(e.to_string().contains("must use https"), "{e}");
     }
 
     #[test]

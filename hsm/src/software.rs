@@ -165,6 +165,46 @@ impl SoftwareKey {
         })
     }
 
+    /// Signs a digest computed elsewhere (what a remote signing service does with the hashes it
+    /// receives). `digest` must be as long as `alg`'s hash; ECDSA output is DER.
+    pub fn sign_digest(&self, alg: SignatureAlgorithm, digest: &[u8]) -> Result<Vec<u8>, Error> {
+        let unsupported = || Error::UnsupportedAlgorithm {
+            algorithm: alg,
+            key: self.kind.describe(),
+        };
+        let failed = |_| Error::SigningFailed {
+            reason: format!(
+                "a {}-byte digest cannot be signed with {}",
+                digest.len(),
+                alg.name()
+            ),
+        };
+        let hash = alg.hash().ok_or_else(unsupported)?;
+        let d = aws_lc_rs::digest::Digest::import_less_safe(digest, hash.digest_algorithm())
+            .map_err(failed)?;
+        match (&self.inner, alg) {
+            (Inner::Rsa(k), SignatureAlgorithm::RsaPkcs1(h) | SignatureAlgorithm::RsaPss(h)) => {
+                let pss = matches!(alg, SignatureAlgorithm::RsaPss(_));
+                let encoding: &'static dyn sig::RsaEncoding = match (pss, h) {
+                    (false, HashAlgorithm::Sha256) => &sig::RSA_PKCS1_SHA256,
+                    (false, HashAlgorithm::Sha384) => &sig::RSA_PKCS1_SHA384,
+                    (false, HashAlgorithm::Sha512) => &sig::RSA_PKCS1_SHA512,
+                    (true, HashAlgorithm::Sha256) => &sig::RSA_PSS_SHA256,
+                    (true, HashAlgorithm::Sha384) => &sig::RSA_PSS_SHA384,
+                    (true, HashAlgorithm::Sha512) => &sig::RSA_PSS_SHA512,
+                    _ => return Err(unsupported()),
+                };
+                let mut out = vec![0u8; k.public_modulus_len()];
+                k.sign_digest(encoding, &d, &mut out).map_err(failed)?;
+                Ok(out)
+            }
+            (Inner::Ec(k, h), SignatureAlgorithm::Ecdsa(want)) if *h == want => {
+                Ok(k.sign_digest(&d).map_err(failed)?.as_ref().to_vec())
+            }
+            _ => Err(unsupported()),
+        }
+    }
+
     /// Attaches the certificates that belong to this key (leaf first, DER).
     pub fn with_certificates(mut self, certs: Vec<Vec<u8>>) -> Self {
         self.certs = certs;
@@ -300,6 +340,27 @@ mod tests {
             k.sign(SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256), b"x"),
             Err(Error::UnsupportedAlgorithm { .. })
         ));
+    }
+
+    #[test]
+    fn signing_a_digest_equals_signing_the_message() {
+        let (k, _) = SoftwareKey::generate(KeyKind::Rsa { bits: 2048 }).unwrap();
+        let alg = SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256);
+        let d = HashAlgorithm::Sha256.digest(b"hello");
+        // PKCS#1 v1.5 is deterministic.
+        assert_eq!(
+            k.sign_digest(alg, &d).unwrap(),
+            k.sign(alg, b"hello").unwrap()
+        );
+        assert!(k.sign_digest(alg, &d[..31]).is_err());
+        let (e, _) = SoftwareKey::generate(KeyKind::EcP256).unwrap();
+        let s = e
+            .sign_digest(SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256), &d)
+            .unwrap();
+        let pk = raw_public_key(e.public_key_der());
+        UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_ASN1, &pk)
+            .verify(b"hello", &s)
+            .unwrap();
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Command-line arguments (clap). Command logic lives in `commands/`.
 
+pub mod audit;
 pub mod ca;
 pub mod cert;
 pub mod crl;
@@ -61,4 +62,7 @@ pub enum Command {
     },
     /// PKCS#11 tokens and HSMs: list, objects, keygen, csr, import.
     Token(crate::commands::token::TokenArgs),
+    /// The signing service's audit log: check that no record was changed, deleted or moved.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Audit(audit::AuditCommand),
 }

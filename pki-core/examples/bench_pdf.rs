@@ -4,6 +4,7 @@
 //! ```sh
 //! bench_pdf generate /tmp/big.pdf 500000000   # a 2-page PDF padded with one large stream
 //! bench_pdf sign /tmp/big.pdf /tmp/big-signed.pdf
+//! bench_pdf one-page-files DIR 1000           # DIR/doc-0001.pdf ... one-page documents
 //! ```
 //!
 //! `sign` prints `prepare_s finish_s total_s peak_rss_kib` on one line. The CMS written is a
@@ -37,7 +38,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
-        _ => Err("usage: bench_pdf generate OUT BYTES | bench_pdf sign IN OUT".into()),
+        Some("one-page-files") if args.len() == 4 => {
+            let dir = Path::new(&args[2]);
+            std::fs::create_dir_all(dir)?;
+            for i in 1..=args[3].parse::<u32>()? {
+                let text = format!("Cong van so {i}/UBND-VP");
+                std::fs::write(
+                    dir.join(format!("doc-{i:05}.pdf")),
+                    pki_core::pdf::sample::one_page(&[text.as_str()]),
+                )?;
+            }
+            Ok(())
+        }
+        _ => Err(
+            "usage: bench_pdf generate OUT BYTES | bench_pdf sign IN OUT | bench_pdf one-page-files DIR N"
+                .into(),
+        ),
     }
 }
 

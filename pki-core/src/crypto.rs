@@ -266,7 +266,52 @@ pub fn verify(
 ) -> Result<VerifyNotes, VerifyError> {
     let alg = parse_signature_algorithm(alg_id)?;
     let key = PublicKey::from_spki(spki)?;
+    if let Some(r) = pss_other_salt(alg, alg_id, &key, message, signature, policy) {
+        return r;
+    }
     verify_with(alg, &key, message, signature, policy)
+}
+
+/// Like [`verify_with`], with the AlgorithmIdentifier as received (`alg_id`), whose
+/// parameters matter for RSASSA-PSS (the salt length): CMS signer infos.
+pub fn verify_with_id(
+    alg: SignatureAlgorithm,
+    alg_id: &[u8],
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8],
+    policy: &AlgorithmPolicy,
+) -> Result<VerifyNotes, VerifyError> {
+    if let Some(r) = pss_other_salt(alg, alg_id, key, message, signature, policy) {
+        return r;
+    }
+    verify_with(alg, key, message, signature, policy)
+}
+
+/// RSASSA-PSS with a salt that is not as long as the hash (which aws-lc-rs cannot verify):
+/// verified by [`crate::rsa_pss`]. `None` for every other case.
+fn pss_other_salt(
+    alg: SignatureAlgorithm,
+    alg_id: &[u8],
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8],
+    policy: &AlgorithmPolicy,
+) -> Option<Result<VerifyNotes, VerifyError>> {
+    let SignatureAlgorithm::RsaPss(hash) = alg else {
+        return None;
+    };
+    let salt = crate::rsa_pss::salt_len(alg_id)?;
+    if salt == hash.output_len() || !matches!(key.kind, KeyKind::Rsa { .. }) {
+        return None;
+    }
+    Some(policy.check(alg, key.kind).and_then(|notes| {
+        if crate::rsa_pss::verify(&key.raw, hash, salt, message, signature) {
+            Ok(notes)
+        } else {
+            Err(VerifyError::BadSignature)
+        }
+    }))
 }
 
 /// Like [`verify`] with the algorithm and key already parsed.
@@ -316,6 +361,9 @@ impl CachedKey {
         policy: &AlgorithmPolicy,
     ) -> Result<VerifyNotes, VerifyError> {
         let alg = parse_signature_algorithm(alg_id)?;
+        if let Some(r) = pss_other_salt(alg, alg_id, &self.key, message, signature, policy) {
+            return r;
+        }
         let notes = policy.check(alg, self.key.kind)?;
         let parsed = {
             let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());

@@ -387,6 +387,7 @@ struct Labels {
     revocation: &'static str,
     changes: &'static str,
     none: &'static str,
+    embedded: &'static str,
     level: &'static str,
     covers: &'static str,
     error: &'static str,
@@ -415,6 +416,7 @@ impl Labels {
                 revocation: "Tình trạng thu hồi",
                 changes: "Thay đổi sau khi ký",
                 none: "không có",
+                embedded: "dữ liệu kèm trong tài liệu",
                 level: "Mức chữ ký",
                 covers: "Phạm vi ký",
                 error: "Lỗi",
@@ -439,6 +441,7 @@ impl Labels {
                 revocation: "Revocation",
                 changes: "Changes after signing",
                 none: "none",
+                embedded: "data embedded in the document",
                 level: "Level",
                 covers: "Covers",
                 error: "Error",
@@ -504,7 +507,13 @@ fn signature_rows(
         let src = r
             .source
             .as_deref()
-            .map(|s| format!(" ({s})"))
+            .map(|s| {
+                if r.embedded {
+                    format!(" ({s}, {})", t.embedded)
+                } else {
+                    format!(" ({s})")
+                }
+            })
             .unwrap_or_default();
         rows.push((t.revocation.into(), format!("{}{src}", r.status)));
     }

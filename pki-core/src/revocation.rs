@@ -103,6 +103,63 @@ pub fn online_status(
     (Status::Unknown { reason }, None)
 }
 
+/// Revocation status of `cert` (issued by `issuer`) at `signed_at` from data a signature carries
+/// (a PDF's DSS, CMS revocation values, XAdES RevocationValues), without the network. Each
+/// item is judged at the later of `signed_at` and its own issue time, so a response or CRL
+/// fetched just after signing (as B-LT does) counts; a revocation after `signed_at` comes back
+/// as `Revoked` with its time, for the caller to weigh against the signing time.
+pub fn embedded_status(
+    cert: &Certificate,
+    issuer: &Certificate,
+    ocsp_responses: &[Vec<u8>],
+    crls: &[Vec<u8>],
+    signed_at: OffsetDateTime,
+    policy: &AlgorithmPolicy,
+) -> (Status, Option<Evidence>) {
+    let mut reasons = Vec::new();
+    let ocsp_policy = crate::ocsp::OcspPolicy {
+        algorithms: policy.clone(),
+        ..crate::ocsp::OcspPolicy::default()
+    };
+    for der in ocsp_responses {
+        let Ok(resp) = crate::ocsp::OcspResponse::parse(der) else {
+            continue;
+        };
+        let Some(basic) = &resp.basic else { continue };
+        let id = crate::ocsp::CertId::for_certificate(hsm::HashAlgorithm::Sha1, cert, issuer);
+        if !basic
+            .responses
+            .iter()
+            .any(|s| s.cert_id.same_certificate(&id, issuer))
+        {
+            continue;
+        }
+        let at = signed_at.max(basic.produced_at);
+        let check = crate::ocsp::verify_response(&resp, issuer, &id, at, None, &ocsp_policy);
+        match check.revocation_status(at) {
+            Status::Unknown { reason } => reasons.push(reason),
+            s => return (s, Some(Evidence::Ocsp(der.clone()))),
+        }
+    }
+    for der in crls {
+        let Ok(crl) = Crl::parse(der) else { continue };
+        if crl.issuer().match_key() != issuer.subject_key() {
+            continue;
+        }
+        let at = signed_at.max(crl.this_update());
+        match check_crls(cert, issuer, std::slice::from_ref(&crl), at, policy) {
+            Status::Unknown { reason } => reasons.push(reason),
+            s => return (s, Some(Evidence::Crl(der.clone()))),
+        }
+    }
+    let reason = if reasons.is_empty() {
+        "the signature carries no revocation data for the certificate".to_string()
+    } else {
+        reasons.join("; ")
+    };
+    (Status::Unknown { reason }, None)
+}
+
 /// Checks `cert` (issued by `issuer`) against the CRLs given, at `at`. A CRL is used only if
 /// it was issued by `issuer` (signature and names checked), is a complete CRL, has no unknown
 /// critical extension, and is current at `at`.

@@ -4,7 +4,11 @@
 //! a failure (the test command installs every peer); locally the test is skipped with a loud
 //! message on stderr.
 
+pub mod csc_server;
+pub mod httpd;
+pub mod mssp_server;
 pub mod pkcs11;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -225,8 +229,12 @@ pub struct FixtureTsa {
 impl FixtureTsa {
     /// Starts the server and waits for its listening line.
     pub fn start() -> Self {
+        Self::start_in(&fixtures().join("pki"))
+    }
+
+    /// The same with the TSA of a test PKI made by `pki ca test-pki` in `pki_dir`.
+    pub fn start_in(pki_dir: &std::path::Path) -> Self {
         use std::io::BufRead;
-        let pki_dir = fixtures().join("pki");
         let mut child = Command::new(pki_bin())
             .args(["tsa", "serve", "--listen", "127.0.0.1:0", "--cert"])
             .arg(pki_dir.join("tsa.pem"))
@@ -256,5 +264,128 @@ impl Drop for FixtureTsa {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A child process killed when dropped.
+#[derive(Debug)]
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `pki ocsp serve` for the CA directory `ca_dir` with the delegated responder `responder`/`key`,
+/// listening on `listen` (`127.0.0.1:0` for a free port); returns once it listens, with its URL.
+pub fn ocsp_serve(
+    ca_dir: &std::path::Path,
+    responder: &std::path::Path,
+    key: &std::path::Path,
+    listen: &str,
+) -> (Running, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(pki_bin())
+        .args(["ocsp", "serve", "--ca-dir"])
+        .arg(ca_dir)
+        .arg("--responder-cert")
+        .arg(responder)
+        .arg("--key")
+        .arg(key)
+        .args(["--listen", listen])
+        .env("LANG", "C")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start pki ocsp serve");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    let running = Running(child);
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("pki ocsp serve did not start: {line:?}"))
+        .to_string();
+    (running, url)
+}
+
+/// A test PKI made by `pki ca test-pki` in a directory of the test's, whose certificates name
+/// an OCSP responder (`pki ocsp serve`) and a CRL distribution point (a [`TestServer`]), both
+/// running on loopback, with its TSA (`pki tsa serve`): what a long-term (B-LT) signature needs
+/// to gather at signing time. Everything stops when dropped.
+#[derive(Debug)]
+pub struct LivePki {
+    /// The PKI's directory (`root.pem`, `officer-rsa.key.pem`, ...).
+    pub dir: PathBuf,
+    ocsp: Option<Running>,
+    crl: Option<TestServer>,
+    /// The TSA.
+    pub tsa: FixtureTsa,
+}
+
+impl LivePki {
+    /// Makes the PKI under `root` and starts its servers.
+    pub fn start(root: &std::path::Path) -> Self {
+        let dir = root.join("pki");
+        let (crl_listener, crl_base) = TestServer::bind();
+        let ocsp_port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+            l.local_addr().expect("addr").port()
+        };
+        let o = pki(&[
+            "ca",
+            "test-pki",
+            &dir.display().to_string(),
+            "--ocsp-url",
+            &format!("http://127.0.0.1:{ocsp_port}/ocsp"),
+            "--crl-url",
+            &format!("{crl_base}/issuing.crl"),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let crl = std::fs::read(dir.join("issuing/crl.der")).expect("the issuing CA's CRL");
+        let routes = std::collections::HashMap::from([(
+            "/issuing.crl".to_string(),
+            ("application/pkix-crl".to_string(), crl),
+        )]);
+        let crl = TestServer::start(crl_listener, routes, Behaviour::Serve);
+        let (ocsp, _) = ocsp_serve(
+            &dir.join("issuing"),
+            &dir.join("ocsp.pem"),
+            &dir.join("ocsp.key.pem"),
+            &format!("127.0.0.1:{ocsp_port}"),
+        );
+        let tsa = FixtureTsa::start_in(&dir);
+        Self {
+            dir,
+            ocsp: Some(ocsp),
+            crl: Some(crl),
+            tsa,
+        }
+    }
+
+    /// `--key`, `--cert` and `--tsa` for `pki sign` as the PKI's RSA officer.
+    pub fn officer_args(&self) -> Vec<String> {
+        vec![
+            "--key".into(),
+            self.dir.join("officer-rsa.key.pem").display().to_string(),
+            "--cert".into(),
+            self.dir.join("officer-rsa.chain.pem").display().to_string(),
+            "--tsa".into(),
+            self.tsa.url.clone(),
+        ]
+    }
+
+    /// Stops the OCSP responder (its port then refuses connections).
+    pub fn stop_ocsp(&mut self) {
+        self.ocsp = None;
+    }
+
+    /// Stops the CRL server.
+    pub fn stop_crl(&mut self) {
+        self.crl = None;
     }
 }

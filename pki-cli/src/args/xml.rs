@@ -23,8 +23,10 @@ pub struct SignArgs {
     /// The directory to write signed documents to, under their own names.
     #[arg(long = "out-dir", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-    /// The key: `pkcs11:token=...;object=...` (a token or HSM), a PKCS#12 file, or a PEM/PKCS#8
-    /// key file with --cert.
+    /// The key: `pkcs11:token=...;object=...` (a token or HSM), a PKCS#12 file, a PEM/PKCS#8
+    /// key file with --cert, `csc:https://...` (a cloud key) or `mss:+84...?mssp=...` (a PKI
+    /// SIM; give its certificate with --cert). Remote keys sign every document with one
+    /// approval on the phone where the service allows it.
     #[arg(long, value_name = "KEYREF")]
     pub key: String,
     /// The signer's certificate, then its issuers (PEM); optional when the key store holds them.
@@ -107,13 +109,24 @@ pub struct SignArgs {
     /// The signature stands beside the element named by --id.
     #[arg(long)]
     pub detached: bool,
-    /// Signature level: B-B adds XAdES SignedProperties (SigningTime, SigningCertificateV2);
-    /// B-T adds a signature timestamp from --tsa.
+    /// Signature level (PAdES for PDF, XAdES for XML): B-B; B-T adds a signature time-stamp
+    /// from --tsa; B-LT adds the certificates and OCSP responses or CRLs a verifier needs
+    /// later; B-LTA (PDF) adds a document time-stamp over it all.
     #[arg(long, value_name = "LEVEL")]
     pub level: Option<String>,
-    /// Time-stamping authority URL (RFC 3161 over HTTP) for --level B-T.
+    /// Time-stamping authority URL (RFC 3161 over HTTP) for --level B-T and above.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// Documents signed at once in a batch (default: one per processor).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
+    /// Set for a batch: outputs are synced to disk once at the end instead of one by one.
+    #[arg(skip)]
+    pub batch: bool,
+    /// Remote keys (csc:, mss:): how long to wait for the approval on the phone before giving
+    /// up (nothing is written then).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub approval_timeout: u64,
 }
 
 /// Profiles.

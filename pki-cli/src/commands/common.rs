@@ -118,6 +118,23 @@ pub fn open_signer(
     pin_source: Option<&str>,
     lang: crate::output::Lang,
 ) -> Result<(std::sync::Arc<dyn hsm::Signer>, Vec<Certificate>), CliError> {
+    open_signer_with(
+        keyref,
+        cert,
+        pin_source,
+        lang,
+        hsm::RemoteOptions::default(),
+    )
+}
+
+/// [`open_signer`] with how a remote key (`csc:`, `mss:`) waits and reports progress.
+pub fn open_signer_with(
+    keyref: &str,
+    cert: Option<&Path>,
+    pin_source: Option<&str>,
+    lang: crate::output::Lang,
+    remote: hsm::RemoteOptions,
+) -> Result<(std::sync::Arc<dyn hsm::Signer>, Vec<Certificate>), CliError> {
     let parsed = hsm::KeyRef::parse(keyref)?;
     let given_chain = match cert {
         Some(p) => load_certs(p)?,
@@ -126,32 +143,18 @@ pub fn open_signer(
     let prompt = super::token::TerminalPrompt { lang };
     let no_prompt = hsm::NoPrompt;
     let opts = hsm::OpenOptions {
-        cert_chain: given_chain.iter().map(|c| c.der().to_vec()).collect(),
         secret_source: pin_source.map(str::to_owned),
         prompt: if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             &prompt
         } else {
             &no_prompt
         },
+        remote,
         ..Default::default()
     };
-    let signer = hsm::open(&parsed, &opts)?;
-    let mut chain: Vec<Certificate> = signer
-        .certificates()
-        .iter()
-        .filter_map(|d| Certificate::from_der(d).ok())
-        .collect();
-    if chain.is_empty() {
-        chain = given_chain;
-    }
-    // The signer's own certificate first.
-    if let Some(i) = chain
-        .iter()
-        .position(|c| c.spki() == signer.public_key_der())
-    {
-        chain.swap(0, i);
-    } else {
-        return Err(CliError::op(match cert {
+    pki_core::signing::open_with_chain(&parsed, &given_chain, opts).map_err(|e| match e {
+        pki_core::signing::OpenKeyError::Key(e) => CliError::from(e),
+        _ => CliError::op(match cert {
             Some(p) => format!(
                 "no certificate in {} belongs to the key {keyref}",
                 p.display()
@@ -159,20 +162,11 @@ pub fn open_signer(
             None => format!(
                 "the key {keyref} has no certificate with it; give one with --cert CHAIN.pem"
             ),
-        }));
-    }
-    Ok((signer, chain))
+        }),
+    })
 }
 
-/// Whether the file starts like a PDF (`%PDF-` within the first 1024 bytes, as readers allow).
-pub fn looks_like_pdf(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 1024];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    head[..n].windows(5).any(|w| w == b"%PDF-")
-}
+pub use pki_core::pdf::looks_like_pdf;
 
 /// Opens the key of a service (`pki ocsp serve`, `pki tsa serve`): any KEYREF, with the PIN
 /// from the URI's `pin-source` (a service never prompts).
@@ -182,18 +176,5 @@ pub fn open_service_key(keyref: &str) -> Result<std::sync::Arc<dyn hsm::Signer>,
 }
 
 /// Resolves on Ctrl-C or SIGTERM (a service manager stopping a server), for axum's graceful
-/// shutdown.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
+/// shutdown: the signing service's own, so every server of the project stops the same way.
+pub use sign_server::shutdown_signal;

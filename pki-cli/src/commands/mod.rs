@@ -1,5 +1,6 @@
 //! Command implementations, one module per command group.
 
+pub mod audit;
 pub mod ca;
 pub mod cert;
 pub mod common;
@@ -7,6 +8,7 @@ pub mod crl;
 pub mod demo;
 pub mod ocsp;
 pub mod pdf;
+pub mod remote;
 pub mod sign;
 pub mod token;
 pub mod tsa;
@@ -37,6 +39,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         }
         Command::Tsa(c) => tsa::run(c, lang),
         Command::Token(a) => token::run(a, lang),
+        Command::Audit(c) => audit::run(c, lang),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();

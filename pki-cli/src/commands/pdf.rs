@@ -133,6 +133,54 @@ fn layout_error(input: &std::path::Path, e: &AppearanceError, lang: Lang) -> Cli
     }
 }
 
+/// The PAdES options `pki sign` asks for, for `input`: level, time-stamp, certification and the
+/// visible layout placed on this document (shared by keys at hand and remote signers).
+pub fn pades_options(
+    a: &SignArgs,
+    input: &std::path::Path,
+    now: time::OffsetDateTime,
+    run: &PdfRun,
+) -> Result<PadesOptions, CliError> {
+    if a.id.is_some() || a.c14n.is_some() || a.enveloping || a.detached {
+        return Err(CliError::usage(
+            "--id, --c14n, --enveloping and --detached apply to XML documents",
+        ));
+    }
+    let mut o = PadesOptions::new(now);
+    o.pss = a.pss;
+    o.sync = !a.batch;
+    o.reason = a.reason.clone();
+    o.location = a.location.clone();
+    if a.pkcs7 {
+        o.sub_filter = SubFilter::Pkcs7Detached;
+    }
+    o.level = match a.level.as_deref() {
+        None => Level::BB,
+        Some(l) => Level::parse(l).ok_or_else(|| {
+            CliError::usage(format!(
+                "unknown level {l} for a PDF; use B-B, B-T, B-LT or B-LTA"
+            ))
+        })?,
+    };
+    if o.level.has_timestamp() {
+        let url = a.tsa.as_deref().ok_or_else(|| {
+            CliError::usage(format!(
+                "--level {} needs --tsa URL (a time-stamping authority)",
+                o.level.name().trim_start_matches("PAdES-")
+            ))
+        })?;
+        o.tsa_url = Some(url.to_owned());
+    }
+    if let Some(l) = &run.layout {
+        let placed =
+            appearance::place(input, l, now).map_err(|e| layout_error(input, &e, run.lang))?;
+        o.page = placed.page;
+        o.appearance = placed.appearance;
+    }
+    o.certify = a.certify.and_then(DocMdp::from_p);
+    Ok(o)
+}
+
 /// Signs one PDF `input` into `output` with an opened key (the batch driver in
 /// `commands::sign` opens the key, checks its certificate and builds the layout once).
 pub fn sign_file(
@@ -144,49 +192,21 @@ pub fn sign_file(
     now: time::OffsetDateTime,
     run: &PdfRun,
 ) -> Result<String, CliError> {
-    if a.id.is_some() || a.c14n.is_some() || a.enveloping || a.detached {
-        return Err(CliError::usage(
-            "--id, --c14n, --enveloping and --detached apply to XML documents",
-        ));
-    }
-    let mut o = PadesOptions::new(now);
-    o.pss = a.pss;
-    o.reason = a.reason.clone();
-    o.location = a.location.clone();
-    if a.pkcs7 {
-        o.sub_filter = SubFilter::Pkcs7Detached;
-    }
-    o.level = match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None | Some("B-B" | "PADES-B-B") => Level::BB,
-        Some("B-T" | "PADES-B-T") => {
-            let url = a.tsa.as_deref().ok_or_else(|| {
-                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
-            })?;
-            o.tsa_url = Some(url.to_owned());
-            Level::BT
-        }
-        Some(l) => {
-            return Err(CliError::usage(format!(
-            "level {l} is not available for PDF yet; B-B and B-T are (B-LT and B-LTA are not done)"
-        )))
-        }
-    };
-    if let Some(l) = &run.layout {
-        let placed =
-            appearance::place(input, l, now).map_err(|e| layout_error(input, &e, run.lang))?;
-        o.page = placed.page;
-        o.appearance = placed.appearance;
-    }
-    o.certify = a.certify.and_then(DocMdp::from_p);
+    let o = pades_options(a, input, now, run)?;
     let fetcher = crate::fetch::HttpFetcher::default();
     let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
         .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
-    Ok(format!(
+    Ok(describe(&signed))
+}
+
+/// "Signature1, PAdES-B-B, sha256WithRSAEncryption".
+pub fn describe(signed: &pades::Signed) -> String {
+    format!(
         "{}, {}, {}",
         signed.field_name,
         signed.level.name(),
         signed.algorithm.name()
-    ))
+    )
 }
 
 /// `pki verify` for PDF files: every signature of every file; the exit code is the worst

@@ -10,6 +10,8 @@ use crate::output::Lang;
 use pki_core::trust::CertPool;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The (input, output) pairs of a run.
 fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
@@ -81,9 +83,14 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Runs `pki sign`.
-pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
+pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
     let pairs = plan(&a)?;
-    let (signer, chain) = open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?;
+    a.batch = pairs.len() > 1;
+    let (signer, chain) = if super::remote::is_remote_key(&a.key) {
+        super::remote::open(&a, pairs.len(), lang)?
+    } else {
+        open_signer(&a.key, a.cert.as_deref(), a.pin_source.as_deref(), lang)?
+    };
     let now = time::OffsetDateTime::now_utc();
     // The law asks signing software to refuse an invalid certificate: check it once, first
     // (validity, purpose, chain to its own root when given, online revocation).
@@ -109,14 +116,6 @@ pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
     for w in &check.warnings {
         eprintln!("{warn}: {w}");
     }
-    let bar = (pairs.len() > 1 && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(pairs.len() as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
     // The visible layout (image and font read once), for the PDF inputs.
     let pdf_run = super::pdf::PdfRun {
         layout: if pairs.iter().any(|(i, _)| looks_like_pdf(i)) {
@@ -126,70 +125,137 @@ pub fn run(a: SignArgs, lang: Lang) -> CmdResult {
         },
         lang,
     };
-    let mut failed = Vec::new();
-    for (input, output) in &pairs {
-        if let Some(b) = &bar {
-            b.set_message(input.display().to_string());
-        }
-        let r = if looks_like_pdf(input) {
-            super::pdf::sign_file(&a, input, output, signer.as_ref(), &chain, now, &pdf_run)
-        } else {
-            super::xml::sign_file(&a, input, output, signer.as_ref(), &chain, now)
-                .map(|()| String::new())
-        };
-        match r {
-            Ok(detail) => {
-                let line = format!(
-                    "{} {}{}",
-                    if lang == Lang::Vi {
-                        "đã ký:"
-                    } else {
-                        "signed:"
-                    },
-                    output.display(),
-                    if detail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({detail})")
-                    }
-                );
-                match &bar {
-                    Some(b) => b.println(line),
-                    None => eprintln!("{line}"),
-                }
-            }
-            Err(e) if pairs.len() == 1 => return Err(e),
-            Err(e) => {
-                if let Some(b) = &bar {
-                    b.suspend(|| e.print(lang));
-                } else {
-                    e.print(lang);
-                }
-                failed.push(input.clone());
-            }
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
+    if signer.is_remote() {
+        // Prepare everything, one approval on the phone, then finish (commands::remote).
+        return super::remote::sign_batch(&a, &pairs, signer.as_ref(), &chain, now, &pdf_run);
     }
+    if pairs.len() == 1 {
+        let (input, output) = &pairs[0];
+        let detail = sign_one(&a, input, output, signer.as_ref(), &chain, now, &pdf_run)?;
+        eprintln!("{}", signed_line(lang, output, &detail));
+        return Ok(Exit::Ok);
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(pairs.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    // Workers take the next document in turn; the key is shared (software keys sign from any
+    // thread, tokens through their session pool).
+    let jobs = a
+        .jobs
+        .map(usize::from)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .min(pairs.len());
+    let next = AtomicUsize::new(0);
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((input, output)) = pairs.get(i) else {
+                    break;
+                };
+                if let Some(b) = &bar {
+                    b.set_message(input.display().to_string());
+                }
+                match sign_one(&a, input, output, signer.as_ref(), &chain, now, &pdf_run) {
+                    Ok(detail) => {
+                        let line = signed_line(lang, output, &detail);
+                        match &bar {
+                            Some(b) => b.println(line),
+                            None => eprintln!("{line}"),
+                        }
+                    }
+                    Err(e) => {
+                        match &bar {
+                            Some(b) => b.suspend(|| e.print(lang)),
+                            None => e.print(lang),
+                        }
+                        if let Ok(mut f) = failed.lock() {
+                            f.push(input.clone());
+                        }
+                    }
+                }
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+            });
+        }
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if pairs.len() > 1 {
-        eprintln!(
-            "{} {}/{}",
-            if lang == Lang::Vi {
-                "đã ký"
-            } else {
-                "signed"
-            },
-            pairs.len() - failed.len(),
-            pairs.len()
-        );
+    // The outputs were not synced one by one: one sync of each output file system now, before
+    // saying they are done.
+    let mut dirs: Vec<&Path> = pairs
+        .iter()
+        .map(|(_, o)| {
+            o.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        std::fs::File::open(d)
+            .and_then(|f| rustix::fs::syncfs(&f).map_err(std::io::Error::from))
+            .map_err(|e| CliError::from_error(format!("cannot sync {}", d.display()), &e))?;
     }
+    let failed = failed.into_inner().unwrap_or_default();
+    eprintln!(
+        "{} {}/{}",
+        if lang == Lang::Vi {
+            "đã ký"
+        } else {
+            "signed"
+        },
+        pairs.len() - failed.len(),
+        pairs.len()
+    );
     Ok(if failed.is_empty() {
         Exit::Ok
     } else {
         Exit::Operational
     })
+}
+
+/// Signs one document, PDF or XML by content.
+fn sign_one(
+    a: &SignArgs,
+    input: &Path,
+    output: &Path,
+    signer: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+    pdf_run: &super::pdf::PdfRun,
+) -> Result<String, CliError> {
+    if looks_like_pdf(input) {
+        super::pdf::sign_file(a, input, output, signer, chain, now, pdf_run)
+    } else {
+        super::xml::sign_file(a, input, output, signer, chain, now).map(|()| String::new())
+    }
+}
+
+/// `signed: OUT (detail)`.
+fn signed_line(lang: Lang, output: &Path, detail: &str) -> String {
+    format!(
+        "{} {}{}",
+        if lang == Lang::Vi {
+            "đã ký:"
+        } else {
+            "signed:"
+        },
+        output.display(),
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        }
+    )
 }

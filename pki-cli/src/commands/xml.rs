@@ -6,7 +6,7 @@ use crate::error::{CliError, CmdResult, Exit};
 use crate::output::Lang;
 use pki_core::report;
 use pki_core::xml::c14n::C14nMethod;
-use pki_core::xml::sign::{Placement, Profile, SignOptions};
+use pki_core::xml::sign::{PendingXml, Placement, Profile, SignOptions};
 use pki_core::xml::verify::{Indication, VerifyOptions, XmlReport};
 use pki_core::xml::XmlError;
 use serde_json::json;
@@ -31,7 +31,6 @@ fn xml_err(path: &std::path::Path, e: &XmlError) -> CliError {
     CliError::from_error(format!("cannot process {}", path.display()), e)
 }
 
-/// `pki sign`.
 /// Signs one XML file `input` into `output` with an opened key (the batch driver in
 /// `commands::sign` opens the key and checks its certificate once).
 pub fn sign_file(
@@ -42,6 +41,33 @@ pub fn sign_file(
     chain: &[pki_core::cert::Certificate],
     now: time::OffsetDateTime,
 ) -> Result<(), CliError> {
+    let (pending, after) = prepare_file(a, input, key, chain, now)?;
+    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
+    finish_file(pending, &value, &after, input, output)
+}
+
+/// What phase two adds after the signature value: a signature time-stamp (B-T) and the
+/// certificate and revocation values (B-LT).
+#[derive(Clone, Debug)]
+pub struct AfterSigning {
+    /// The TSA for B-T and B-LT.
+    tsa: Option<String>,
+    /// Whether to add B-LT values.
+    long_term: bool,
+    /// The signer's chain (for B-LT paths).
+    chain: Vec<pki_core::cert::Certificate>,
+    /// The signing time (revocation data is gathered for it).
+    now: time::OffsetDateTime,
+}
+
+/// Phase one for XML: the document with an empty SignatureValue, and what phase two adds.
+pub fn prepare_file(
+    a: &SignArgs,
+    input: &std::path::Path,
+    key: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+) -> Result<(PendingXml, AfterSigning), CliError> {
     let data = read_limited(input, MAX_XML, "document")?;
     if !looks_like_xml(&data) {
         return Err(not_xml(input, &data));
@@ -97,13 +123,18 @@ pub fn sign_file(
     });
     o.pss = a.pss;
     let mut tsa = None;
+    let mut long_term = false;
     match a.level.as_deref().map(str::to_ascii_uppercase).as_deref() {
         None => {}
         Some("B-B" | "XADES-B-B") => o.xades = true,
-        Some("B-T" | "XADES-B-T") => {
+        Some(l @ ("B-T" | "XADES-B-T" | "B-LT" | "XADES-B-LT")) => {
             o.xades = true;
+            long_term = l.ends_with("LT");
             let url = a.tsa.as_deref().ok_or_else(|| {
-                CliError::usage("--level B-T needs --tsa URL (a time-stamping authority)")
+                CliError::usage(format!(
+                    "--level {} needs --tsa URL (a time-stamping authority)",
+                    l.trim_start_matches("XADES-")
+                ))
             })?;
             if !pki_core::fetch::is_http_url(url) {
                 return Err(CliError::usage(format!(
@@ -114,24 +145,50 @@ pub fn sign_file(
         }
         Some(l) => {
             return Err(CliError::usage(format!(
-                "level {l} is not available for XML yet; B-B and B-T are (B-LT needs certificate and revocation values, not done)"
+                "unknown level {l} for XML; use B-B, B-T or B-LT (B-LTA is not available for XML)"
             )))
         }
     }
     let pending = pki_core::xml::sign::prepare(&data, key.key_kind(), &key.algorithms(), chain, &o)
         .map_err(|e| xml_err(input, &e))?;
+    Ok((
+        pending,
+        AfterSigning {
+            tsa,
+            long_term,
+            chain: chain.to_vec(),
+            now,
+        },
+    ))
+}
+
+/// Phase two for XML: puts the signature value in, time-stamps for B-T, writes `output`
+/// atomically.
+pub fn finish_file(
+    pending: PendingXml,
+    value: &[u8],
+    after: &AfterSigning,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> Result<(), CliError> {
     let sig_id = pending.signature_id.clone();
-    let value = key.sign(pending.algorithm, &pending.to_be_signed)?;
-    let mut out = pending.finish(&value).map_err(|e| xml_err(input, &e))?;
-    if let Some(url) = tsa {
-        out = pki_core::xml::xades::timestamp_signature(
-            &out,
-            &sig_id,
-            &crate::fetch::HttpFetcher::default(),
-            &url,
-            &pki_core::crypto::AlgorithmPolicy::default(),
-        )
-        .map_err(|e| xml_err(input, &e))?;
+    let mut out = pending.finish(value).map_err(|e| xml_err(input, &e))?;
+    if let Some(url) = &after.tsa {
+        let fetcher = crate::fetch::HttpFetcher::default();
+        let policy = pki_core::crypto::AlgorithmPolicy::default();
+        out = pki_core::xml::xades::timestamp_signature(&out, &sig_id, &fetcher, url, &policy)
+            .map_err(|e| xml_err(input, &e))?;
+        if after.long_term {
+            out = pki_core::xml::xades::add_long_term_values(
+                &out,
+                &sig_id,
+                &after.chain,
+                &fetcher,
+                after.now,
+                &policy,
+            )
+            .map_err(|e| xml_err(input, &e))?;
+        }
     }
     pki_core::ca::dir::write_atomic(output, &out, false)
         .map_err(|e| CliError::from_error(format!("cannot write {}", output.display()), &e))?;

@@ -305,7 +305,14 @@ impl SignedData {
                     "without signed attributes the signature covers the content itself, which was not supplied".into(),
                 ),
                 (Ok(alg), Some(tbs)) => match PublicKey::from_spki(cert.spki()) {
-                    Ok(key) => match crypto::verify_with(*alg, &key, tbs, &si.signature, policy) {
+                    Ok(key) => match crypto::verify_with_id(
+                        *alg,
+                        &si.signature_algorithm.der,
+                        &key,
+                        tbs,
+                        &si.signature,
+                        policy,
+                    ) {
                         Ok(n) => SignatureCheck::Valid(n),
                         Err(e) => SignatureCheck::Invalid(e),
                     },

@@ -1,9 +1,14 @@
 //! PAdES (ETSI EN 319 142-1): signing PDFs at baseline levels, and verifying every signature
 //! in a PDF.
 
+pub mod changes;
+pub mod deferred;
+pub mod embedded;
+pub mod ltv;
 pub mod sign;
 pub mod verify;
 
+pub use deferred::{prepare_pdf, PendingPdf};
 pub use sign::{
     check_signer_certificate, pick_algorithm, sign_pdf, Level, PadesError, PadesOptions, Signed,
     SignerCheck,

@@ -9,39 +9,61 @@
 //! read.
 
 use crate::cert::{Certificate, KeyUsage};
-use crate::cms::{CmsError, SignedData, SignedDataBuilder};
+use crate::cms::CmsError;
 use crate::fetch::Fetcher;
 use crate::path::{self, Purpose, ValidationOptions};
-use crate::pdf::sign::{
-    self as pdfsign, Appearance, DocMdp, SignError, SignatureKind, SignatureOptions, SubFilter,
-};
+use crate::pdf::sign::{Appearance, DocMdp, SignError, SubFilter};
 use crate::revocation::Status;
 use crate::trust::CertPool;
-use crate::tsp::{self, Imprint, TspError};
+use crate::tsp::TspError;
 use hsm::{HashAlgorithm, KeyKind, SignatureAlgorithm, Signer};
 use std::path::Path;
 use time::OffsetDateTime;
 
 /// Room for a signature time-stamp token in `/Contents` (tokens with a chain run 3-7 KiB).
-const TIMESTAMP_RESERVE: usize = 12 * 1024;
+pub(crate) const TIMESTAMP_RESERVE: usize = 12 * 1024;
 
 /// The PAdES baseline level to produce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Level {
     /// B-B: the signature alone.
     BB,
     /// B-T: with a signature time-stamp.
     BT,
+    /// B-LT: B-T plus a DSS with the certificates and revocation data of the signer's and the
+    /// time-stamp authority's paths.
+    BLT,
+    /// B-LTA: B-LT plus a document time-stamp over it all.
+    BLTA,
 }
 
 impl Level {
-    /// `PAdES-B-B`, `PAdES-B-T`.
+    /// `PAdES-B-B`, `PAdES-B-T`, `PAdES-B-LT`, `PAdES-B-LTA`.
     pub fn name(self) -> &'static str {
         match self {
             Self::BB => "PAdES-B-B",
             Self::BT => "PAdES-B-T",
+            Self::BLT => "PAdES-B-LT",
+            Self::BLTA => "PAdES-B-LTA",
         }
+    }
+
+    /// Reads `B-B`, `B-T`, `B-LT`, `B-LTA` (with or without the `PAdES-` prefix, any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.to_ascii_uppercase();
+        match s.strip_prefix("PADES-").unwrap_or(&s) {
+            "B-B" => Some(Self::BB),
+            "B-T" => Some(Self::BT),
+            "B-LT" => Some(Self::BLT),
+            "B-LTA" => Some(Self::BLTA),
+            _ => None,
+        }
+    }
+
+    /// Whether the level includes a signature time-stamp.
+    pub fn has_timestamp(self) -> bool {
+        self != Self::BB
     }
 }
 
@@ -72,9 +94,15 @@ pub enum PadesError {
     /// The certificate does not belong to the key.
     #[error("the certificate does not belong to the signing key; give the matching certificate")]
     CertificateMismatch,
-    /// B-T was asked without a time-stamp authority.
-    #[error("a PAdES-B-T signature needs a time-stamp authority URL (--tsa)")]
+    /// B-T or higher was asked without a time-stamp authority.
+    #[error("a PAdES-B-T, B-LT or B-LTA signature needs a time-stamp authority URL (--tsa)")]
     TsaRequired,
+    /// B-LT or higher was asked without a way to fetch revocation data.
+    #[error("a PAdES-B-LT or B-LTA signature needs network access to OCSP and CRL servers")]
+    FetcherRequired,
+    /// The long-term validation data could not be gathered.
+    #[error("the validation data for B-LT could not be gathered: {0}")]
+    ValidationData(#[from] crate::ltv::LtvError),
     /// The time-stamp authority failed or answered with an unusable token.
     #[error("the time-stamp could not be obtained: {0}")]
     Timestamp(String),
@@ -111,10 +139,17 @@ pub struct PadesOptions {
     pub page: u64,
     /// A visible appearance; `None` for an invisible signature.
     pub appearance: Option<Appearance>,
-    /// The TSA URL for B-T.
+    /// The TSA URL for B-T and above.
     pub tsa_url: Option<String>,
     /// A certification signature with this DocMDP level (first signature only).
     pub certify: Option<DocMdp>,
+    /// Whether the output is forced to disk before returning (see
+    /// [`SignatureOptions::sync`](crate::pdf::sign::SignatureOptions::sync)); a batch may
+    /// sync the file system once instead.
+    pub sync: bool,
+    /// Certificates that help complete paths for B-LT (roots, time-stamp authority CAs); the
+    /// public Vietnamese roots and intermediates are always known.
+    pub extra_certs: Vec<Certificate>,
 }
 
 impl PadesOptions {
@@ -134,6 +169,8 @@ impl PadesOptions {
             appearance: None,
             tsa_url: None,
             certify: None,
+            sync: true,
+            extra_certs: Vec::new(),
         }
     }
 }
@@ -149,8 +186,10 @@ pub struct Signed {
     pub algorithm: SignatureAlgorithm,
     /// `/ByteRange`.
     pub byte_range: [u64; 4],
-    /// The time-stamp's genTime for B-T.
+    /// The signature time-stamp's genTime (B-T and above).
     pub timestamp_time: Option<OffsetDateTime>,
+    /// The document time-stamp's genTime (B-LTA).
+    pub doc_timestamp_time: Option<OffsetDateTime>,
 }
 
 /// Picks the signature algorithm for `kind` among those the signer offers.
@@ -273,7 +312,11 @@ pub fn check_signer_certificate(
 }
 
 /// Signs `input` into `output` with `signer`; `chain` is the signer's certificate first, then
-/// the certificates to embed (issuing CAs). `fetcher` reaches the TSA for B-T.
+/// the certificates to embed (issuing CAs). `fetcher` reaches the TSA for B-T and above, and the
+/// OCSP responders and CRL distribution points for B-LT and above.
+///
+/// This is [`super::prepare_pdf`], one signature by the key at hand, and
+/// [`super::PendingPdf::finish`]: signers that answer later use those two directly.
 pub fn sign_pdf(
     input: &Path,
     output: &Path,
@@ -282,89 +325,19 @@ pub fn sign_pdf(
     opts: &PadesOptions,
     fetcher: Option<&dyn Fetcher>,
 ) -> Result<Signed, PadesError> {
-    let cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
-    if cert.spki() != signer.public_key_der() {
-        return Err(PadesError::CertificateMismatch);
-    }
-    if opts.level == Level::BT && (opts.tsa_url.is_none() || fetcher.is_none()) {
-        return Err(PadesError::TsaRequired);
-    }
-    let alg = pick_algorithm(signer, opts.hash, opts.pss)?;
-    let builder = || {
-        SignedDataBuilder::new(cert.clone(), alg)
-            .certificates(chain[1..].iter().map(|c| c.der().to_vec()))
-    };
-    // Size the reservation from this signer: a dry CMS over a dummy digest.
-    let dry = builder()
-        .detached_digest(vec![0; opts.hash.output_len()])
-        .prepare()?;
-    let mut reserve = dry.size_hint(signer.max_signature_len()) + 512;
-    if opts.level == Level::BT {
-        reserve += TIMESTAMP_RESERVE;
-    }
-    let pdf_opts = SignatureOptions {
-        kind: SignatureKind::Signature(opts.sub_filter),
-        hash: opts.hash,
-        contents_size: reserve,
-        signing_time: Some(opts.signing_time),
-        reason: opts.reason.clone(),
-        location: opts.location.clone(),
-        name: None,
-        contact_info: opts.contact_info.clone(),
-        page: opts.page,
-        field_name: opts.field_name.clone(),
-        appearance: opts.appearance.clone(),
-        certify: opts.certify,
-    };
-    let prepared = pdfsign::prepare(input, output, &pdf_opts)?;
-    let result = (|| -> Result<(Vec<u8>, Option<OffsetDateTime>), PadesError> {
-        let mut b = builder().detached_digest(prepared.digest.clone());
-        if opts.sub_filter == SubFilter::Pkcs7Detached {
-            // adbe.pkcs7.detached readers look for the time here; PAdES forbids it.
-            b = b.signing_time(opts.signing_time);
-        }
-        let p = b.prepare()?;
-        let sig = signer.sign(alg, &p.tbs)?;
-        let cms = p.finish(&sig)?;
-        if opts.level != Level::BT {
-            return Ok((cms, None));
-        }
-        let (Some(url), Some(fetcher)) = (opts.tsa_url.as_deref(), fetcher) else {
-            return Err(PadesError::TsaRequired);
-        };
-        let mut sd = SignedData::parse(&cms)?;
-        let req = tsp::request_for_signature(&sd, 0, opts.hash)?;
-        let token = tsp::query(fetcher, url, &req)?.into_token()?;
-        let check = token.validate(
-            Imprint::Data(&sd.signer_infos[0].signature),
-            req.nonce.as_deref(),
-            &[],
-            &Default::default(),
-        )?;
-        if !check.is_valid() {
-            return Err(PadesError::Timestamp(check.problems().join("; ")));
-        }
-        let gen_time = token.tst_info.gen_time;
-        tsp::add_signature_timestamp(&mut sd, 0, &token)?;
-        Ok((sd.to_der(), Some(gen_time)))
-    })();
-    match result {
-        Ok((cms, ts)) => {
-            if let Err(e) = pdfsign::finish(&prepared, &cms) {
-                let _ = pdfsign::abort(&prepared);
-                return Err(e.into());
-            }
-            Ok(Signed {
-                field_name: prepared.field_name.clone(),
-                level: opts.level,
-                algorithm: alg,
-                byte_range: prepared.byte_range,
-                timestamp_time: ts,
-            })
-        }
+    let pending = super::prepare_pdf(input, output, signer, chain, opts)?;
+    let alg = match pending.algorithm() {
+        Ok(a) => a,
         Err(e) => {
-            let _ = pdfsign::abort(&prepared);
-            Err(e)
+            let _ = pending.abort();
+            return Err(e);
+        }
+    };
+    match signer.sign(alg, pending.to_be_signed()) {
+        Ok(sig) => pending.finish(&sig, fetcher),
+        Err(e) => {
+            let _ = pending.abort();
+            Err(e.into())
         }
     }
 }

@@ -9,17 +9,20 @@
 //! time; the path to a trust anchor is validated at the proven time (else the validation time);
 //! revocation is checked online when a fetcher is given.
 //!
-//! Not yet done (issue 5): classifying the changes made in revisions after a signature. Until it
-//! is, a signature that does not cover the whole file is never reported as passed: it is
-//! INDETERMINATE with a warning that later changes were not analysed.
+//! What changed after each signature is classified by [`changes`]; a disallowed change fails
+//! the signature (TOTAL-FAILED, FORMAT_FAILURE; decision 0012).
 
 use crate::cert::Certificate;
 use crate::cms::{Content, SignedData};
 use crate::crypto::AlgorithmPolicy;
 use crate::fetch::Fetcher;
+use crate::pades::changes::{self, Constraints, FieldLock, MdpLevel};
+use crate::pades::embedded::{self, Embedded, Origin};
 use crate::path::{self, Purpose, ValidationOptions};
 use crate::pdf::{Object, PdfError, PdfReader};
-use crate::report::{self, ChainEntry, Indication, Report, SignatureKind, SignatureReport};
+use crate::report::{
+    self, ChainEntry, Indication, Modification, Report, SignatureKind, SignatureReport,
+};
 use crate::revocation::Status;
 use crate::trust::CertPool;
 use crate::tsp::{self, Imprint, TimeStampToken};
@@ -56,6 +59,8 @@ impl std::fmt::Debug for VerifyOptions<'_> {
 struct SigField {
     name: String,
     dict: crate::pdf::Dictionary,
+    /// The field's `/Lock` dictionary (ISO 32000-2 §12.7.5.5), resolved.
+    lock: Option<crate::pdf::Dictionary>,
 }
 
 const MAX_FIELDS: usize = 10_000;
@@ -68,10 +73,14 @@ pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfEr
     let sha256 = hex::encode(reader.digest_ranges(&[(0, len)], HashAlgorithm::Sha256)?);
     let fields = signature_fields(&mut reader)?;
     let revision_ends: Vec<u64> = reader.revisions().iter().map(|r| r.end).collect();
+    // The DSS is optional evidence: a store that cannot be read is ignored, not fatal.
+    let dss = embedded::from_dss(&mut reader).unwrap_or_default();
     let mut reports = Vec::new();
-    for f in fields {
-        reports.push(verify_field(&mut reader, &f, &revision_ends, opts));
+    for f in &fields {
+        reports.push(verify_field(&mut reader, f, &revision_ends, &dss, opts));
     }
+    apply_changes(&mut reader, &fields, &mut reports)?;
+    archive_levels(&mut reports);
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -136,9 +145,14 @@ fn signature_fields<R: std::io::Read + std::io::Seek>(
         if ft.as_deref() == Some(b"Sig") {
             if let Some(v) = d.get("V") {
                 if let Object::Dictionary(sig) = reader.resolve(v)? {
+                    let lock = match reader.get_in(&d, "Lock")? {
+                        Some(Object::Dictionary(l)) => Some(l),
+                        _ => None,
+                    };
                     out.push(SigField {
                         name: name.clone(),
                         dict: sig,
+                        lock,
                     });
                 }
             }
@@ -154,6 +168,176 @@ fn signature_fields<R: std::io::Read + std::io::Seek>(
     Ok(out)
 }
 
+/// The modification rules the signatures set (DocMDP, FieldMDP, field locks), each with the
+/// revision its signature covers.
+fn constraints<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    fields: &[SigField],
+    reports: &[SignatureReport],
+) -> Result<Constraints, PdfError> {
+    let mut c = Constraints::default();
+    for (f, r) in fields.iter().zip(reports) {
+        let Some(rev) = r.revision.map(|x| x as usize - 1) else {
+            continue;
+        };
+        let refs = match reader.get_in(&f.dict, "Reference")? {
+            Some(Object::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        for sr in refs.iter().take(16) {
+            let Object::Dictionary(sr) = reader.resolve(sr)? else {
+                continue;
+            };
+            let params = match reader.get_in(&sr, "TransformParams")? {
+                Some(Object::Dictionary(p)) => p,
+                _ => crate::pdf::Dictionary::new(),
+            };
+            match sr.get("TransformMethod").and_then(Object::as_name) {
+                Some(b"DocMDP") => c.mdp.push((
+                    rev,
+                    MdpLevel::from_p(params.get("P").and_then(Object::as_i64)),
+                )),
+                Some(b"FieldMDP") => {
+                    if let Some(l) = FieldLock::from_dict(&params) {
+                        c.locks.push((rev, l));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(lock) = &f.lock {
+            if let Some(l) = FieldLock::from_dict(lock) {
+                c.locks.push((rev, l));
+            }
+            if let Some(p) = lock.get("P").and_then(Object::as_i64) {
+                c.mdp.push((rev, MdpLevel::from_p(Some(p))));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// Classifies what changed after each signature and sets its verdict accordingly: a
+/// disallowed change, or a signed revision whose structure hides something, fails it
+/// (decision 0012).
+fn apply_changes<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    fields: &[SigField],
+    reports: &mut [SignatureReport],
+) -> Result<(), PdfError> {
+    let Some(from) = reports
+        .iter()
+        .filter_map(|r| r.revision)
+        .min()
+        .map(|r| r as usize - 1)
+    else {
+        return Ok(());
+    };
+    let c = constraints(reader, fields, reports)?;
+    let analysis = match changes::analyse(reader, from, &c) {
+        Ok(a) => a,
+        Err(e) => {
+            for r in reports.iter_mut().filter(|r| r.revision.is_some()) {
+                if !r.covers_whole_document {
+                    *r = failed(
+                        std::mem::replace(r, blank_report()),
+                        "FORMAT_FAILURE",
+                        format!("the changes made after signing cannot be analysed: {e}"),
+                    );
+                }
+            }
+            return Ok(());
+        }
+    };
+    for r in reports.iter_mut() {
+        let Some(rev) = r.revision.map(|x| x as usize - 1) else {
+            continue;
+        };
+        let mut mods = analysis.after(rev);
+        for (later, problems) in &analysis.structure_problems {
+            if *later > rev {
+                for p in problems {
+                    mods.push(Modification {
+                        revision: *later as u32 + 1,
+                        allowed: false,
+                        kind: "structure".into(),
+                        detail: p.clone(),
+                    });
+                }
+            }
+        }
+        mods.sort_by_key(|m| m.revision);
+        let problems = analysis.problems_up_to(rev);
+        let denied: Vec<String> = mods
+            .iter()
+            .filter(|m| !m.allowed)
+            .map(|m| format!("revision {}: {}", m.revision, m.detail))
+            .collect();
+        r.modifications = mods;
+        if !problems.is_empty() || !denied.is_empty() {
+            if r.indication != Indication::TotalFailed {
+                r.indication = Indication::TotalFailed;
+                r.sub_indication = Some("FORMAT_FAILURE".into());
+            }
+            for p in problems {
+                r.errors
+                    .push(format!("the signed revision is ambiguous: {p}"));
+            }
+            for d in denied {
+                r.errors
+                    .push(format!("a change made after signing is not allowed: {d}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PAdES-B-LTA (ETSI EN 319 142-1 §6.3, level B-LTA): a B-LT signature followed by a valid
+/// document time-stamp in a later revision.
+fn archive_levels(reports: &mut [SignatureReport]) {
+    let dts: Vec<u32> = reports
+        .iter()
+        .filter(|r| {
+            r.kind == SignatureKind::DocumentTimestamp
+                && r.indication == Indication::TotalPassed
+                && r.integrity
+        })
+        .filter_map(|r| r.revision)
+        .collect();
+    for r in reports.iter_mut() {
+        if r.level.as_deref() == Some("PAdES-B-LT")
+            && r.revision.is_some_and(|own| dts.iter().any(|d| *d > own))
+        {
+            r.level = Some("PAdES-B-LTA".into());
+        }
+    }
+}
+
+fn blank_report() -> SignatureReport {
+    SignatureReport {
+        id: String::new(),
+        kind: SignatureKind::Signature,
+        indication: Indication::Indeterminate,
+        sub_indication: None,
+        signer: None,
+        signing_time: None,
+        signing_time_proven: false,
+        timestamp: None,
+        level: None,
+        algorithm: None,
+        integrity: false,
+        covers_whole_document: false,
+        revision: None,
+        revisions: None,
+        covers: Vec::new(),
+        modifications: Vec::new(),
+        chain: Vec::new(),
+        revocation: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
 fn failed(mut r: SignatureReport, sub: &str, error: String) -> SignatureReport {
     r.indication = Indication::TotalFailed;
     r.sub_indication = Some(sub.into());
@@ -165,6 +349,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     reader: &mut PdfReader<R>,
     f: &SigField,
     revision_ends: &[u64],
+    dss: &Embedded,
     opts: &VerifyOptions<'_>,
 ) -> SignatureReport {
     let d = &f.dict;
@@ -266,7 +451,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     let ranges = [(0, b), (c, dl)];
 
     if is_dts {
-        return verify_doc_timestamp(reader, r, &contents, &ranges, opts);
+        return verify_doc_timestamp(reader, r, &contents, &ranges, dss, opts);
     }
     let sd = match SignedData::parse(&contents) {
         Ok(sd) => sd,
@@ -384,9 +569,10 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     }
     // Path validation at the proven time, else the validation time.
     let at = proven.unwrap_or(opts.time);
+    let cms_data = embedded::from_cms(&sd, 0);
     let mut pool = opts.intermediates.clone();
-    for c in sd.parsed_certificates() {
-        pool.add(c);
+    for c in cms_data.certs.iter().chain(&dss.certs) {
+        pool.add(c.clone());
     }
     let vopts = ValidationOptions::new(at, Purpose::DocumentSigning);
     match path::validate(&cert, &pool, opts.anchors, &vopts) {
@@ -409,8 +595,29 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             r.chain = chain_entries(&p.certs);
             r.warnings.extend(p.warnings);
             r.indication = Indication::TotalPassed;
-            // Revocation of the signer.
-            match (opts.fetcher, p.certs.get(1)) {
+            // Revocation of the signer: embedded evidence first, then online.
+            let issuer = p.certs.get(1);
+            let signing_time = proven.or(claimed).unwrap_or(opts.time);
+            let from_document = issuer.and_then(|i| {
+                embedded::status(
+                    &[(Origin::Cms, &cms_data), (Origin::Dss, dss)],
+                    &cert,
+                    i,
+                    signing_time,
+                    opts.policy,
+                )
+            });
+            if let Some((status, _origin)) = from_document {
+                apply_revocation(&mut r, status, proven, claimed);
+                if let Some(rev) = &mut r.revocation {
+                    rev.embedded = true;
+                }
+                if proven.is_some() {
+                    r.level = Some("PAdES-B-LT".into());
+                }
+                return r;
+            }
+            match (opts.fetcher, issuer) {
                 (Some(fetcher), Some(issuer)) => {
                     let (status, _) = crate::revocation::online_status(
                         &cert,
@@ -433,15 +640,6 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
                 (Some(_), None) => {}
             }
         }
-    }
-    if !r.covers_whole_document && r.indication == Indication::TotalPassed {
-        r.indication = Indication::Indeterminate;
-        r.sub_indication = Some("CHANGES_NOT_ANALYSED".into());
-        r.warnings.push(format!(
-            "the file was changed after this signature (revision {} of {}); the later changes are not analysed yet, so the document as shown may differ from what was signed",
-            revision + 1,
-            revision_ends.len()
-        ));
     }
     r
 }
@@ -508,6 +706,7 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
     mut r: SignatureReport,
     contents: &[u8],
     ranges: &[(u64, u64)],
+    dss: &Embedded,
     opts: &VerifyOptions<'_>,
 ) -> SignatureReport {
     let token = match TimeStampToken::from_der(contents) {
@@ -545,18 +744,15 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
             if let Some(c) = &tc.tsa_cert {
                 r.signer = Some(report::Signer::from_cert(c));
             }
-            if tsa_trusted(&token, opts) {
+            if let Some(path) = tsa_path(&token, opts) {
+                r.chain = chain_entries(&path);
                 r.indication = Indication::TotalPassed;
+                tsa_revocation(&mut r, &token, &path, dss, opts);
             } else {
                 r.indication = Indication::Indeterminate;
                 r.sub_indication = Some("NO_CERTIFICATE_CHAIN_FOUND".into());
                 r.errors
                     .push("the time-stamp authority does not chain to a trusted root".into());
-            }
-            if !r.covers_whole_document && r.indication == Indication::TotalPassed {
-                r.indication = Indication::Indeterminate;
-                r.sub_indication = Some("CHANGES_NOT_ANALYSED".into());
-                r.warnings.push("the file was changed after this time-stamp; the later changes are not analysed yet".into());
             }
             r
         }
@@ -571,6 +767,109 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
         }
         Err(e) => failed(r, "FORMAT_FAILURE", e.to_string()),
     }
+}
+
+/// The revocation of a document time-stamp's TSA at its genTime (ETSI EN 319 102-1 §5.6.2.4:
+/// a time-stamp is validated in turn): embedded evidence first, then online. Revoked at or
+/// before genTime fails the time-stamp; an unknown status is a warning (the time-stamp's own
+/// trust path was validated at genTime).
+fn tsa_revocation(
+    r: &mut SignatureReport,
+    token: &TimeStampToken,
+    path: &[Certificate],
+    dss: &Embedded,
+    opts: &VerifyOptions<'_>,
+) {
+    let (Some(tsa), Some(issuer)) = (path.first(), path.get(1)) else {
+        return;
+    };
+    let gen = token.tst_info.gen_time;
+    let cms = embedded::from_cms(&token.signed_data, 0);
+    let (status, embedded) = match embedded::status(
+        &[(Origin::Cms, &cms), (Origin::Dss, dss)],
+        tsa,
+        issuer,
+        gen,
+        opts.policy,
+    ) {
+        Some((s, _)) => (s, true),
+        None => match opts.fetcher {
+            Some(f) => (
+                crate::revocation::online_status(tsa, issuer, f, opts.time, opts.policy).0,
+                false,
+            ),
+            None => {
+                r.revocation = Some(report::Revocation {
+                    status: "not-checked".into(),
+                    source: None,
+                    embedded: false,
+                });
+                r.warnings
+                    .push("the time-stamp authority's revocation was not checked (offline)".into());
+                return;
+            }
+        },
+    };
+    match status {
+        Status::Good { source } => {
+            r.revocation = Some(report::Revocation {
+                status: "good".into(),
+                source: Some(source.name().into()),
+                embedded,
+            });
+        }
+        Status::Revoked { at, source, .. } => {
+            r.revocation = Some(report::Revocation {
+                status: "revoked".into(),
+                source: Some(source.name().into()),
+                embedded,
+            });
+            if at <= gen {
+                r.indication = Indication::TotalFailed;
+                r.sub_indication = Some("REVOKED".into());
+                r.errors.push(format!(
+                    "the time-stamp authority's certificate was revoked on {}, before the time-stamp",
+                    crate::time::vietnam(at)
+                ));
+            } else {
+                r.warnings.push(format!(
+                    "the time-stamp authority's certificate was revoked on {}, after the time-stamp",
+                    crate::time::vietnam(at)
+                ));
+            }
+        }
+        Status::Unknown { reason } => {
+            r.revocation = Some(report::Revocation {
+                status: "unknown".into(),
+                source: None,
+                embedded: false,
+            });
+            r.warnings.push(format!(
+                "the time-stamp authority's revocation status is unknown: {reason}"
+            ));
+        }
+    }
+}
+
+/// The TSA's validated path at genTime, if it reaches a trust anchor.
+fn tsa_path(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> Option<Vec<Certificate>> {
+    let tc = token
+        .validate(
+            Imprint::Digest(&token.tst_info.message_imprint.digest),
+            None,
+            &[],
+            opts.policy,
+        )
+        .ok()?;
+    let tsa = tc.tsa_cert?;
+    let mut pool = opts.intermediates.clone();
+    for c in token.signed_data.parsed_certificates() {
+        pool.add(c);
+    }
+    let vopts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
+    path::validate(&tsa, &pool, opts.anchors, &vopts)
+        .ok()
+        .map(|p| p.certs)
 }
 
 fn tsa_trusted(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> bool {

@@ -128,3 +128,15 @@ impl PdfError {
         Self::Structure { what, obj }
     }
 }
+
+/// Whether the file at `path` starts like a PDF: `%PDF-` within the first 1024 bytes, as
+/// readers allow (§7.5.2). A quick sniff to choose PDF or XML and to refuse other files early;
+/// [`PdfReader::open`] decides for real.
+pub fn looks_like_pdf(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 1024];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n].windows(5).any(|w| w == b"%PDF-")
+}

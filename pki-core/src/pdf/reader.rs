@@ -152,6 +152,8 @@ pub enum Repair {
 #[derive(Debug)]
 struct ObjStm {
     num: u32,
+    /// Offset of the object stream's `n g obj` (which version of the stream this is).
+    at: u64,
     data: Vec<u8>,
     first: usize,
     pairs: Vec<(u32, usize)>,
@@ -306,7 +308,8 @@ impl<R: Read + Seek> PdfReader<R> {
         alg: hsm::HashAlgorithm,
     ) -> Result<Vec<u8>, PdfError> {
         let mut ctx = aws_lc_rs::digest::Context::new(alg.digest_algorithm());
-        let mut buf = vec![0u8; 1 << 20];
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        let mut buf = vec![0u8; total.clamp(1, 1 << 20) as usize];
         for &(start, len) in ranges {
             if start.checked_add(len).is_none_or(|e| e > self.len) {
                 return Err(PdfError::TooLarge {
@@ -1101,18 +1104,59 @@ impl<R: Read + Seek> PdfReader<R> {
     }
 
     fn load_compressed(&mut self, r: ObjRef, stream: u32, index: u32) -> Result<Object, PdfError> {
-        if self.objstm.as_ref().is_none_or(|s| s.num != stream) {
-            let sref = ObjRef::new(stream);
-            if !matches!(self.xref.get(&stream), Some(XrefEntry::InUse { .. })) {
-                return Err(PdfError::structure("an object stream", sref));
-            }
+        let sref = ObjRef::new(stream);
+        let Some(XrefEntry::InUse { offset: at, .. }) = self.xref.get(&stream).copied() else {
+            return Err(PdfError::structure("an object stream", sref));
+        };
+        if self
+            .objstm
+            .as_ref()
+            .is_none_or(|s| s.num != stream || s.at != at)
+        {
             let Object::Stream(s) = self.get(sref)? else {
                 return Err(PdfError::structure("an object stream", sref));
             };
-            self.objstm = Some(self.load_objstm_from(sref, &s)?);
+            let mut stm = self.load_objstm_from(sref, &s)?;
+            stm.at = at;
+            self.objstm = Some(stm);
         }
+        self.objstm_member(r, index)
+    }
+
+    /// Object `r`, stored at `index` in the object stream `sref` as the cross-reference entry
+    /// `stream_entry` defines that stream — an older version of the stream, when comparing
+    /// revisions (§7.5.7).
+    pub fn get_compressed_version(
+        &mut self,
+        r: ObjRef,
+        sref: ObjRef,
+        stream_entry: XrefEntry,
+        index: u32,
+    ) -> Result<Object, PdfError> {
+        let XrefEntry::InUse { offset: at, .. } = stream_entry else {
+            return Err(PdfError::structure("an object stream", sref));
+        };
+        if r.gen != 0 {
+            return Ok(Object::Null);
+        }
+        if self
+            .objstm
+            .as_ref()
+            .is_none_or(|s| s.num != sref.num || s.at != at)
+        {
+            let Object::Stream(s) = self.get_version(sref, stream_entry)? else {
+                return Err(PdfError::structure("an object stream", sref));
+            };
+            let mut stm = self.load_objstm_from(sref, &s)?;
+            stm.at = at;
+            self.objstm = Some(stm);
+        }
+        self.objstm_member(r, index)
+    }
+
+    fn objstm_member(&mut self, r: ObjRef, index: u32) -> Result<Object, PdfError> {
         let Some(stm) = self.objstm.as_ref() else {
-            return Err(PdfError::structure("an object stream", ObjRef::new(stream)));
+            return Err(PdfError::structure("an object stream", r));
         };
         let Some(&(num, off)) = stm.pairs.get(index as usize) else {
             return Ok(Object::Null);
@@ -1162,6 +1206,7 @@ impl<R: Read + Seek> PdfReader<R> {
         }
         Ok(ObjStm {
             num: sref.num,
+            at: u64::MAX,
             data,
             first,
             pairs,

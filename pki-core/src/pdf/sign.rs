@@ -206,6 +206,11 @@ pub struct SignatureOptions {
     /// Make a certification signature (`/Perms /DocMDP`, §12.8.2.2) with this permission
     /// level. Only the first signature of a document can certify it.
     pub certify: Option<DocMdp>,
+    /// Whether each phase forces its file to disk (`fsync`) before going on. A batch may say
+    /// `false` and sync the file system once at the end: the rename still makes each output
+    /// appear whole or not at all to other processes, but a power cut before that sync can
+    /// lose outputs.
+    pub sync: bool,
 }
 
 impl SignatureOptions {
@@ -225,6 +230,7 @@ impl SignatureOptions {
             field_name: None,
             appearance: None,
             certify: None,
+            sync: true,
         }
     }
 
@@ -262,6 +268,9 @@ pub struct PreparedSignature {
     pub field_name: String,
     /// The signature dictionary's object.
     pub signature_object: ObjRef,
+    /// Whether [`finish`] forces the file to disk ([`SignatureOptions::sync`]).
+    #[serde(default = "yes")]
+    pub sync: bool,
 }
 
 mod hash_name {
@@ -285,7 +294,7 @@ mod hash_name {
     }
 }
 
-fn io_err<'a>(
+pub(crate) fn io_err<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> SignError + 'a {
@@ -326,7 +335,9 @@ pub fn prepare(
     let sig = update.add_raw(sig_body);
 
     let (root_ref, mut catalog) = reader.catalog()?;
-    if docmdp_forbids_changes(&mut reader, &catalog)? {
+    // P=1 forbids new signatures, not document time-stamps (ISO 32000-2 §12.8.2.2.2,
+    // EN 319 142-1 §5.4: DSS and document time-stamps keep a certified document long-term).
+    if opts.kind != SignatureKind::DocTimeStamp && docmdp_forbids_changes(&mut reader, &catalog)? {
         return Err(SignError::CertifiedNoChanges);
     }
     let mut catalog_changed = false;
@@ -496,7 +507,8 @@ pub fn prepare(
     let result = (|| -> Result<Vec<u8>, SignError> {
         let mut ctx = aws_lc_rs::digest::Context::new(opts.hash.digest_algorithm());
         let mut src = File::open(input).map_err(io_err("cannot open", input))?;
-        let mut buf = vec![0u8; CHUNK];
+        // Small documents (the usual case in batches) need no megabyte of zeroes each.
+        let mut buf = vec![0u8; CHUNK.min(base_len as usize + 1)];
         let mut copied = 0u64;
         loop {
             let n = src.read(&mut buf).map_err(io_err("cannot read", input))?;
@@ -519,7 +531,9 @@ pub fn prepare(
         ctx.update(&bytes[hole.end..]);
         tmp.write_all(&bytes)
             .map_err(io_err("cannot write", &temp_path))?;
-        tmp.sync_all().map_err(io_err("cannot write", &temp_path))?;
+        if opts.sync {
+            tmp.sync_all().map_err(io_err("cannot write", &temp_path))?;
+        }
         Ok(ctx.finish().as_ref().to_vec())
     })();
     let digest = match result {
@@ -540,6 +554,7 @@ pub fn prepare(
         contents_capacity: opts.contents_size,
         field_name,
         signature_object: sig,
+        sync: opts.sync,
     })
 }
 
@@ -573,7 +588,7 @@ pub fn finish(prepared: &PreparedSignature, cms_der: &[u8]) -> Result<(), SignEr
     }
     f.seek(SeekFrom::Start(prepared.contents_offset))
         .and_then(|_| f.write_all(hex::encode_upper(cms_der).as_bytes()))
-        .and_then(|_| f.sync_all())
+        .and_then(|_| if prepared.sync { f.sync_all() } else { Ok(()) })
         .map_err(io_err("cannot write", path))?;
     drop(f);
     std::fs::rename(path, &prepared.output_path)
@@ -764,6 +779,11 @@ fn signature_body(opts: &SignatureOptions) -> (Vec<u8>, usize, usize) {
     (b, br, contents)
 }
 
+/// serde's default for fields added after a format was first written.
+fn yes() -> bool {
+    true
+}
+
 fn real(v: f64) -> Object {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         Object::Integer(v as i64)
@@ -773,7 +793,7 @@ fn real(v: f64) -> Object {
 }
 
 /// Creates `.<name>.<random>.partial` in `dir`, never overwriting.
-fn create_temp(dir: &Path, output: &Path) -> Result<(PathBuf, File), SignError> {
+pub(crate) fn create_temp(dir: &Path, output: &Path) -> Result<(PathBuf, File), SignError> {
     let base = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -833,9 +853,17 @@ mod tests {
             contents_capacity: 4,
             field_name: "Signature1".into(),
             signature_object: ObjRef::new(9),
+            sync: false,
         };
         let j = serde_json::to_string(&p).unwrap();
         assert!(j.contains("\"sha384\""));
         assert_eq!(serde_json::from_str::<PreparedSignature>(&j).unwrap(), p);
+        // State written before `sync` existed reads as synced.
+        let old = j.replace(",\"sync\":false", "");
+        assert!(
+            serde_json::from_str::<PreparedSignature>(&old)
+                .unwrap()
+                .sync
+        );
     }
 }

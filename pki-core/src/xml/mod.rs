@@ -103,6 +103,9 @@ pub enum XmlError {
     /// The time-stamping authority answered with an unusable token.
     #[error("the time-stamping authority's token is not usable: {0}")]
     BadTimestamp(String),
+    /// The certificate and revocation values of XAdES B-LT could not be gathered.
+    #[error("the validation data for B-LT could not be gathered: {0}")]
+    ValidationData(#[from] crate::ltv::LtvError),
     /// The signature value returned by the signer is malformed.
     #[error("the signature from the key is malformed: {0}")]
     BadSignatureValue(String),

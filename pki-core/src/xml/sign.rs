@@ -11,8 +11,8 @@
 //! (QCVN 102:2016: enveloped, exclusive c14n, third child of `edXMLHeader`). XAdES B-B adds
 //! SignedProperties with SigningTime and SigningCertificateV2 (ETSI EN 319 132-1 §5.2).
 //!
-//! B-T adds a signature timestamp to the finished document ([`super::xades`]); B-LT
-//! (certificate and revocation values) is not done yet.
+//! B-T adds a signature timestamp to the finished document, and B-LT the certificate and
+//! revocation values after it ([`super::xades`]).
 
 use super::c14n::{self, C14n, C14nMethod, NodeSet};
 use super::dsig::{self, ds_child, is_ds, ENVELOPED, SIGNED_PROPERTIES_TYPE};
@@ -88,8 +88,9 @@ impl SignOptions {
     }
 }
 
-/// A document waiting for its signature value.
-#[derive(Clone, Debug)]
+/// A document waiting for its signature value. Serialisable, so a service can keep it while a
+/// remote signer's user approves.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PendingXml {
     /// The output document with an empty SignatureValue.
     pub document: Vec<u8>,

@@ -193,6 +193,12 @@ pub struct SignatureReport {
     /// not checked.
     #[serde(skip)]
     pub revocation: Option<(&'static str, Option<&'static str>)>,
+    /// Whether the revocation status came from the signature's own RevocationValues.
+    #[serde(skip)]
+    pub revocation_embedded: bool,
+    /// XAdES B-LT certificate and revocation values carried by the signature.
+    #[serde(skip)]
+    pub long_term: super::xades::LongTermValues,
     /// Whether a valid signature timestamp proves the signature existed at its time (the
     /// certificate path is then validated at that time).
     pub signing_time_proven: bool,
@@ -302,6 +308,8 @@ fn verify_one(
         timestamp: None,
         proven_time: None,
         revocation: None,
+        revocation_embedded: false,
+        long_term: Default::default(),
         signing_time_proven: false,
         level: "XMLDSig",
         signing_certificate_ok: None,
@@ -548,6 +556,10 @@ fn check(
     properties(sig, &covered_apexes, r);
     if r.level == "XAdES-B-B" {
         signature_timestamp(sig, text, opts, r);
+    }
+    r.long_term = super::xades::find_long_term_values(sig);
+    if r.level == "XAdES-B-T" && !r.long_term.is_empty() {
+        r.level = "XAdES-B-LT";
     }
 }
 
@@ -828,13 +840,45 @@ fn properties(sig: Node<'_, '_>, covered: &[(Node<'_, '_>, Coverage)], r: &mut S
 fn revocation(
     signer: &Certificate,
     issuer: &Certificate,
-    fetcher: &dyn crate::fetch::Fetcher,
     opts: &VerifyOptions<'_>,
     r: &mut SignatureReport,
 ) {
     use crate::revocation::Status;
-    let (status, _) =
-        crate::revocation::online_status(signer, issuer, fetcher, opts.time, &opts.policy);
+    let signed_at = r
+        .proven_time
+        .or(r.signing_time.as_ref().map(|s| s.time))
+        .unwrap_or(opts.time);
+    let mut status = None;
+    if !r.long_term.is_empty() {
+        let (s, _) = crate::revocation::embedded_status(
+            signer,
+            issuer,
+            &r.long_term.ocsp_responses,
+            &r.long_term.crls,
+            signed_at,
+            &opts.policy,
+        );
+        match s {
+            Status::Unknown { reason } => r.warnings.push(format!(
+                "the signature's revocation values do not settle the signer's status: {reason}"
+            )),
+            s => {
+                r.revocation_embedded = true;
+                status = Some(s);
+            }
+        }
+    }
+    let status = match (status, opts.fetcher) {
+        (Some(s), _) => s,
+        (None, Some(fetcher)) => {
+            crate::revocation::online_status(signer, issuer, fetcher, opts.time, &opts.policy).0
+        }
+        (None, None) => {
+            r.warnings
+                .push("the signer's revocation status was not checked (offline)".to_owned());
+            return;
+        }
+    };
     match status {
         Status::Good { source } => {
             r.revocation = Some(("good", Some(source.name())));
@@ -895,6 +939,11 @@ fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
     for c in opts.intermediates.iter() {
         pool.add(c.clone());
     }
+    for der in &r.long_term.certificates {
+        if let Ok(c) = Certificate::from_der(der) {
+            pool.add(c);
+        }
+    }
     let at = r
         .proven_time
         .or(r.signing_time.as_ref().map(|s| s.time))
@@ -904,11 +953,11 @@ fn finish(r: &mut SignatureReport, opts: &VerifyOptions<'_>) {
     match path::validate(&signer, &pool, opts.anchors, &vo) {
         Ok(p) => {
             r.warnings.extend(p.warnings.iter().cloned());
-            if let (Some(fetcher), Some(issuer)) = (opts.fetcher, p.certs.get(1)) {
-                revocation(&signer, issuer, fetcher, opts, r);
-            } else {
-                r.warnings
-                    .push("the signer's revocation status was not checked (offline)".to_owned());
+            match p.certs.get(1) {
+                Some(issuer) => revocation(&signer, issuer, opts, r),
+                None => r
+                    .warnings
+                    .push("the signer's revocation status was not checked (offline)".to_owned()),
             }
             r.trust = TrustCheck::Valid {
                 chain: p.certs.iter().map(|c| c.subject().to_string()).collect(),
@@ -996,7 +1045,7 @@ impl XmlReport {
                         Some((status, source)) => rep::Revocation {
                             status: status.into(),
                             source: source.map(str::to_owned),
-                            embedded: false,
+                            embedded: s.revocation_embedded,
                         },
                         None => rep::Revocation {
                             status: "not-checked".into(),

@@ -181,3 +181,150 @@ pub fn find_signature_timestamp(
             .map_err(|e| e.to_string()),
     )
 }
+
+/// XAdES B-LT (ETSI EN 319 132-1 §5.5): adds xades:CertificateValues and xades:RevocationValues
+/// to the unsigned properties of the time-stamped signature with Id `signature_id`: the paths of
+/// the signer (`chain`, signer first) and of the time-stamping authority up to their roots, and
+/// the OCSP responses or CRLs fetched now through `fetcher`. Certificates already in the
+/// signature's ds:KeyInfo are not repeated.
+pub fn add_long_term_values(
+    document: &[u8],
+    signature_id: &str,
+    chain: &[crate::cert::Certificate],
+    fetcher: &dyn crate::fetch::Fetcher,
+    at: time::OffsetDateTime,
+    policy: &crate::crypto::AlgorithmPolicy,
+) -> Result<Vec<u8>, XmlError> {
+    use crate::ltv::{known_certificates, ValidationData};
+    use crate::tsp::{Imprint, TimeStampToken};
+    let signer = chain.first().ok_or(XmlError::Profile {
+        profile: "XAdES B-LT",
+        detail: "no signer certificate was given".into(),
+    })?;
+    let (text, doc) = parse(document, &Limits::default())?;
+    let sig = signature_by_id(&doc, signature_id)?;
+    let found = find_signature_timestamp(sig, text)
+        .ok_or_else(|| XmlError::Profile {
+            profile: "XAdES B-LT",
+            detail: "the signature has no SignatureTimeStamp (B-LT builds on B-T)".into(),
+        })?
+        .map_err(XmlError::BadTimestamp)?;
+    let token = TimeStampToken::from_der(&found.token).map_err(XmlError::Timestamp)?;
+    let check = token
+        .validate(Imprint::Data(&found.stamped), None, &[], policy)
+        .map_err(XmlError::Timestamp)?;
+    let mut known: Vec<&crate::cert::Certificate> = chain.iter().collect();
+    known.extend(check.tsa_cert.iter());
+    known.extend(check.other_certs.iter());
+    let known = known_certificates(known);
+    let mut data = ValidationData::new();
+    data.add_path(signer, &known, fetcher, at, policy)?;
+    if let Some(tsa) = &check.tsa_cert {
+        data.add_path(tsa, &known, fetcher, at, policy)?;
+    }
+    let in_key_info: Vec<Vec<u8>> = sig
+        .descendants()
+        .filter(|n| is_ds(*n, "X509Certificate"))
+        .filter_map(|n| super::dsig::base64_lenient(&super::dsig::text_of(n)))
+        .collect();
+    let usp = sig
+        .descendants()
+        .find(|n| is_xades(*n, "UnsignedSignatureProperties"))
+        .ok_or_else(|| XmlError::Profile {
+            profile: "XAdES B-LT",
+            detail: "the signature has no UnsignedSignatureProperties".into(),
+        })?;
+    if usp
+        .children()
+        .any(|c| is_xades(c, "CertificateValues") || is_xades(c, "RevocationValues"))
+    {
+        return Err(XmlError::Profile {
+            profile: "XAdES B-LT",
+            detail: "the signature already has certificate or revocation values".into(),
+        });
+    }
+    let x = prefix_of(usp, text);
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let mut insert = format!("<{x}CertificateValues>");
+    for c in &data.certificates {
+        if !in_key_info.iter().any(|k| k.as_slice() == c.der()) {
+            insert.push_str(&format!(
+                "<{x}EncapsulatedX509Certificate>{}</{x}EncapsulatedX509Certificate>",
+                b64(c.der())
+            ));
+        }
+    }
+    insert.push_str(&format!("</{x}CertificateValues><{x}RevocationValues>"));
+    if !data.crls.is_empty() {
+        insert.push_str(&format!("<{x}CRLValues>"));
+        for c in &data.crls {
+            insert.push_str(&format!(
+                "<{x}EncapsulatedCRLValue>{}</{x}EncapsulatedCRLValue>",
+                b64(c)
+            ));
+        }
+        insert.push_str(&format!("</{x}CRLValues>"));
+    }
+    if !data.ocsp_responses.is_empty() {
+        insert.push_str(&format!("<{x}OCSPValues>"));
+        for o in &data.ocsp_responses {
+            insert.push_str(&format!(
+                "<{x}EncapsulatedOCSPValue>{}</{x}EncapsulatedOCSPValue>",
+                b64(o)
+            ));
+        }
+        insert.push_str(&format!("</{x}OCSPValues>"));
+    }
+    insert.push_str(&format!("</{x}RevocationValues>"));
+    // After the last child (the SignatureTimeStamp), before the closing tag.
+    let at_byte = usp
+        .children()
+        .rfind(|c| c.is_element())
+        .map(|c| c.range().end)
+        .ok_or_else(|| XmlError::Profile {
+            profile: "XAdES B-LT",
+            detail: "the UnsignedSignatureProperties are empty".into(),
+        })?;
+    let bom = document.len() - text.len();
+    let mut out = Vec::with_capacity(document.len() + insert.len());
+    out.extend_from_slice(&document[..bom + at_byte]);
+    out.extend_from_slice(insert.as_bytes());
+    out.extend_from_slice(&document[bom + at_byte..]);
+    Ok(out)
+}
+
+/// The certificate and revocation values of a XAdES B-LT signature: DER certificates, CRLs and
+/// OCSP responses (for verification to use before going online).
+#[derive(Clone, Debug, Default)]
+pub struct LongTermValues {
+    /// xades:EncapsulatedX509Certificate.
+    pub certificates: Vec<Vec<u8>>,
+    /// xades:EncapsulatedCRLValue.
+    pub crls: Vec<Vec<u8>>,
+    /// xades:EncapsulatedOCSPValue.
+    pub ocsp_responses: Vec<Vec<u8>>,
+}
+
+impl LongTermValues {
+    /// Whether the signature carries no such values.
+    pub fn is_empty(&self) -> bool {
+        self.certificates.is_empty() && self.crls.is_empty() && self.ocsp_responses.is_empty()
+    }
+}
+
+/// Reads the CertificateValues and RevocationValues of `signature` (empty when absent).
+pub fn find_long_term_values(signature: Node<'_, '_>) -> LongTermValues {
+    let mut v = LongTermValues::default();
+    let decode = |n: Node<'_, '_>| super::dsig::base64_lenient(&super::dsig::text_of(n));
+    for n in signature.descendants().filter(|n| n.is_element()) {
+        let parent_is = |name: &str| n.ancestors().skip(1).any(|a| is_xades(a, name));
+        if is_xades(n, "EncapsulatedX509Certificate") && parent_is("CertificateValues") {
+            v.certificates.extend(decode(n));
+        } else if is_xades(n, "EncapsulatedCRLValue") && parent_is("RevocationValues") {
+            v.crls.extend(decode(n));
+        } else if is_xades(n, "EncapsulatedOCSPValue") && parent_is("RevocationValues") {
+            v.ocsp_responses.extend(decode(n));
+        }
+    }
+    v
+}

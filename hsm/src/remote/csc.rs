@@ -1,0 +1,790 @@
+//! Cloud Signature Consortium API (CSC API v2.0, with the v1.0.4 field names where they differ):
+//! `info` (which also names the OAuth 2.0 server), an OAuth 2.0 client-credentials token
+//! (RFC 6749 §4.4), `credentials/list`, `credentials/info` (certificate chain, key algorithms,
+//! how the credential is authorised, how many signatures one authorisation allows),
+//! `credentials/authorize` (PIN/OTP to a SAD for `numSignatures` hashes) and
+//! `signatures/signHash`, synchronous or asynchronous (`operationMode` "A", then polling).
+//!
+//! Key reference: `csc:https://host/csc/v2?credential=ID&client-id=APP&secret-source=file:S`
+//! with optional `pin-source=file:P`, `mode=sync|async`, `poll-ms=N`, `ca-file=PEM`;
+//! `dialect=sign-files` selects the vendor dialect of [`super::vendor`] instead.
+
+use super::http::{form_encode, HttpClient};
+use super::{Dialect, RemoteOptions, RemoteSigner, Step};
+use crate::keyref::RemoteRef;
+use crate::pin::{PinPrompt, PinRequest};
+use crate::{oids, Error, HashAlgorithm, SecretString, SignatureAlgorithm};
+use base64::Engine;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The polling call for asynchronous `signHash` (operationMode "A"): POST with `responseID`.
+pub const POLL_METHOD: &str = "signatures/signPolling";
+
+/// What `credentials/info` says about a credential.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CredentialInfo {
+    /// The certificate chain, leaf first (DER).
+    pub certificates: Vec<Vec<u8>>,
+    /// Signature algorithm OIDs the key allows (`key/algo`).
+    pub key_algorithms: Vec<String>,
+    /// `key/status` ("enabled" unless the service says otherwise).
+    pub key_enabled: bool,
+    /// Signatures one authorisation may cover (`multisign`, at least 1).
+    pub multisign: usize,
+    /// `authMode` (v1) or `auth/mode` (v2): implicit, explicit, oauth2code.
+    pub auth_mode: String,
+    /// Whether a PIN is asked (v1 `PIN/presence`, v2 an auth object of type Password).
+    pub needs_pin: bool,
+    /// Whether an OTP is asked.
+    pub needs_otp: bool,
+}
+
+impl CredentialInfo {
+    /// Parses a `credentials/info` answer (v1 or v2 names).
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let certs = v
+            .pointer("/cert/certificates")
+            .and_then(Value::as_array)
+            .ok_or("it lists no certificates (cert/certificates)")?;
+        let mut certificates = Vec::new();
+        for c in certs {
+            let s = c.as_str().ok_or("a certificate is not a base64 string")?;
+            certificates.push(
+                B64.decode(s.trim())
+                    .map_err(|_| "a certificate is not valid base64")?,
+            );
+        }
+        if certificates.is_empty() {
+            return Err("it lists no certificates (cert/certificates)".into());
+        }
+        let key_algorithms = v
+            .pointer("/key/algo")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let key_enabled = v
+            .pointer("/key/status")
+            .and_then(Value::as_str)
+            .is_none_or(|s| s.eq_ignore_ascii_case("enabled"));
+        let multisign = v
+            .get("multisign")
+            .and_then(|m| m.as_u64().or_else(|| m.as_str()?.parse().ok()))
+            .unwrap_or(1)
+            .max(1) as usize;
+        let auth_mode = v
+            .get("authMode")
+            .or_else(|| v.pointer("/auth/mode"))
+            .and_then(Value::as_str)
+            .unwrap_or("explicit")
+            .to_owned();
+        let present = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s == "true" || s == "optional")
+        };
+        let objects = v
+            .pointer("/auth/objects")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let has_object = |t: &str| {
+            objects.iter().any(|o| {
+                o.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|x| x.eq_ignore_ascii_case(t))
+            })
+        };
+        Ok(Self {
+            certificates,
+            key_algorithms,
+            key_enabled,
+            multisign,
+            needs_pin: present("/PIN/presence") || has_object("Password") || has_object("PIN"),
+            needs_otp: present("/OTP/presence") || has_object("OTP"),
+            auth_mode,
+        })
+    }
+
+    /// The algorithms `key/algo` allows: a bare `rsaEncryption` / `id-ecPublicKey` allows every
+    /// hash; an empty list allows whatever fits the key.
+    pub fn allowed(&self) -> Option<Vec<SignatureAlgorithm>> {
+        if self.key_algorithms.is_empty() {
+            return None;
+        }
+        use HashAlgorithm::*;
+        let mut out = Vec::new();
+        for oid in &self.key_algorithms {
+            let o = oid.as_str();
+            let all = |f: fn(HashAlgorithm) -> SignatureAlgorithm| {
+                [Sha256, Sha384, Sha512]
+                    .into_iter()
+                    .map(f)
+                    .collect::<Vec<_>>()
+            };
+            if o == oids::RSA_ENCRYPTION.to_string() {
+                out.extend(all(SignatureAlgorithm::RsaPkcs1));
+            } else if o == oids::RSASSA_PSS.to_string() {
+                out.extend(all(SignatureAlgorithm::RsaPss));
+            } else if o == oids::EC_PUBLIC_KEY.to_string() {
+                out.extend(all(SignatureAlgorithm::Ecdsa));
+            } else if let Some(a) = sign_algo_from_oid(o) {
+                out.push(a);
+            }
+        }
+        Some(out)
+    }
+}
+
+fn sign_algo_from_oid(o: &str) -> Option<SignatureAlgorithm> {
+    use HashAlgorithm::*;
+    use SignatureAlgorithm::*;
+    [
+        RsaPkcs1(Sha256),
+        RsaPkcs1(Sha384),
+        RsaPkcs1(Sha512),
+        Ecdsa(Sha256),
+        Ecdsa(Sha384),
+        Ecdsa(Sha512),
+    ]
+    .into_iter()
+    .find(|a| a.algorithm_identifier().oid.to_string() == o)
+}
+
+/// `signAlgo` and `signAlgoParams` (base64 DER) for `alg` (CSC v2 §11.9: the signature
+/// algorithm OID; PSS carries its parameters).
+pub fn sign_algo(alg: SignatureAlgorithm) -> (String, Option<String>) {
+    let id = alg.algorithm_identifier();
+    let params = match alg {
+        SignatureAlgorithm::RsaPss(_) => id
+            .parameters
+            .as_ref()
+            .and_then(|p| der::Encode::to_der(p).ok())
+            .map(|d| B64.encode(d)),
+        _ => None,
+    };
+    (id.oid.to_string(), params)
+}
+
+/// A logged-in session with a CSC service for one credential: what both the standard dialect
+/// and vendor dialects over it share.
+#[derive(Debug)]
+pub struct CscSession {
+    /// The HTTP client.
+    pub http: HttpClient,
+    /// The API base (`https://host/csc/v2`), without a trailing slash.
+    pub base: String,
+    /// Whether the service speaks v1 field names (`specs` 1.x).
+    pub v1: bool,
+    /// The `methods` `info` lists (empty when it lists none).
+    pub methods: Vec<String>,
+    /// The credential.
+    pub credential_id: String,
+    /// What `credentials/info` said.
+    pub info: CredentialInfo,
+    token: Mutex<Option<SecretString>>,
+    /// Client id, secret and token endpoint, to fetch a new token when one expires.
+    client: Option<(String, SecretString, String)>,
+    pin: Option<SecretString>,
+    otp_prompt: bool,
+}
+
+impl CscSession {
+    /// Connects: `info`, the OAuth 2.0 token when a client id is given, the credential (from
+    /// the reference, or the only one `credentials/list` gives) and its `credentials/info`.
+    /// The PIN is asked now (so the person is not asked again per batch).
+    pub fn open(
+        r: &RemoteRef,
+        client_secret: Option<SecretString>,
+        pin: Option<SecretString>,
+        prompt: &dyn PinPrompt,
+        opts: &RemoteOptions,
+    ) -> Result<Self, Error> {
+        let base = r.target.trim_end_matches('/').to_owned();
+        let http = HttpClient::new(&base, opts)?;
+        let (status, info) = http.post_json(&format!("{base}/info"), None, &json!({}), None)?;
+        if status != 200 {
+            return Err(csc_error(&http, "info", status, &info, ""));
+        }
+        let specs = info.get("specs").and_then(Value::as_str).unwrap_or("2");
+        let v1 = specs.starts_with('1');
+        let methods = info
+            .get("methods")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (token, client) = match r.get("client-id") {
+            Some(client_id) => {
+                let secret = client_secret.ok_or_else(|| Error::BadKeyRef {
+                    reason: "client-id needs its secret: add secret-source=file:PATH".into(),
+                })?;
+                let url = token_url(&info, &base);
+                let t = fetch_token(&http, &url, client_id, &secret)?;
+                (Some(t), Some((client_id.to_owned(), secret, url)))
+            }
+            None => (None, None),
+        };
+        let mut s = Self {
+            http,
+            base,
+            v1,
+            methods,
+            credential_id: String::new(),
+            info: CredentialInfo::default(),
+            token: Mutex::new(token),
+            client,
+            pin,
+            otp_prompt: false,
+        };
+        s.credential_id = match r.get("credential") {
+            Some(c) => c.to_owned(),
+            None => s.only_credential()?,
+        };
+        let (status, v) = s.call(
+            "credentials/info",
+            json!({"credentialID": s.credential_id, "certificates": "chain",
+                   "certInfo": true, "authInfo": true}),
+            None,
+        )?;
+        if status != 200 {
+            return Err(s.error("credentials/info", status, &v));
+        }
+        s.info = CredentialInfo::from_json(&v).map_err(|why| {
+            s.http
+                .bad_answer(&format!("credentials/info for {}: {why}", s.credential_id))
+        })?;
+        if !s.info.key_enabled {
+            return Err(Error::Remote {
+                service: s.http.service().into(),
+                reason: format!(
+                    "says the key of credential {} is disabled; ask the provider",
+                    s.credential_id
+                ),
+            });
+        }
+        if s.info.auth_mode.eq_ignore_ascii_case("oauth2code") {
+            return Err(Error::Remote {
+                service: s.http.service().into(),
+                reason: format!(
+                    "authorises credential {} only through a browser login (oauth2code), which this program does not do",
+                    s.credential_id
+                ),
+            });
+        }
+        if s.info.needs_pin && s.pin.is_none() {
+            let req = PinRequest::token(&s.who());
+            s.pin = Some(prompt.prompt(&req)?);
+        }
+        s.otp_prompt = s.info.needs_otp;
+        Ok(s)
+    }
+
+    /// "credential ID at URL".
+    pub fn who(&self) -> String {
+        format!("credential {} at {}", self.credential_id, self.base)
+    }
+
+    /// POSTs `body` to `{base}/{method}` with the bearer token. A token the service no longer
+    /// accepts (HTTP 401: expired during a long wait) is replaced once and the call repeated.
+    pub fn call(
+        &self,
+        method: &str,
+        body: Value,
+        wait: Option<Duration>,
+    ) -> Result<(u16, Value), Error> {
+        let url = format!("{}/{method}", self.base);
+        let current = || self.token.lock().ok().and_then(|t| t.clone());
+        let (status, v) = self.http.post_json(&url, current().as_ref(), &body, wait)?;
+        match (&self.client, status) {
+            (Some((id, secret, token_url)), 401) => {
+                let fresh = fetch_token(&self.http, token_url, id, secret)?;
+                if let Ok(mut t) = self.token.lock() {
+                    *t = Some(fresh);
+                }
+                self.http.post_json(&url, current().as_ref(), &body, wait)
+            }
+            _ => Ok((status, v)),
+        }
+    }
+
+    /// An error answer of `method` as one of our errors.
+    pub fn error(&self, method: &str, status: u16, v: &Value) -> Error {
+        csc_error(&self.http, method, status, v, &self.who())
+    }
+
+    fn only_credential(&self) -> Result<String, Error> {
+        let (status, v) = self.call("credentials/list", json!({"maxResults": 10}), None)?;
+        if status != 200 {
+            return Err(self.error("credentials/list", status, &v));
+        }
+        let ids: Vec<String> = v
+            .get("credentialIDs")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Error::Remote {
+                service: self.http.service().into(),
+                reason: "lists no credential for this client".into(),
+            }),
+            many => Err(Error::BadKeyRef {
+                reason: format!(
+                    "the service holds {} credentials ({}); add credential=ID to the key reference",
+                    many.len(),
+                    many.join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// `credentials/authorize` for `digests`: the SAD.
+    pub fn authorize(
+        &self,
+        alg: SignatureAlgorithm,
+        digests: &[Vec<u8>],
+    ) -> Result<SecretString, Error> {
+        let hashes: Vec<String> = digests.iter().map(|d| B64.encode(d)).collect();
+        let mut body = json!({
+            "credentialID": self.credential_id,
+            "numSignatures": digests.len(),
+        });
+        let hash_oid = alg.hash().map(|h| h.oid().to_string()).unwrap_or_default();
+        if self.v1 {
+            body["hash"] = json!(hashes);
+            if let Some(p) = &self.pin {
+                body["PIN"] = json!(p.expose());
+            }
+        } else {
+            body["hashes"] = json!(hashes);
+            body["hashAlgorithmOID"] = json!(hash_oid);
+            if let Some(p) = &self.pin {
+                body["authData"] = json!([{"id": "PIN", "value": p.expose()}]);
+            }
+        }
+        let (status, v) = self.call("credentials/authorize", body, None)?;
+        if status != 200 {
+            return Err(self.error("credentials/authorize", status, &v));
+        }
+        v.get("SAD")
+            .and_then(Value::as_str)
+            .map(SecretString::from)
+            .ok_or_else(|| self.http.bad_answer("credentials/authorize gave no SAD"))
+    }
+
+    /// Whether `info` lists `method` (services that list nothing are assumed to have it).
+    pub fn has_method(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m == method)
+    }
+
+    /// Whether the credential asks for an OTP (not supported: no OTP channel here).
+    pub fn needs_otp(&self) -> bool {
+        self.otp_prompt
+    }
+}
+
+/// v2 §8.1: `oauth2` is the authorization server's base URI; its token endpoint is
+/// `{oauth2}/oauth2/token`. Without one, the CSC server itself is the authorization server.
+fn token_url(info: &Value, base: &str) -> String {
+    let oauth = info
+        .get("oauth2")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(base)
+        .trim_end_matches('/');
+    format!("{oauth}/oauth2/token")
+}
+
+fn fetch_token(
+    http: &HttpClient,
+    url: &str,
+    client_id: &str,
+    secret: &SecretString,
+) -> Result<SecretString, Error> {
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        form_encode(client_id),
+        form_encode(secret.expose())
+    );
+    let a = http.post(
+        url,
+        "application/x-www-form-urlencoded",
+        &[],
+        None,
+        form.as_bytes(),
+        None,
+    )?;
+    let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+    if a.status != 200 {
+        let code = v.get("error").and_then(Value::as_str).unwrap_or("");
+        if matches!(code, "invalid_client" | "unauthorized_client") || a.status == 401 {
+            return Err(Error::Remote {
+                service: http.service().into(),
+                reason: format!(
+                    "refused the client credentials of \"{client_id}\"; check client-id and the secret in secret-source"
+                ),
+            });
+        }
+        return Err(csc_error(http, "oauth2/token", a.status, &v, ""));
+    }
+    v.get("access_token")
+        .and_then(Value::as_str)
+        .map(SecretString::from)
+        .ok_or_else(|| http.bad_answer("the OAuth 2.0 token answer has no access_token"))
+}
+
+/// Maps a CSC error answer (`{"error": ..., "error_description": ...}`, §10) to one sentence.
+pub fn csc_error(http: &HttpClient, method: &str, status: u16, v: &Value, who: &str) -> Error {
+    let code = v.get("error").and_then(Value::as_str).unwrap_or("");
+    let desc = v
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let low = format!("{code} {desc}").to_ascii_lowercase();
+    let who = if who.is_empty() {
+        http.service().to_owned()
+    } else {
+        who.to_owned()
+    };
+    if low.contains("locked") || low.contains("blocked") {
+        return Error::RemotePinBlocked { who };
+    }
+    if code == "invalid_pin" || code == "invalid_otp" {
+        return Error::WrongPin {
+            token: who,
+            final_try: low.contains("last") || low.contains("final"),
+        };
+    }
+    if matches!(
+        code,
+        "access_denied" | "user_cancelled" | "user_canceled" | "rejected" | "user_rejected"
+    ) {
+        return Error::UserCancelled { who };
+    }
+    if matches!(code, "expired" | "expired_request" | "request_expired") {
+        return Error::TransactionExpired { who };
+    }
+    if matches!(code, "invalid_token" | "expired_token") || status == 401 {
+        return Error::Remote {
+            service: http.service().into(),
+            reason: format!(
+                "refused our access token at {method} ({code}); check client-id and secret-source"
+            ),
+        };
+    }
+    let what = match (code.is_empty(), desc.is_empty()) {
+        (true, _) => format!("HTTP {status}"),
+        (false, true) => code.to_owned(),
+        (false, false) => format!("{code}: {desc}"),
+    };
+    Error::Remote {
+        service: http.service().into(),
+        reason: format!("refused {method} ({what})"),
+    }
+}
+
+/// The CSC standard dialect: authorize, then `signatures/signHash`, synchronous or
+/// asynchronous.
+#[derive(Debug)]
+pub struct CscDialect {
+    session: CscSession,
+    asynchronous: bool,
+}
+
+impl CscDialect {
+    /// Over an open session; `mode` is "sync", "async" or `None` (async when the service lists
+    /// the polling method and speaks v2).
+    pub fn new(session: CscSession, mode: Option<&str>) -> Result<Self, Error> {
+        let asynchronous = match mode {
+            Some("async") => true,
+            Some("sync") => false,
+            None => !session.v1 && session.has_method(POLL_METHOD),
+            Some(m) => {
+                return Err(Error::BadKeyRef {
+                    reason: format!("mode must be sync or async, not \"{m}\""),
+                })
+            }
+        };
+        if asynchronous && session.v1 {
+            return Err(Error::BadKeyRef {
+                reason: "CSC API v1 services sign synchronously only; use mode=sync".into(),
+            });
+        }
+        Ok(Self {
+            session,
+            asynchronous,
+        })
+    }
+
+    fn signatures(&self, v: &Value) -> Result<Vec<Vec<u8>>, Error> {
+        let arr = v
+            .get("signatures")
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.session.http.bad_answer("signHash gave no signatures"))?;
+        arr.iter()
+            .map(|s| {
+                s.as_str()
+                    .and_then(|s| B64.decode(s.trim()).ok())
+                    .ok_or_else(|| self.session.http.bad_answer("a signature is not base64"))
+            })
+            .collect()
+    }
+}
+
+impl Dialect for CscDialect {
+    fn who(&self) -> String {
+        self.session.who()
+    }
+
+    fn max_per_approval(&self) -> usize {
+        self.session.info.multisign
+    }
+
+    fn submit(
+        &self,
+        alg: SignatureAlgorithm,
+        digests: &[Vec<u8>],
+        wait: Duration,
+    ) -> Result<Step, Error> {
+        if self.session.needs_otp() {
+            return Err(Error::Remote {
+                service: self.session.http.service().into(),
+                reason: format!(
+                    "asks an OTP for {}, which this program cannot supply yet",
+                    self.session.credential_id
+                ),
+            });
+        }
+        let sad = self.session.authorize(alg, digests)?;
+        let (sign_algo, params) = sign_algo(alg);
+        let hashes: Vec<String> = digests.iter().map(|d| B64.encode(d)).collect();
+        let hash_oid = alg.hash().map(|h| h.oid().to_string()).unwrap_or_default();
+        let mut body = json!({
+            "credentialID": self.session.credential_id,
+            "SAD": sad.expose(),
+            "signAlgo": sign_algo,
+        });
+        if let Some(p) = params {
+            body["signAlgoParams"] = json!(p);
+        }
+        if self.session.v1 {
+            body["hash"] = json!(hashes);
+            body["hashAlgo"] = json!(hash_oid);
+        } else {
+            body["hashes"] = json!(hashes);
+            body["hashAlgorithmOID"] = json!(hash_oid);
+            body["operationMode"] = json!(if self.asynchronous { "A" } else { "S" });
+        }
+        // A synchronous request may be held while the person approves.
+        let hold = (!self.asynchronous).then_some(wait);
+        let (status, v) = self
+            .session
+            .call("signatures/signHash", body, hold)
+            .map_err(|e| match e {
+                Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
+                    who: self.who(),
+                    waited,
+                },
+                e => e,
+            })?;
+        if !(200..300).contains(&status) {
+            return Err(self.session.error("signatures/signHash", status, &v));
+        }
+        if v.get("signatures").is_some() {
+            return Ok(Step::Done(self.signatures(&v)?));
+        }
+        match v.get("responseID").and_then(Value::as_str) {
+            Some(id) if self.asynchronous => Ok(Step::Pending(id.to_owned())),
+            _ => Err(self
+                .session
+                .http
+                .bad_answer("signHash gave neither signatures nor a responseID")),
+        }
+    }
+
+    fn poll(&self, handle: &str) -> Result<Step, Error> {
+        // The id `signHash` returned as `responseID`; some clients send it as `requestID`, so
+        // both are given.
+        let (status, v) = self.session.call(
+            POLL_METHOD,
+            json!({"responseID": handle, "requestID": handle}),
+            None,
+        )?;
+        if status == 202 || still_running(status, &v) {
+            return Ok(Step::Pending(handle.to_owned()));
+        }
+        if status != 200 {
+            return Err(self.session.error(POLL_METHOD, status, &v));
+        }
+        if v.get("signatures").is_some() {
+            return Ok(Step::Done(self.signatures(&v)?));
+        }
+        Ok(Step::Pending(handle.to_owned()))
+    }
+}
+
+/// Services answer a poll of a request that is not finished either with 202 / no signatures,
+/// or with an HTTP 400 whose description says the asynchronous request is not complete.
+fn still_running(status: u16, v: &Value) -> bool {
+    if status != 400 {
+        return false;
+    }
+    let d = v
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    d.contains("not completed")
+        || d.contains("not yet completed")
+        || d.contains("in progress")
+        || d.contains("pending")
+}
+
+/// Opens a `csc:` key reference as a signer.
+pub fn open(
+    r: &RemoteRef,
+    client_secret: Option<SecretString>,
+    pin: Option<SecretString>,
+    prompt: &dyn PinPrompt,
+    opts: &RemoteOptions,
+) -> Result<RemoteSigner, Error> {
+    match r.get("dialect").unwrap_or("csc") {
+        "csc" => {}
+        "sign-files" => return super::vendor::open(r, client_secret, opts),
+        d => {
+            return Err(Error::BadKeyRef {
+                reason: format!("unknown dialect \"{d}\"; this program speaks csc and sign-files"),
+            })
+        }
+    }
+    let opts = super::effective_options(r, opts)?;
+    let session = CscSession::open(r, client_secret, pin, prompt, &opts)?;
+    let certs = session.info.certificates.clone();
+    let allowed = session.info.allowed();
+    let dialect = CscDialect::new(session, r.get("mode"))?;
+    RemoteSigner::new(Box::new(dialect), certs, allowed.as_deref(), opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_v2_and_v1_credential_info() {
+        // CSC API v2.0 §11.5 example, shortened.
+        let v2 = json!({
+            "key": {"status": "enabled", "algo": ["1.2.840.113549.1.1.11", "1.2.840.113549.1.1.10"], "len": 2048},
+            "cert": {"status": "valid", "certificates": ["MAEC", "MAED"]},
+            "auth": {"mode": "explicit", "objects": [{"type": "Password", "id": "PIN", "format": "N"}]},
+            "SCAL": "2", "multisign": 5, "lang": "en-US"
+        });
+        let i = CredentialInfo::from_json(&v2).unwrap();
+        assert_eq!(
+            i.certificates,
+            vec![vec![0x30, 0x01, 0x02], vec![0x30, 0x01, 0x03]]
+        );
+        assert_eq!(i.multisign, 5);
+        assert!(i.needs_pin && !i.needs_otp && i.key_enabled);
+        let allowed = i.allowed().unwrap();
+        assert!(allowed.contains(&SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256)));
+        assert!(allowed.contains(&SignatureAlgorithm::RsaPss(HashAlgorithm::Sha512)));
+        assert!(!allowed.contains(&SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha384)));
+        // v1.0.4 §11.5: authMode, PIN/presence, OTP/presence; multisign as a number.
+        let v1 = json!({
+            "key": {"status": "disabled", "algo": ["1.2.840.113549.1.1.1"]},
+            "cert": {"certificates": ["MAEC"]},
+            "authMode": "explicit",
+            "PIN": {"presence": "true", "format": "N"},
+            "OTP": {"presence": "false"}
+        });
+        let i = CredentialInfo::from_json(&v1).unwrap();
+        assert!(i.needs_pin && !i.needs_otp && !i.key_enabled);
+        assert_eq!(i.multisign, 1);
+        assert_eq!(i.allowed().unwrap().len(), 3);
+        assert!(CredentialInfo::from_json(&json!({"cert": {"certificates": []}})).is_err());
+    }
+
+    #[test]
+    fn sign_algo_oids_and_pss_params() {
+        let (o, p) = sign_algo(SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256));
+        assert_eq!(o, "1.2.840.113549.1.1.11");
+        assert!(p.is_none());
+        let (o, p) = sign_algo(SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256));
+        assert_eq!(o, "1.2.840.113549.1.1.10");
+        // SEQUENCE { [0] sha256, [1] mgf1(sha256), [2] 32 }
+        assert_eq!(
+            hex::encode(B64.decode(p.unwrap()).unwrap()),
+            "3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120"
+        );
+        assert_eq!(
+            sign_algo(SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256)).0,
+            "1.2.840.10045.4.3.2"
+        );
+    }
+
+    #[test]
+    fn a_poll_that_says_not_yet() {
+        let v = json!({"error": "invalid_request",
+            "error_description": "The previous asynchronous signature request is not completed"});
+        assert!(still_running(400, &v));
+        assert!(!still_running(401, &v));
+        assert!(!still_running(
+            400,
+            &json!({"error": "invalid_request", "error_description": "Invalid parameter responseID"})
+        ));
+    }
+
+    #[test]
+    fn error_answers_become_one_sentence() {
+        let http =
+            HttpClient::new("https://csc.example.vn/csc/v2", &RemoteOptions::default()).unwrap();
+        let e = |code: &str, desc: &str| {
+            csc_error(
+                &http,
+                "credentials/authorize",
+                400,
+                &json!({"error": code, "error_description": desc}),
+                "credential c1 at https://csc.example.vn/csc/v2",
+            )
+        };
+        assert!(matches!(
+            e("invalid_pin", "The PIN is invalid"),
+            Error::WrongPin {
+                final_try: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            e("invalid_request", "The PIN is locked"),
+            Error::RemotePinBlocked { .. }
+        ));
+        assert!(matches!(
+            e("access_denied", "User rejected"),
+            Error::UserCancelled { .. }
+        ));
+        assert!(matches!(e("expired", ""), Error::TransactionExpired { .. }));
+        let other = e("invalid_request", "Invalid parameter hashes").to_string();
+        assert_eq!(
+            other,
+            "the remote signing service https://csc.example.vn/csc/v2 refused credentials/authorize (invalid_request: Invalid parameter hashes)"
+        );
+    }
+}

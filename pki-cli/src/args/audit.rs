@@ -1,0 +1,20 @@
+//! `pki audit` arguments.
+
+/// `pki audit ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the signing service's audit log: every record unchanged, none deleted or moved.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `pki audit verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The service's database: a SQLite file, `sqlite:PATH`, or `postgres://...` (a password
+    /// belongs in PGPASSWORD or ~/.pgpass, not here).
+    #[arg(long)]
+    pub db: String,
+    /// Print the result as JSON (the same document as GET /v1/audit/verify).
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,316 @@
+//! PAdES signing in two phases: [`prepare_pdf`] writes the incremental update with an empty
+//! `/Contents` to a temporary file beside the output and yields the bytes to be signed;
+//! [`PendingPdf::finish`] takes the signature value, completes the CMS, adds the B-T
+//! time-stamp, the B-LT DSS and the B-LTA document time-stamp as asked, and renames the result
+//! into place; [`PendingPdf::abort`] removes what was prepared.
+//!
+//! Keys at hand go through both at once ([`super::sign_pdf`]); signers that answer later (a
+//! PKI SIM, a cloud key approved on a phone) keep the [`PendingPdf`], which is serialisable
+//! (serde), so a service can store it while the person approves and finish after a restart.
+//!
+//! For B-LT and B-LTA the signature goes to a hidden staging file beside the output; each later
+//! step writes the next stage, and only the last one renames onto the output. Staging files
+//! are removed whatever happens.
+
+use super::sign::{pick_algorithm, Level, PadesError, PadesOptions, Signed, TIMESTAMP_RESERVE};
+use crate::cert::Certificate;
+use crate::cms::{self, SignedData, SignedDataBuilder};
+use crate::fetch::Fetcher;
+use crate::pdf::sign::{self as pdfsign, SignatureKind, SignatureOptions, SubFilter};
+use crate::tsp::{self, Imprint};
+use hsm::{SignatureAlgorithm, Signer};
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// A PDF waiting for its signature value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingPdf {
+    /// The prepared file (temporary path, output path, byte range, `/Contents` slot).
+    pub pdf: pdfsign::PreparedSignature,
+    /// The CMS with its signed attributes, waiting for the signature value.
+    pub cms: cms::PreparedSignature,
+    /// The TSA to time-stamp the signature with (B-T and above), if any.
+    pub tsa_url: Option<String>,
+    /// What B-LT and B-LTA add after the signature.
+    #[serde(default)]
+    pub long_term: Option<LongTerm>,
+}
+
+/// The B-LT / B-LTA part of a pending signature.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LongTerm {
+    /// B-LT or B-LTA.
+    pub level: Level,
+    /// Where the finished document goes (the signature itself goes to a staging file).
+    pub output: PathBuf,
+    /// The placeholder whose name the staging files extend.
+    pub staging: PathBuf,
+    /// DER certificates that help complete paths: the signer's first, then its chain and any
+    /// extra ones.
+    pub certificates: Vec<Vec<u8>>,
+    /// The signing time, in Unix seconds (revocation data is gathered for it).
+    pub signing_time: i64,
+}
+
+impl LongTerm {
+    fn stage(&self, n: usize) -> PathBuf {
+        let mut p = self.staging.clone().into_os_string();
+        p.push(format!(".stage-{n}"));
+        p.into()
+    }
+
+    /// Removes the staging files (those that exist).
+    fn clean(&self) {
+        for n in 0..2 {
+            let _ = std::fs::remove_file(self.stage(n));
+        }
+        let _ = std::fs::remove_file(&self.staging);
+    }
+}
+
+impl PendingPdf {
+    /// What the key must sign (the DER signed attributes; the signer hashes them).
+    pub fn to_be_signed(&self) -> &[u8] {
+        &self.cms.tbs
+    }
+
+    /// The algorithm the signature must be made with.
+    pub fn algorithm(&self) -> Result<SignatureAlgorithm, PadesError> {
+        Ok(self.cms.algorithm()?)
+    }
+
+    /// Completes the PDF with `signature` (as the signer returned it). The signature is checked
+    /// against the certificate; the TSA, OCSP responders and CRL distribution points are asked
+    /// through `fetcher` as the level needs. On any error every temporary file is removed and
+    /// no output exists.
+    pub fn finish(
+        self,
+        signature: &[u8],
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<Signed, PadesError> {
+        let result = self.finish_inner(signature, fetcher);
+        if result.is_err() {
+            let _ = pdfsign::abort(&self.pdf);
+        }
+        if let Some(lt) = &self.long_term {
+            lt.clean();
+        }
+        result
+    }
+
+    fn finish_inner(
+        &self,
+        signature: &[u8],
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<Signed, PadesError> {
+        let (cms, ts, alg, tsa_certs) = self.complete(signature, fetcher)?;
+        pdfsign::finish(&self.pdf, &cms)?;
+        let mut signed = Signed {
+            field_name: self.pdf.field_name.clone(),
+            level: if ts.is_some() { Level::BT } else { Level::BB },
+            algorithm: alg,
+            byte_range: self.pdf.byte_range,
+            timestamp_time: ts,
+            doc_timestamp_time: None,
+        };
+        let Some(lt) = &self.long_term else {
+            return Ok(signed);
+        };
+        let fetcher = fetcher.ok_or(PadesError::FetcherRequired)?;
+        let tsa_url = self.tsa_url.as_deref().ok_or(PadesError::TsaRequired)?;
+        let chain: Vec<Certificate> = lt
+            .certificates
+            .iter()
+            .filter_map(|d| Certificate::from_der(d).ok())
+            .collect();
+        let signer_cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
+        let known = crate::ltv::known_certificates(chain.iter().chain(tsa_certs.iter()));
+        let at = OffsetDateTime::from_unix_timestamp(lt.signing_time)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let policy = crate::crypto::AlgorithmPolicy::default();
+        let mut data = crate::ltv::ValidationData::new();
+        data.add_path(signer_cert, &known, fetcher, at, &policy)?;
+        if let Some(tsa) = tsa_certs.first() {
+            data.add_path(tsa, &known, fetcher, at, &policy)?;
+        }
+        let contents = super::ltv::padded_contents(&cms, self.pdf.contents_capacity);
+        let signed_file = &self.pdf.output_path;
+        let lt_out = if lt.level == Level::BLTA {
+            lt.stage(1)
+        } else {
+            lt.output.clone()
+        };
+        super::ltv::add_dss(signed_file, &lt_out, &data, &[&contents])?;
+        signed.level = lt.level;
+        if lt.level == Level::BLTA {
+            let token = super::ltv::add_document_timestamp(
+                &lt_out,
+                &lt.output,
+                self.pdf.hash,
+                tsa_url,
+                fetcher,
+            )?;
+            signed.doc_timestamp_time = Some(token.tst_info.gen_time);
+        }
+        Ok(signed)
+    }
+
+    /// Gives up: removes the temporary file (and staging files).
+    pub fn abort(self) -> Result<(), PadesError> {
+        if let Some(lt) = &self.long_term {
+            lt.clean();
+        }
+        Ok(pdfsign::abort(&self.pdf)?)
+    }
+
+    /// The CMS with the signature value (and the signature time-stamp when asked), the
+    /// algorithm, and the time-stamp's certificates (the TSA's first).
+    #[expect(clippy::type_complexity, reason = "a private tuple of four results")]
+    fn complete(
+        &self,
+        signature: &[u8],
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<
+        (
+            Vec<u8>,
+            Option<OffsetDateTime>,
+            SignatureAlgorithm,
+            Vec<Certificate>,
+        ),
+        PadesError,
+    > {
+        let alg = self.cms.algorithm()?;
+        let cms = self.cms.clone().finish(signature)?;
+        let Some(url) = self.tsa_url.as_deref() else {
+            return Ok((cms, None, alg, Vec::new()));
+        };
+        let fetcher = fetcher.ok_or(PadesError::TsaRequired)?;
+        let mut sd = SignedData::parse(&cms)?;
+        let req = tsp::request_for_signature(&sd, 0, self.pdf.hash)?;
+        let token = tsp::query(fetcher, url, &req)?.into_token()?;
+        let check = token.validate(
+            Imprint::Data(&sd.signer_infos[0].signature),
+            req.nonce.as_deref(),
+            &[],
+            &Default::default(),
+        )?;
+        if !check.is_valid() {
+            return Err(PadesError::Timestamp(check.problems().join("; ")));
+        }
+        let gen_time = token.tst_info.gen_time;
+        tsp::add_signature_timestamp(&mut sd, 0, &token)?;
+        let tsa_certs = check
+            .tsa_cert
+            .into_iter()
+            .chain(check.other_certs)
+            .collect();
+        Ok((sd.to_der(), Some(gen_time), alg, tsa_certs))
+    }
+}
+
+/// Phase one: prepares `input` for a signature by the key of `chain[0]` (the signer's
+/// certificate, then the CAs to embed). `signer` is asked only for its algorithms and largest
+/// signature size; nothing is signed here. Temporary files live beside `output`.
+pub fn prepare_pdf(
+    input: &Path,
+    output: &Path,
+    signer: &dyn Signer,
+    chain: &[Certificate],
+    opts: &PadesOptions,
+) -> Result<PendingPdf, PadesError> {
+    let cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
+    if cert.spki() != signer.public_key_der() {
+        return Err(PadesError::CertificateMismatch);
+    }
+    if opts.level.has_timestamp() && opts.tsa_url.is_none() {
+        return Err(PadesError::TsaRequired);
+    }
+    let alg = pick_algorithm(signer, opts.hash, opts.pss)?;
+    let builder = || {
+        SignedDataBuilder::new(cert.clone(), alg)
+            .certificates(chain[1..].iter().map(|c| c.der().to_vec()))
+    };
+    // Size the reservation from this signer: a dry CMS over a dummy digest.
+    let dry = builder()
+        .detached_digest(vec![0; opts.hash.output_len()])
+        .prepare()?;
+    let mut reserve = dry.size_hint(signer.max_signature_len()) + 512;
+    if opts.level.has_timestamp() {
+        reserve += TIMESTAMP_RESERVE;
+    }
+    let pdf_opts = SignatureOptions {
+        kind: SignatureKind::Signature(opts.sub_filter),
+        hash: opts.hash,
+        contents_size: reserve,
+        signing_time: Some(opts.signing_time),
+        reason: opts.reason.clone(),
+        location: opts.location.clone(),
+        name: None,
+        contact_info: opts.contact_info.clone(),
+        page: opts.page,
+        field_name: opts.field_name.clone(),
+        appearance: opts.appearance.clone(),
+        certify: opts.certify,
+        sync: opts.sync,
+    };
+    // B-LT and B-LTA: the signature goes to a staging file first.
+    let long_term = match opts.level {
+        Level::BLT | Level::BLTA => {
+            let dir = output
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let (staging, file) = pdfsign::create_temp(dir, output)?;
+            drop(file);
+            Some(LongTerm {
+                level: opts.level,
+                output: output.to_path_buf(),
+                staging,
+                certificates: chain
+                    .iter()
+                    .chain(opts.extra_certs.iter())
+                    .map(|c| c.der().to_vec())
+                    .collect(),
+                signing_time: opts.signing_time.unix_timestamp(),
+            })
+        }
+        _ => None,
+    };
+    let signed_path = long_term
+        .as_ref()
+        .map_or_else(|| output.to_path_buf(), |lt| lt.stage(0));
+    let pdf = match pdfsign::prepare(input, &signed_path, &pdf_opts) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(lt) = &long_term {
+                lt.clean();
+            }
+            return Err(e.into());
+        }
+    };
+    let mut b = builder().detached_digest(pdf.digest.clone());
+    if opts.sub_filter == SubFilter::Pkcs7Detached {
+        // adbe.pkcs7.detached readers look for the time here; PAdES forbids it.
+        b = b.signing_time(opts.signing_time);
+    }
+    let cms = match b.prepare() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = pdfsign::abort(&pdf);
+            if let Some(lt) = &long_term {
+                lt.clean();
+            }
+            return Err(e.into());
+        }
+    };
+    Ok(PendingPdf {
+        pdf,
+        cms,
+        tsa_url: opts
+            .level
+            .has_timestamp()
+            .then(|| opts.tsa_url.clone())
+            .flatten(),
+        long_term,
+    })
+}

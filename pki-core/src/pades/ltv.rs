@@ -1,0 +1,198 @@
+//! PAdES B-LT and B-LTA (ETSI EN 319 142-1 §5.4-5.5): a Document Security Store (ISO 32000-2
+//! §12.8.4.3) with the certificates, OCSP responses and CRLs a verifier needs later, added in an
+//! incremental update after the signature; and a document time-stamp (§12.8.5) over everything.
+//!
+//! Both are incremental updates, so every earlier signature keeps its bytes. Output is written to
+//! a temporary file beside it and renamed; the input is only read.
+
+use super::sign::PadesError;
+use crate::fetch::Fetcher;
+use crate::ltv::ValidationData;
+use crate::pdf::object::{Dictionary, ObjRef, Object, Stream, StreamData};
+use crate::pdf::reader::PdfReader;
+use crate::pdf::sign::{self as pdfsign, SignError, SignatureOptions};
+use crate::pdf::writer::IncrementalUpdate;
+use crate::tsp::{self, Imprint, TimeStampReq, TimeStampToken};
+use hsm::HashAlgorithm;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Room for a document time-stamp token (a token with its chain runs 3-7 KiB).
+pub const DOC_TIMESTAMP_RESERVE: usize = 16 * 1024;
+
+/// The largest existing DSS stream read back to avoid storing an item twice.
+const MAX_DSS_ITEM: usize = 64 << 20;
+
+/// Adds `data` to the document's DSS (creating it, or extending the one there) in an
+/// incremental update of `input` written to `output`. `vri_for` are the `/Contents` values
+/// (padding included) of the signatures the data validates: each gets a `/VRI` entry keyed by the
+/// SHA-1 of that value, as PAdES readers such as Adobe's look for. Items already in the DSS are
+/// referenced, not copied again.
+pub fn add_dss(
+    input: &Path,
+    output: &Path,
+    data: &ValidationData,
+    vri_for: &[&[u8]],
+) -> Result<(), PadesError> {
+    let mut reader = PdfReader::open(input).map_err(SignError::from)?;
+    let mut update = IncrementalUpdate::new(&mut reader).map_err(SignError::from)?;
+    let (root_ref, mut catalog) = reader.catalog().map_err(SignError::from)?;
+    let dss_ref = catalog.get("DSS").and_then(Object::as_reference);
+    let mut dss = match reader.get_in(&catalog, "DSS").map_err(SignError::from)? {
+        Some(Object::Dictionary(d)) => d,
+        _ => Dictionary::new(),
+    };
+    let certs: Vec<&[u8]> = data.certificates.iter().map(|c| c.der()).collect();
+    let ocsps: Vec<&[u8]> = data.ocsp_responses.iter().map(Vec::as_slice).collect();
+    let crls: Vec<&[u8]> = data.crls.iter().map(Vec::as_slice).collect();
+    let mut vri_entry = Dictionary::new();
+    for (key, vri_key, items) in [
+        ("Certs", "Cert", certs),
+        ("OCSPs", "OCSP", ocsps),
+        ("CRLs", "CRL", crls),
+    ] {
+        let mut array = match reader.get_in(&dss, key).map_err(SignError::from)? {
+            Some(Object::Array(a)) => a,
+            _ => Vec::new(),
+        };
+        let mut present: Vec<([u8; 32], ObjRef)> = Vec::new();
+        for r in array.iter().filter_map(Object::as_reference).take(100_000) {
+            if let Ok(Object::Stream(s)) = reader.get(r) {
+                if let Ok(bytes) = reader.decode_stream(r, &s, MAX_DSS_ITEM) {
+                    present.push((sha256(&bytes), r));
+                }
+            }
+        }
+        let mut refs = Vec::new();
+        for item in items {
+            let h = sha256(item);
+            let r = match present.iter().find(|(p, _)| *p == h) {
+                Some((_, r)) => *r,
+                None => {
+                    let r = update.add(Object::Stream(Stream {
+                        dict: Dictionary::new(),
+                        data: StreamData::Bytes(item.to_vec()),
+                    }));
+                    array.push(r.into());
+                    present.push((h, r));
+                    r
+                }
+            };
+            refs.push(Object::Reference(r));
+        }
+        if !array.is_empty() {
+            dss.set(key, array);
+        }
+        if !refs.is_empty() {
+            vri_entry.set(vri_key, refs);
+        }
+    }
+    if !vri_for.is_empty() && !vri_entry.is_empty() {
+        let mut vri = match reader.get_in(&dss, "VRI").map_err(SignError::from)? {
+            Some(Object::Dictionary(d)) => d,
+            _ => Dictionary::new(),
+        };
+        for contents in vri_for {
+            let key = hex::encode_upper(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                contents,
+            ));
+            vri.set(&key, vri_entry.clone());
+        }
+        dss.set("VRI", vri);
+    }
+    match dss_ref {
+        Some(r) => update.replace(r, dss),
+        None => {
+            let r = update.add(dss);
+            catalog.set("DSS", r);
+            update.replace(root_ref, catalog);
+        }
+    }
+    let bytes = update.serialize().map_err(SignError::from)?.bytes;
+    let base_len = reader.len();
+    drop(reader);
+    append_update(input, base_len, &bytes, output)?;
+    Ok(())
+}
+
+/// Copies `input` (which must still be `base_len` bytes long) and `update` into a temporary
+/// file beside `output`, then renames it to `output`.
+fn append_update(
+    input: &Path,
+    base_len: u64,
+    update: &[u8],
+    output: &Path,
+) -> Result<(), SignError> {
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (temp, mut out) = pdfsign::create_temp(dir, output)?;
+    let result = (|| -> Result<(), SignError> {
+        let mut src = File::open(input).map_err(pdfsign::io_err("cannot open", input))?;
+        let copied = std::io::copy(&mut (&mut src).take(base_len + 1), &mut out)
+            .map_err(pdfsign::io_err("cannot copy", input))?;
+        if copied != base_len {
+            return Err(SignError::InputChanged);
+        }
+        out.write_all(update)
+            .and_then(|()| out.sync_all())
+            .map_err(pdfsign::io_err("cannot write", &temp))?;
+        drop(out);
+        std::fs::rename(&temp, output).map_err(pdfsign::io_err("cannot rename to", output))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b).as_ref());
+    h
+}
+
+/// Adds a document time-stamp (`/DocTimeStamp`, `/ETSI.RFC3161`) from the TSA at `tsa_url`
+/// over the whole of `input`, written to `output`. Returns the token.
+pub fn add_document_timestamp(
+    input: &Path,
+    output: &Path,
+    hash: HashAlgorithm,
+    tsa_url: &str,
+    fetcher: &dyn Fetcher,
+) -> Result<TimeStampToken, PadesError> {
+    let opts = SignatureOptions {
+        hash,
+        ..SignatureOptions::doc_timestamp(DOC_TIMESTAMP_RESERVE)
+    };
+    let prepared = pdfsign::prepare(input, output, &opts)?;
+    let result = (|| -> Result<TimeStampToken, PadesError> {
+        let req = TimeStampReq::new(hash, prepared.digest.clone())?;
+        let token = tsp::query(fetcher, tsa_url, &req)?.into_token()?;
+        let check = token.validate(
+            Imprint::Digest(&prepared.digest),
+            req.nonce.as_deref(),
+            &[],
+            &Default::default(),
+        )?;
+        if !check.is_valid() {
+            return Err(PadesError::Timestamp(check.problems().join("; ")));
+        }
+        pdfsign::finish(&prepared, &token.der)?;
+        Ok(token)
+    })();
+    if result.is_err() {
+        let _ = pdfsign::abort(&prepared);
+    }
+    result
+}
+
+/// The `/Contents` value as stored: the CMS followed by the zero padding of the reservation.
+pub fn padded_contents(cms: &[u8], capacity: usize) -> Vec<u8> {
+    let mut v = cms.to_vec();
+    v.resize(capacity.max(cms.len()), 0);
+    v
+}

@@ -1,0 +1,308 @@
+//! Signing one document with a named key: the thin mapping from the service's profile, level
+//! and options onto `pki_core::pades`. Runs on blocking threads, never on the async executor.
+//!
+//! Profiles: every profile is an invisible PAdES signature for now (the visible Decree 30
+//! layouts land in pki-core's pades module and are then a field here); `agency` additionally
+//! enforces Decree 30/2020 Art. 32(2)(d) when the policy asks it.
+
+use crate::config::{Config, KeyConfig};
+use crate::error::ApiError;
+use pki_core::cert::Certificate;
+use pki_core::pades::{self, Level, PadesError, PadesOptions};
+use pki_core::report::{Indication, SignatureKind};
+use pki_core::trust::CertPool;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// An opened key with its certificate chain.
+pub struct Key {
+    /// Its name in the configuration.
+    pub name: String,
+    /// The signer.
+    pub signer: Arc<dyn hsm::Signer>,
+    /// Its chain, the signer's certificate first.
+    pub chain: Vec<Certificate>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key").field("name", &self.name).finish()
+    }
+}
+
+/// Why a key could not be loaded at start.
+#[derive(Debug, thiserror::Error)]
+#[error("key \"{name}\": {message}")]
+pub struct KeyLoadError {
+    name: String,
+    message: String,
+}
+
+/// Opens a configured key (never prompting: PINs come from `pin-source`) and checks its
+/// certificate once, as the law asks of signing software.
+pub fn open_key(name: &str, kc: &KeyConfig) -> Result<Key, KeyLoadError> {
+    let err = |message: String| KeyLoadError {
+        name: name.into(),
+        message,
+    };
+    let keyref = hsm::KeyRef::parse(&kc.keyref).map_err(|e| err(e.to_string()))?;
+    let given = match &kc.cert {
+        Some(p) => {
+            let data =
+                std::fs::read(p).map_err(|e| err(format!("cannot read {}: {e}", p.display())))?;
+            pki_core::cert::parse_certificates(&data)
+                .map_err(|e| err(format!("{} is not a certificate file: {e}", p.display())))?
+        }
+        None => Vec::new(),
+    };
+    let opts = hsm::OpenOptions {
+        secret_source: kc.pin_source.clone(),
+        pool_size: kc.pool_size,
+        ..Default::default()
+    };
+    let (signer, chain) =
+        pki_core::signing::open_with_chain(&keyref, &given, opts).map_err(|e| match e {
+            pki_core::signing::OpenKeyError::Key(e) => err(e.to_string()),
+            _ => err(
+                "no certificate belongs to the key; give its chain with cert = \"chain.pem\""
+                    .into(),
+            ),
+        })?;
+    let inter = CertPool::from_certs(chain[1..].iter().cloned());
+    let anchors = chain
+        .last()
+        .filter(|c| c.is_self_issued())
+        .map(|root| CertPool::from_certs([root.clone()]));
+    let check = pades::check_signer_certificate(
+        &chain[0],
+        &inter,
+        anchors.as_ref(),
+        time::OffsetDateTime::now_utc(),
+        None,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    for w in check.warnings {
+        tracing::info!(key = name, "{w}");
+    }
+    Ok(Key {
+        name: name.into(),
+        signer,
+        chain,
+    })
+}
+
+/// Opens every configured key.
+pub fn open_keys(config: &Config) -> Result<BTreeMap<String, Arc<Key>>, KeyLoadError> {
+    config
+        .keys
+        .iter()
+        .map(|(n, kc)| Ok((n.clone(), Arc::new(open_key(n, kc)?))))
+        .collect()
+}
+
+/// Options a caller may give with a document.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignParams {
+    /// The key's name (see `GET /v1/keys`).
+    pub key: String,
+    /// `personal`, `agency`, `attachment`, `copy` or `plain` (default `plain`).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// `B-B` (default) or `B-T` (when the service has a TSA).
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `/Reason`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `/Location`.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The document number and symbol (e.g. `123/UBND-VP`), for the attachment layout.
+    #[serde(default)]
+    pub doc_number: Option<String>,
+    /// RSASSA-PSS for RSA keys.
+    #[serde(default)]
+    pub pss: Option<bool>,
+}
+
+impl SignParams {
+    /// The profile, defaulted.
+    pub fn profile(&self) -> &str {
+        self.profile.as_deref().unwrap_or("plain")
+    }
+}
+
+/// Maps a level name onto pki-core.
+pub fn level(name: Option<&str>, tsa: bool) -> Result<Level, ApiError> {
+    let Some(name) = name else {
+        return Ok(Level::BB);
+    };
+    match Level::parse(name) {
+        Some(l) if l.has_timestamp() && !tsa => Err(ApiError::bad_request(
+            "level_unavailable",
+            format!(
+                "level {name} needs a time-stamp authority and this service has none configured; ask for B-B"
+            ),
+        )),
+        Some(l) => Ok(l),
+        None => Err(ApiError::bad_request(
+            "level_unavailable",
+            format!("level {name} is not known; use B-B, B-T, B-LT or B-LTA"),
+        )),
+    }
+}
+
+/// What was signed.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Signature field.
+    pub field: String,
+    /// Level name.
+    pub level: String,
+    /// Algorithm name.
+    pub algorithm: String,
+    /// Signer's certificate serial (hex).
+    pub cert_serial: String,
+}
+
+/// What signing needs besides the document.
+pub struct Context<'a> {
+    /// Trust anchors for the Decree 30 check.
+    pub anchors: &'a CertPool,
+    /// Intermediates for it.
+    pub intermediates: &'a CertPool,
+    /// Whether the agency profile needs a valid earlier signature.
+    pub agency_requires_personal: bool,
+    /// TSA URL and fetcher for B-T.
+    pub tsa: Option<(&'a str, &'a dyn pki_core::fetch::Fetcher)>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+pub use pki_core::pdf::looks_like_pdf;
+
+/// Signs `input` into `output` (written atomically by pki-core).
+pub fn sign_document(
+    key: &Key,
+    params: &SignParams,
+    input: &Path,
+    output: &Path,
+    ctx: &Context<'_>,
+) -> Result<Outcome, ApiError> {
+    if !looks_like_pdf(input) {
+        return Err(ApiError::unprocessable(
+            "not_a_pdf",
+            "the document is not a PDF (no %PDF- header); send the PDF file itself",
+        ));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if now > key.chain[0].not_after() {
+        return Err(ApiError::unavailable(
+            "key_unusable",
+            "the key's certificate has expired; the operator must renew it",
+        ));
+    }
+    let lvl = level(params.level.as_deref(), ctx.tsa.is_some())?;
+    if params.profile() == "agency" && ctx.agency_requires_personal {
+        require_valid_signature(input, ctx, now)?;
+    }
+    let mut o = PadesOptions::new(now);
+    o.level = lvl;
+    o.pss = params.pss.unwrap_or(false);
+    o.reason = params.reason.clone();
+    o.location = params.location.clone();
+    if lvl.has_timestamp() {
+        o.tsa_url = ctx.tsa.map(|(u, _)| u.to_owned());
+    }
+    let signed = pades::sign_pdf(
+        input,
+        output,
+        key.signer.as_ref(),
+        &key.chain,
+        &o,
+        ctx.tsa.map(|(_, f)| f),
+    )
+    .map_err(map_pades_error)?;
+    Ok(Outcome {
+        field: signed.field_name,
+        level: signed.level.name().into(),
+        algorithm: signed.algorithm.name(),
+        cert_serial: key.chain[0].serial_hex(),
+    })
+}
+
+/// Decree 30/2020 Art. 32(2)(d): the agency signs only over a valid signature already there.
+fn require_valid_signature(
+    input: &Path,
+    ctx: &Context<'_>,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    let policy = pki_core::crypto::AlgorithmPolicy::default();
+    let opts = pades::VerifyOptions {
+        time: now,
+        anchors: ctx.anchors,
+        intermediates: ctx.intermediates,
+        policy: &policy,
+        fetcher: None,
+    };
+    let report = pades::verify_pdf(input, &opts).map_err(|e| {
+        ApiError::unprocessable("invalid_pdf", format!("the PDF cannot be read: {e}"))
+    })?;
+    let valid = report
+        .signatures
+        .iter()
+        .any(|s| s.kind == SignatureKind::Signature && s.indication == Indication::TotalPassed);
+    if valid {
+        Ok(())
+    } else if report.signatures.is_empty() {
+        Err(ApiError::unprocessable(
+            "personal_signature_required",
+            "the agency signature goes only on a document already signed by the competent person (Decree 30/2020, Art. 32); this document has no signature",
+        ))
+    } else {
+        Err(ApiError::unprocessable(
+            "personal_signature_required",
+            "the agency signature goes only on a document already signed by the competent person (Decree 30/2020, Art. 32); no signature on this document is valid",
+        ))
+    }
+}
+
+fn map_pades_error(e: PadesError) -> ApiError {
+    match e {
+        PadesError::Pdf(e) => {
+            ApiError::unprocessable("invalid_pdf", format!("the PDF cannot be signed: {e}"))
+        }
+        PadesError::Timestamp(m) => {
+            tracing::warn!("time-stamp failed: {m}");
+            ApiError::unavailable(
+                "tsa_unavailable",
+                "the time-stamp authority did not answer usably; try again later or ask for B-B",
+            )
+        }
+        PadesError::ValidationData(e) => {
+            tracing::warn!("validation data for B-LT could not be gathered: {e}");
+            ApiError::unavailable(
+                "revocation_unavailable",
+                "the certificate status servers (OCSP/CRL) did not answer, so B-LT data cannot be embedded; try again later or ask for B-T",
+            )
+        }
+        PadesError::Key(e) => {
+            tracing::error!("the key failed to sign: {e}");
+            ApiError::unavailable(
+                "key_unavailable",
+                "the signing key is not available now; try again later",
+            )
+        }
+        other => {
+            tracing::error!("signing failed: {other}");
+            ApiError::internal()
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The batch worker: claims queued documents from the database, signs them on blocking
+//! threads, and commits each outcome with its audit record (see `store` for why that is
+//! exactly-once). Also the retention task and the HTTP client for the TSA and callbacks.
+
+use crate::audit::Entry;
+use crate::signing::{self, SignParams};
+use crate::store::{Commit, Committed, Job, JobOutcome};
+use crate::AppState;
+use pki_core::fetch::{FetchError, Fetcher};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors that are the service's, not the document's: the job is retried later.
+fn transient(code: &str) -> bool {
+    matches!(
+        code,
+        "key_unavailable" | "tsa_unavailable" | "internal" | "storage_unavailable" | "key_unusable"
+    )
+}
+
+/// Runs until the service stops.
+pub async fn run(state: Arc<AppState>) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut batches: HashMap<String, (SignParams, String)> = HashMap::new();
+    loop {
+        if state.is_stopping() {
+            break;
+        }
+        let l = &state.config.limits;
+        let claimed = state.store.claim(l.worker_claim, l.lease_secs).await;
+        let (token, jobs) = match claimed {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!("cannot claim jobs: {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                _ = state.work.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            continue;
+        }
+        if let Err(e) = process(&state, &token, jobs, &mut batches, threads).await {
+            tracing::error!("batch work failed: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+struct Signed {
+    job: Job,
+    result: Result<(String, String, String), crate::error::ApiError>,
+}
+
+async fn process(
+    state: &Arc<AppState>,
+    token: &str,
+    jobs: Vec<Job>,
+    batches: &mut HashMap<String, (SignParams, String)>,
+    threads: usize,
+) -> Result<(), crate::store::StoreError> {
+    for j in &jobs {
+        if !batches.contains_key(&j.batch_id) {
+            if let Some(b) = state.store.batch(&j.batch_id).await? {
+                let p: SignParams = serde_json::from_str(&b.options).unwrap_or(SignParams {
+                    key: b.key.clone(),
+                    profile: Some(b.profile.clone()),
+                    level: Some(b.level.clone()),
+                    ..Default::default()
+                });
+                batches.insert(j.batch_id.clone(), (p, b.client));
+            }
+        }
+    }
+    // Sign on blocking threads, `threads` documents at a time.
+    let mut done: Vec<Signed> = Vec::with_capacity(jobs.len());
+    let mut set = tokio::task::JoinSet::new();
+    let mut queue = jobs.into_iter();
+    loop {
+        while set.len() < threads {
+            let Some(job) = queue.next() else { break };
+            let st = state.clone();
+            let params = batches.get(&job.batch_id).map(|(p, _)| p.clone());
+            let token = token.to_owned();
+            let max = st.config.limits.max_attempts;
+            set.spawn_blocking(move || {
+                // A document that was claimed too often (its signing kept killing the worker)
+                // is failed instead of being tried for ever.
+                let result = if job.attempts > max {
+                    Err(crate::error::ApiError::unprocessable(
+                        "too_many_attempts",
+                        "signing this document failed repeatedly; it was given up",
+                    ))
+                } else {
+                    sign_job(&st, &job, params.as_ref(), &token)
+                };
+                Signed { job, result }
+            });
+        }
+        match set.join_next().await {
+            Some(Ok(s)) => done.push(s),
+            Some(Err(e)) => tracing::error!("signing task failed: {e}"),
+            None => break,
+        }
+    }
+    let mut commits = Vec::new();
+    let mut retry = Vec::new();
+    let mut touched = std::collections::BTreeSet::new();
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    for s in done {
+        let p = batches.get(&s.job.batch_id).map(|(p, _)| p);
+        let owner = batches
+            .get(&s.job.batch_id)
+            .map_or_else(|| "-".to_owned(), |(_, o)| o.clone());
+        touched.insert(s.job.batch_id.clone());
+        let entry = |action: &str, serial: &str, outcome: &str| Entry {
+            time: now.clone(),
+            client: owner.clone(),
+            action: action.into(),
+            key: p.map(|p| p.key.clone()).unwrap_or_default(),
+            document_sha256: s.job.input_sha256.clone(),
+            profile: p.map(|p| p.profile().to_owned()).unwrap_or_default(),
+            cert_serial: serial.into(),
+            outcome: outcome.into(),
+            detail: format!("batch {} document {}", s.job.batch_id, s.job.id),
+        };
+        match &s.result {
+            Ok((path, sha, serial)) => commits.push(Commit {
+                entry: entry("sign", serial, "signed"),
+                job: Some((
+                    s.job.id.clone(),
+                    token.to_owned(),
+                    JobOutcome::Done {
+                        output_path: path.clone(),
+                        output_sha256: sha.clone(),
+                    },
+                )),
+            }),
+            Err(e) if transient(e.code) && s.job.attempts < state.config.limits.max_attempts => {
+                retry.push(s.job.id.clone());
+            }
+            Err(e) => commits.push(Commit {
+                entry: entry("refuse", "-", e.code),
+                job: Some((
+                    s.job.id.clone(),
+                    token.to_owned(),
+                    JobOutcome::Failed {
+                        code: e.code.into(),
+                        message: e.message.clone(),
+                    },
+                )),
+            }),
+        }
+    }
+    let results = state.store.commit(&commits).await?;
+    for (c, r) in commits.iter().zip(&results) {
+        if let (Committed::LeaseLost, Some((_, _, JobOutcome::Done { output_path, .. }))) =
+            (r, &c.job)
+        {
+            // Another worker took the job over; its output is the one recorded.
+            let _ = std::fs::remove_file(state.blobs.join(output_path));
+        }
+        if let (Committed::Recorded(_), Some((_, _, o))) = (r, &c.job) {
+            let counter = match o {
+                JobOutcome::Done { .. } => &state.metrics.batch_signed,
+                JobOutcome::Failed { .. } => &state.metrics.batch_failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    for id in retry {
+        state.store.release(&id, token, 5).await?;
+    }
+    for b in &touched {
+        callback(state, b).await?;
+    }
+    Ok(())
+}
+
+/// Signs one job into `out/<batch>/<job>-<token>.pdf`; returns (relative path, SHA-256,
+/// certificate serial).
+fn sign_job(
+    state: &AppState,
+    job: &Job,
+    params: Option<&SignParams>,
+    token: &str,
+) -> Result<(String, String, String), crate::error::ApiError> {
+    let params = params.ok_or_else(crate::error::ApiError::internal)?;
+    let key = state.keys.get(&params.key).ok_or_else(|| {
+        crate::error::ApiError::unprocessable(
+            "unknown_key",
+            "the batch's key is no longer configured on this service",
+        )
+    })?;
+    let input = state
+        .blobs
+        .join("in")
+        .join(&job.batch_id)
+        .join(format!("{}.pdf", job.id));
+    let rel = format!("out/{}/{}-{}.pdf", job.batch_id, job.id, token);
+    let output = state.blobs.join(&rel);
+    if let Some(d) = output.parent() {
+        std::fs::create_dir_all(d).map_err(|e| {
+            tracing::error!("cannot create {}: {e}", d.display());
+            crate::error::ApiError::internal()
+        })?;
+    }
+    let ctx = signing::Context {
+        anchors: &state.anchors,
+        intermediates: &state.intermediates,
+        agency_requires_personal: state.config.policy.agency_requires_personal,
+        tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
+    };
+    let outcome = signing::sign_document(key, params, &input, &output, &ctx)?;
+    let sha = sha256_file(&output).map_err(|e| {
+        tracing::error!("cannot read {}: {e}", output.display());
+        crate::error::ApiError::internal()
+    })?;
+    Ok((rel, sha, outcome.cert_serial))
+}
+
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex::encode(ctx.finish()))
+}
+
+/// Sends a finished batch's status to its callback URL, once over all instances.
+async fn callback(state: &Arc<AppState>, batch_id: &str) -> Result<(), crate::store::StoreError> {
+    let Some(b) = state.store.batch(batch_id).await? else {
+        return Ok(());
+    };
+    let Some(url) = b.callback_url.clone() else {
+        return Ok(());
+    };
+    if !state.store.take_callback(batch_id).await? {
+        return Ok(());
+    }
+    let status = match crate::api::batch_status(state, &b).await {
+        Ok(s) => s,
+        Err(_) => return Ok(()),
+    };
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": status.id, "state": status.state, "total": status.total,
+        "done": status.done, "failed": status.failed,
+    }))
+    .unwrap_or_default();
+    let ok = tokio::task::spawn_blocking(move || {
+        let c = HttpClient::new(Duration::from_secs(10));
+        (0..3).any(|i| {
+            if i > 0 {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            c.post(&url, "application/json", &body, 64 * 1024).is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false);
+    state
+        .store
+        .callback_done(batch_id, if ok { "sent" } else { "failed" })
+        .await?;
+    if !ok {
+        tracing::warn!(
+            batch = batch_id,
+            "the batch callback could not be delivered"
+        );
+    }
+    Ok(())
+}
+
+/// Deletes batches (rows and files) older than the retention period, hourly.
+pub async fn retention(state: Arc<AppState>) {
+    loop {
+        let days = i64::from(state.config.storage.retention_days);
+        let before = crate::store::now_micros() - days * 86_400 * 1_000_000;
+        match state.store.expired_batches(before).await {
+            Ok(ids) => {
+                for id in ids {
+                    for d in ["in", "out"] {
+                        let _ = tokio::fs::remove_dir_all(state.blobs.join(d).join(&id)).await;
+                    }
+                    if let Err(e) = state.store.delete_batch(&id).await {
+                        tracing::warn!("retention: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("retention: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// HTTP client for the TSA and batch callbacks: http(s) only, a total timeout, a size cap.
+#[derive(Debug)]
+pub struct HttpClient {
+    agent: ureq::Agent,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    /// A client whose requests each take at most `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("sign-server/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Self {
+            agent: config.into(),
+            timeout,
+        }
+    }
+
+    fn finish(
+        &self,
+        url: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        let mut resp = r.map_err(|e| match e {
+            ureq::Error::Timeout(_) => FetchError::Timeout {
+                url: url.into(),
+                after: self.timeout,
+            },
+            _ => FetchError::Unreachable {
+                url: url.into(),
+                source: Box::new(e),
+            },
+        })?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(FetchError::HttpStatus {
+                url: url.into(),
+                status,
+            });
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(max_len)
+            .read_to_vec()
+            .map_err(|_| FetchError::TooLarge {
+                url: url.into(),
+                limit: max_len,
+            })
+    }
+}
+
+impl Fetcher for HttpClient {
+    fn get(&self, url: &str, max_len: u64) -> Result<Vec<u8>, FetchError> {
+        if !pki_core::fetch::is_http_url(url) {
+            return Err(FetchError::UnsupportedUrl { url: url.into() });
+        }
+        self.finish(url, self.agent.get(url).call(), max_len)
+    }
+
+    fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        max_len: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        if !pki_core::fetch::is_http_url(url) {
+            return Err(FetchError::UnsupportedUrl { url: url.into() });
+        }
+        let r = self
+            .agent
+            .post(url)
+            .header("content-type", content_type)
+            .send(body);
+        self.finish(url, r, max_len)
+    }
+}

@@ -1,0 +1,675 @@
+//! A Cloud Signature Consortium API server (v2, or v1 field names) for tests, backed by a
+//! software key: `info`, OAuth 2.0 client credentials, `credentials/list|info|authorize`,
+//! `signatures/signHash` (operationMode S and A) and `signatures/signPolling`, plus the vendor
+//! "sign_files" dialect (`v1/signatures/sign`, `.../status`). What the "person" does is
+//! scripted ([`Script`]); the server counts what it saw ([`Stats`]) so tests can assert that a
+//! batch took one authorisation and one signing request.
+//!
+//! It checks what a real service checks: the bearer token, the PIN, that `numSignatures` is
+//! within `multisign`, and that the hashes signed are exactly the hashes authorised (SCAL2).
+
+use crate::httpd::{wait, Handler, Httpd, Request, Response};
+use base64::Engine;
+use hsm::{HashAlgorithm, SignatureAlgorithm, SoftwareKey};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// What the person does with a request on their phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// Approves after this long.
+    ApproveAfter(Duration),
+    /// Refuses.
+    UserCancels,
+    /// Never answers.
+    NeverAnswers,
+    /// Typed a wrong PIN (the service refuses the authorisation).
+    WrongPin,
+    /// The PIN is blocked.
+    PinBlocked,
+}
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct CscConfig {
+    /// Fixture name in fixtures/pki (`officer-rsa`, `officer-ec`, `agency`).
+    pub fixture: String,
+    /// The credential id.
+    pub credential: String,
+    /// OAuth client id and secret.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// The credential's PIN.
+    pub pin: String,
+    /// Signatures one authorisation may cover.
+    pub multisign: usize,
+    /// Speak CSC v1 (field names, synchronous only).
+    pub v1: bool,
+    /// Whether `info` lists the asynchronous polling method.
+    pub offer_async: bool,
+    /// What the person does.
+    pub script: Script,
+    /// A misbehaving service: sign with this other fixture's key than the certificate's.
+    pub sign_with: Option<String>,
+    /// Tokens expire after this many authenticated calls (a long wait outliving its token).
+    pub token_uses: Option<usize>,
+}
+
+impl CscConfig {
+    /// An RSA credential, v2, async offered, approved after 300 ms, multisign 50.
+    pub fn new(fixture: &str) -> Self {
+        Self {
+            fixture: fixture.into(),
+            credential: "cred-001".into(),
+            client_id: "van-thu-app".into(),
+            client_secret: "s3cret-client".into(),
+            pin: "123456".into(),
+            multisign: 50,
+            v1: false,
+            offer_async: true,
+            script: Script::ApproveAfter(Duration::from_millis(300)),
+            sign_with: None,
+            token_uses: None,
+        }
+    }
+}
+
+/// What the server saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Token requests.
+    pub tokens: usize,
+    /// `credentials/authorize` calls.
+    pub authorizations: usize,
+    /// `signatures/signHash` and `v1/signatures/sign` calls.
+    pub sign_requests: usize,
+    /// Hashes signed in all.
+    pub hashes_signed: usize,
+    /// Polls.
+    pub polls: usize,
+    /// The largest `numSignatures` authorised at once.
+    pub max_batch: usize,
+}
+
+struct Job {
+    started: Instant,
+    alg: SignatureAlgorithm,
+    hashes: Vec<Vec<u8>>,
+    /// The vendor dialect's hashes with their doc_id.
+    hashes_by_doc: Vec<(String, Vec<u8>)>,
+}
+
+struct State {
+    cfg: CscConfig,
+    key: SoftwareKey,
+    certs: Vec<Vec<u8>>,
+    token: String,
+    token_used: usize,
+    sads: HashMap<String, (Vec<Vec<u8>>, usize)>,
+    jobs: HashMap<String, Job>,
+    stats: Stats,
+    counter: u64,
+}
+
+/// A running CSC service; stops when dropped.
+pub struct CscServer {
+    /// `http://127.0.0.1:PORT` (the API is under `/csc/v2`).
+    pub base: String,
+    state: Arc<Mutex<State>>,
+    _httpd: Httpd,
+}
+
+impl std::fmt::Debug for CscServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CscServer")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl CscServer {
+    /// Starts a server (plain http).
+    pub fn start(cfg: CscConfig) -> Self {
+        Self::start_with(cfg, None)
+    }
+
+    /// Starts a server over TLS with `tls` (see [`crate::httpd::tls_config`]).
+    pub fn start_tls(cfg: CscConfig, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(cfg, Some(tls))
+    }
+
+    fn start_with(cfg: CscConfig, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let dir = crate::fixtures().join("pki");
+        let key_name = cfg.sign_with.clone().unwrap_or_else(|| cfg.fixture.clone());
+        let key_pem =
+            std::fs::read_to_string(dir.join(format!("{key_name}.key.pem"))).expect("fixture key");
+        let key = SoftwareKey::from_pem(&key_pem, &cfg.fixture).expect("fixture key");
+        let chain = std::fs::read_to_string(dir.join(format!("{}.chain.pem", cfg.fixture)))
+            .expect("fixture chain");
+        let certs = hsm::pem::pem_blocks(&chain)
+            .into_iter()
+            .filter(|(l, _)| l == "CERTIFICATE")
+            .map(|(_, d)| d)
+            .collect();
+        let state = Arc::new(Mutex::new(State {
+            cfg,
+            key,
+            certs,
+            token: format!("tok-{}", std::process::id()),
+            token_used: 0,
+            sads: HashMap::new(),
+            jobs: HashMap::new(),
+            stats: Stats::default(),
+            counter: 0,
+        }));
+        let st = state.clone();
+        let base_cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
+        let bc = base_cell.clone();
+        let handler: Handler = Arc::new(move |req: &Request, stop: &AtomicBool| {
+            let base = bc.lock().map(|b| b.clone()).unwrap_or_default();
+            Some(handle(&st, &base, req, stop))
+        });
+        let httpd = match tls {
+            Some(t) => Httpd::start_tls(handler, t),
+            None => Httpd::start(handler),
+        };
+        if let Ok(mut b) = base_cell.lock() {
+            *b = httpd.base.clone();
+        }
+        Self {
+            base: httpd.base.clone(),
+            state,
+            _httpd: httpd,
+        }
+    }
+
+    /// The API base URL.
+    pub fn api(&self) -> String {
+        format!("{}/csc/v2", self.base)
+    }
+
+    /// The base URL of the vendor "sign_files" API the same server offers (the provider's
+    /// integration document: `v1/credentials/get_certificate`, `v1/signatures/sign`,
+    /// `v1/signatures/sign/{tranId}/status`, answers wrapped in `status_code`/`message`/`data`;
+    /// the SP account is `client_id`/`client_secret`, the subscriber `credential`).
+    pub fn vendor_api(&self) -> String {
+        format!("{}/sca/sp769", self.base)
+    }
+
+    /// What the server saw so far.
+    pub fn stats(&self) -> Stats {
+        self.state
+            .lock()
+            .map(|s| s.stats.clone())
+            .unwrap_or_default()
+    }
+
+    /// Changes what the person does from now on.
+    pub fn set_script(&self, script: Script) {
+        if let Ok(mut s) = self.state.lock() {
+            s.cfg.script = script;
+        }
+    }
+}
+
+fn err(status: u16, code: &str, desc: &str) -> Response {
+    Response::json(status, &json!({"error": code, "error_description": desc}))
+}
+
+fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) -> Response {
+    let path = req.path.split('?').next().unwrap_or("");
+    if path == "/oauth/oauth2/token" {
+        return token(state, req);
+    }
+    if let Some(method) = path.strip_prefix("/sca/sp769/") {
+        return vendor(state, method, req);
+    }
+    let Some(method) = path.strip_prefix("/csc/v2/") else {
+        return err(404, "invalid_request", "no such path");
+    };
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    if method == "info" {
+        let s = match state.lock() {
+            Ok(s) => s,
+            Err(_) => return err(500, "server_error", ""),
+        };
+        let mut methods = vec![
+            "credentials/list",
+            "credentials/info",
+            "credentials/authorize",
+            "signatures/signHash",
+        ];
+        if s.cfg.offer_async {
+            methods.push("signatures/signPolling");
+        }
+        return Response::json(
+            200,
+            &json!({
+                "specs": if s.cfg.v1 { "1.0.4.0" } else { "2.0.0.2" },
+                "name": "Dịch vụ ký số từ xa (thử nghiệm)", "region": "VN", "lang": "vi-VN",
+                "authType": ["oauth2client"], "oauth2": format!("{base}/oauth"),
+                "methods": methods,
+            }),
+        );
+    }
+    let mut s = match state.lock() {
+        Ok(s) => s,
+        Err(_) => return err(500, "server_error", ""),
+    };
+    let auth = req
+        .headers
+        .get("authorization")
+        .cloned()
+        .unwrap_or_default();
+    if auth != format!("Bearer {}", s.token) {
+        return err(401, "invalid_token", "The access token is not valid");
+    }
+    s.token_used += 1;
+    if s.cfg.token_uses.is_some_and(|n| s.token_used > n) {
+        return err(401, "invalid_token", "The access token expired");
+    }
+    if body
+        .get("credentialID")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c != s.cfg.credential)
+    {
+        return err(400, "invalid_request", "Invalid parameter credentialID");
+    }
+    match method {
+        "credentials/list" => Response::json(200, &json!({"credentialIDs": [s.cfg.credential]})),
+        "credentials/info" => {
+            let certs: Vec<String> = s.certs.iter().map(|c| B64.encode(c)).collect();
+            let rsa = s.cfg.fixture != "officer-ec";
+            let algo = if rsa {
+                json!([
+                    "1.2.840.113549.1.1.11",
+                    "1.2.840.113549.1.1.10",
+                    "1.2.840.113549.1.1.12"
+                ])
+            } else {
+                json!(["1.2.840.10045.4.3.2"])
+            };
+            let mut v = json!({
+                "key": {"status": "enabled", "algo": algo, "len": if rsa { 2048 } else { 256 }},
+                "cert": {"status": "valid", "certificates": certs},
+                "multisign": s.cfg.multisign, "SCAL": "2", "lang": "vi-VN",
+            });
+            if s.cfg.v1 {
+                v["authMode"] = json!("explicit");
+                v["PIN"] = json!({"presence": "true", "format": "N", "label": "PIN"});
+                v["OTP"] = json!({"presence": "false"});
+            } else {
+                v["auth"] = json!({"mode": "explicit",
+                    "objects": [{"type": "Password", "id": "PIN", "format": "N", "label": "PIN"}]});
+            }
+            Response::json(200, &v)
+        }
+        "credentials/authorize" => {
+            s.stats.authorizations += 1;
+            let n = body
+                .get("numSignatures")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize;
+            let pin = if s.cfg.v1 {
+                body.get("PIN")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            } else {
+                body.pointer("/authData/0/value")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            match s.cfg.script {
+                Script::PinBlocked => return err(400, "invalid_request", "The PIN is locked"),
+                Script::WrongPin => return err(400, "invalid_pin", "The PIN is invalid"),
+                _ => {}
+            }
+            if pin != s.cfg.pin {
+                return err(400, "invalid_pin", "The PIN is invalid");
+            }
+            if n == 0 || n > s.cfg.multisign {
+                return err(400, "invalid_request", "Invalid parameter numSignatures");
+            }
+            let hashes = hashes_of(&body, if s.cfg.v1 { "hash" } else { "hashes" });
+            if hashes.len() != n {
+                return err(
+                    400,
+                    "invalid_request",
+                    "The number of hashes does not match numSignatures",
+                );
+            }
+            s.stats.max_batch = s.stats.max_batch.max(n);
+            s.counter += 1;
+            let sad = format!("sad-{}", s.counter);
+            s.sads.insert(sad.clone(), (hashes, n));
+            Response::json(200, &json!({"SAD": sad, "expiresIn": 300}))
+        }
+        "signatures/signHash" => {
+            s.stats.sign_requests += 1;
+            let sad = body
+                .get("SAD")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let hashes = hashes_of(&body, if s.cfg.v1 { "hash" } else { "hashes" });
+            let Some((authorised, _)) = s.sads.remove(&sad) else {
+                return err(400, "invalid_request", "Invalid SAD");
+            };
+            if authorised != hashes {
+                return err(
+                    400,
+                    "invalid_request",
+                    "The hashes were not authorised by this SAD",
+                );
+            }
+            let Some(alg) = algorithm(&body, s.cfg.v1) else {
+                return err(400, "invalid_request", "Invalid parameter signAlgo");
+            };
+            let asynchronous = body.get("operationMode").and_then(Value::as_str) == Some("A");
+            if asynchronous {
+                s.counter += 1;
+                let id = format!("resp-{}", s.counter);
+                s.jobs.insert(
+                    id.clone(),
+                    Job {
+                        started: Instant::now(),
+                        alg,
+                        hashes,
+                        hashes_by_doc: Vec::new(),
+                    },
+                );
+                return Response::json(200, &json!({"responseID": id}));
+            }
+            let script = s.cfg.script;
+            drop(s);
+            match script {
+                // The person takes their time (the wait ends early when the server stops).
+                Script::ApproveAfter(d) if !wait(d, stop) => {
+                    return err(500, "server_error", "stopping")
+                }
+                Script::UserCancels => {
+                    return err(400, "access_denied", "The user rejected the request")
+                }
+                Script::NeverAnswers => {
+                    wait(Duration::from_secs(3600), stop);
+                    return err(500, "server_error", "stopping");
+                }
+                _ => {}
+            }
+            let Ok(mut s) = state.lock() else {
+                return err(500, "server_error", "");
+            };
+            sign_all(&mut s, alg, &hashes)
+        }
+        "signatures/signPolling" => {
+            s.stats.polls += 1;
+            let id = body
+                .get("responseID")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let Some(job) = s.jobs.get(&id) else {
+                return err(400, "invalid_request", "Invalid parameter responseID");
+            };
+            match s.cfg.script {
+                Script::ApproveAfter(d) if job.started.elapsed() >= d => {
+                    let Some(job) = s.jobs.remove(&id) else {
+                        return err(500, "server_error", "");
+                    };
+                    sign_all(&mut s, job.alg, &job.hashes)
+                }
+                Script::UserCancels => err(400, "access_denied", "The user rejected the request"),
+                // Services say "not yet" both ways: 202, or a 400 that says so.
+                _ if s.stats.polls % 2 == 0 => err(
+                    400,
+                    "invalid_request",
+                    "The previous asynchronous signature request is not completed",
+                ),
+                _ => Response::json(202, &json!({})),
+            }
+        }
+        _ => err(404, "invalid_request", "Unknown method"),
+    }
+}
+
+fn token(state: &Mutex<State>, req: &Request) -> Response {
+    let Ok(mut s) = state.lock() else {
+        return err(500, "server_error", "");
+    };
+    s.stats.tokens += 1;
+    let form = String::from_utf8_lossy(&req.body).into_owned();
+    let field = |name: &str| {
+        form.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| pct_decode(v))
+        })
+    };
+    if field("grant_type").as_deref() != Some("client_credentials") {
+        return err(400, "unsupported_grant_type", "");
+    }
+    if field("client_id").as_deref() != Some(s.cfg.client_id.as_str())
+        || field("client_secret").as_deref() != Some(s.cfg.client_secret.as_str())
+    {
+        return err(401, "invalid_client", "Client authentication failed");
+    }
+    // A new token each time; the old one stops working.
+    s.token = format!("tok-{}-{}", std::process::id(), s.stats.tokens);
+    s.token_used = 0;
+    Response::json(
+        200,
+        &json!({"access_token": s.token, "token_type": "Bearer", "expires_in": 3600}),
+    )
+}
+
+fn pct_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 3 <= b.len() => {
+                if let Some(x) = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    out.push(x);
+                    i += 2;
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hashes_of(body: &Value, field: &str) -> Vec<Vec<u8>> {
+    body.get(field)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| B64.decode(h.as_str()?).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The algorithm from `signAlgo` and the hash OID (`hashAlgorithmOID`, v1 `hashAlgo`).
+fn algorithm(body: &Value, v1_names: bool) -> Option<SignatureAlgorithm> {
+    let sign = body.get("signAlgo")?.as_str()?;
+    let hash_field = if v1_names {
+        "hashAlgo"
+    } else {
+        "hashAlgorithmOID"
+    };
+    let hash = body
+        .get(hash_field)
+        .and_then(Value::as_str)
+        .and_then(|o| o.parse().ok())
+        .and_then(|o| HashAlgorithm::from_oid(&o));
+    use HashAlgorithm::*;
+    Some(match sign {
+        "1.2.840.113549.1.1.11" => SignatureAlgorithm::RsaPkcs1(Sha256),
+        "1.2.840.113549.1.1.12" => SignatureAlgorithm::RsaPkcs1(Sha384),
+        "1.2.840.113549.1.1.13" => SignatureAlgorithm::RsaPkcs1(Sha512),
+        "1.2.840.113549.1.1.1" => SignatureAlgorithm::RsaPkcs1(hash?),
+        "1.2.840.113549.1.1.10" => SignatureAlgorithm::RsaPss(hash?),
+        "1.2.840.10045.4.3.2" => SignatureAlgorithm::Ecdsa(Sha256),
+        "1.2.840.10045.4.3.3" => SignatureAlgorithm::Ecdsa(Sha384),
+        _ => return None,
+    })
+}
+
+fn sign_all(s: &mut State, alg: SignatureAlgorithm, hashes: &[Vec<u8>]) -> Response {
+    let mut sigs = Vec::new();
+    for h in hashes {
+        match s.key.sign_digest(alg, h) {
+            Ok(sig) => sigs.push(B64.encode(sig)),
+            Err(e) => return err(400, "invalid_request", &e.to_string()),
+        }
+    }
+    s.stats.hashes_signed += sigs.len();
+    Response::json(200, &json!({"signatures": sigs}))
+}
+
+/// The vendor dialect: `{status_code, message, data}` answers, the SP account in every body.
+fn vendor(state: &Mutex<State>, method: &str, req: &Request) -> Response {
+    let wrap = |code: u16, message: &str, data: Value| {
+        Response::json(
+            200,
+            &json!({"status_code": code, "message": message, "data": data}),
+        )
+    };
+    let Ok(mut s) = state.lock() else {
+        return err(500, "server_error", "");
+    };
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    if method.ends_with("/status") {
+        s.stats.polls += 1;
+        let tx = method
+            ["v1/signatures/sign/".len().min(method.len())..method.len() - "/status".len()]
+            .to_owned();
+        let Some(job) = s.jobs.get(&tx) else {
+            return wrap(400, "BAD_REQUEST: unknown transaction", Value::Null);
+        };
+        return match s.cfg.script {
+            Script::ApproveAfter(d) if job.started.elapsed() >= d => {
+                let Some(job) = s.jobs.remove(&tx) else {
+                    return err(500, "server_error", "");
+                };
+                let mut sigs = Vec::new();
+                for (doc, h) in &job.hashes_by_doc {
+                    match s.key.sign_digest(job.alg, h) {
+                        Ok(sig) => sigs
+                            .push(json!({"doc_id": doc, "signature_value": B64.encode(sig),
+                                                    "timestamp_signature": null})),
+                        Err(e) => return wrap(500, &e.to_string(), Value::Null),
+                    }
+                }
+                s.stats.hashes_signed += sigs.len();
+                // Out of order on purpose: the client must match by doc_id.
+                sigs.reverse();
+                wrap(
+                    200,
+                    "SUCCESS",
+                    json!({"transaction_id": tx, "signatures": sigs}),
+                )
+            }
+            Script::UserCancels => wrap(
+                400,
+                "sig_user_rejected: the subscriber rejected the transaction",
+                Value::Null,
+            ),
+            _ => wrap(
+                200,
+                "sig_wait_for_user_confirm",
+                json!({"transaction_id": tx}),
+            ),
+        };
+    }
+    if field("sp_id") != s.cfg.client_id || field("sp_password") != s.cfg.client_secret {
+        return wrap(401, "SP_CREDENTIAL_INVALID", Value::Null);
+    }
+    if field("user_id") != s.cfg.credential {
+        return wrap(401, "SP_CREDENTIAL_INVALID: unknown user_id", Value::Null);
+    }
+    match method {
+        "v1/credentials/get_certificate" => {
+            let c = |i: usize| {
+                s.certs
+                    .get(i)
+                    .map(|d| json!(B64.encode(d)))
+                    .unwrap_or(Value::Null)
+            };
+            wrap(
+                200,
+                "Success",
+                json!({"user_certificates": [{
+                    "service_type": "SMARTCA", "cert_status": "Đang hoạt động",
+                    "serial_number": "5401010100aa", "cert_data": c(0),
+                    "chain_data": {"ca_cert": c(1), "root_cert": c(2)},
+                    "transaction_id": field("transaction_id"),
+                }]}),
+            )
+        }
+        "v1/signatures/sign" => {
+            s.stats.sign_requests += 1;
+            let files = body
+                .get("sign_files")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let hashes: Option<Vec<(String, Vec<u8>)>> = files
+                .iter()
+                .map(|f| {
+                    if f.get("sign_type")?.as_str()? != "hash" {
+                        return None;
+                    }
+                    Some((
+                        f.get("doc_id")?.as_str()?.to_owned(),
+                        hex::decode(f.get("data_to_be_signed")?.as_str()?).ok()?,
+                    ))
+                })
+                .collect();
+            let Some(hashes) = hashes.filter(|h| !h.is_empty()) else {
+                return wrap(400, "BAD_REQUEST: sign_files", Value::Null);
+            };
+            s.stats.max_batch = s.stats.max_batch.max(hashes.len());
+            // The service signs PKCS#1 v1.5 (or ECDSA) over the hash length it is given.
+            let alg = match (s.cfg.fixture == "officer-ec", hashes[0].1.len()) {
+                (true, _) => SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256),
+                (false, 48) => SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha384),
+                (false, 64) => SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha512),
+                _ => SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256),
+            };
+            let tx = field("transaction_id");
+            s.counter += 1;
+            let tran_code = format!("tc-{}", s.counter);
+            s.jobs.insert(
+                tran_code.clone(),
+                Job {
+                    started: Instant::now(),
+                    alg,
+                    hashes: Vec::new(),
+                    hashes_by_doc: hashes,
+                },
+            );
+            wrap(
+                200,
+                "sig_wait_for_user_confirm",
+                json!({"transaction_id": tx, "tran_code": tran_code}),
+            )
+        }
+        _ => wrap(400, "BAD_REQUEST", Value::Null),
+    }
+}
