@@ -406,8 +406,20 @@ struct Compare<'a, R> {
     /// by identity (an object made a field or annotation by the new revision is not, or a
     /// font could be changed and "explained" by a new field listing it).
     old_structural: HashSet<u32>,
+    /// Structural objects the structural walk compared (same object in both revisions).
+    walked: HashSet<u32>,
+    /// Changed structural objects another reference was taken to be equal to by identity:
+    /// each must be compared by the walk, or is compared as a value afterwards (an object the
+    /// DSS or a field's /Kids shares with a page's resources is not walked).
+    assumed: HashSet<u32>,
     steps: usize,
-    eq_seen: HashSet<(ObjRef, ObjRef)>,
+    /// Pairs of objects compared: in progress (with their depth on the comparison stack, for
+    /// reference loops), or settled. A pair is settled as equal only when its comparison did
+    /// not rest on a pair still in progress above it.
+    eq_state: HashMap<(ObjRef, ObjRef), EqState>,
+    eq_depth: usize,
+    /// Lowest stack depth of an in-progress pair assumed equal by the current comparison.
+    eq_low: usize,
     new_sig_fields: Vec<NewSigField>,
     /// Widgets whose appearance this revision may change (their field is filled or signed).
     fillable_widgets: HashSet<u32>,
@@ -419,6 +431,13 @@ struct Compare<'a, R> {
 }
 
 type Res<T> = Result<T, PdfError>;
+
+#[derive(Clone, Copy)]
+enum EqState {
+    InProgress(usize),
+    Same,
+    Different,
+}
 
 impl<'a, R: Read + Seek> Compare<'a, R> {
     fn new(
@@ -441,8 +460,12 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             cache: [HashMap::new(), HashMap::new()],
             structural: HashSet::new(),
             old_structural: HashSet::new(),
+            walked: HashSet::new(),
+            assumed: HashSet::new(),
             steps: 0,
-            eq_seen: HashSet::new(),
+            eq_state: HashMap::new(),
+            eq_depth: 0,
+            eq_low: usize::MAX,
             new_sig_fields: Vec::new(),
             fillable_widgets: HashSet::new(),
             page_annots: HashSet::new(),
@@ -571,7 +594,46 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         self.collect_structural(&old_cat, &new_cat)?;
         self.catalog(&old_cat, &new_cat)?;
         self.check_new_signature_widgets();
+        self.compare_assumed()?;
         Ok(())
+    }
+
+    /// Compares as values the changed structural objects that were taken as equal by identity
+    /// but that the structural walk did not compare.
+    fn compare_assumed(&mut self) -> Res<()> {
+        let mut done = HashSet::new();
+        loop {
+            let mut todo: Vec<u32> = self
+                .assumed
+                .iter()
+                .filter(|n| !self.walked.contains(n) && !done.contains(*n))
+                .copied()
+                .collect();
+            if todo.is_empty() {
+                return Ok(());
+            }
+            todo.sort_unstable();
+            for n in todo {
+                done.insert(n);
+                let x = self.load(Side::Old, ObjRef::new(n))?;
+                let y = self.load(Side::New, ObjRef::new(n))?;
+                if !self.eq(&x, &y, 0)? {
+                    self.deny(
+                        "structure",
+                        format!("object {n}, which the document's pages, form or security store also use, was changed where it serves as something else (a font, resources or content)"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records that the structural walk compares `a` (old) with `b` (new).
+    fn walk(&mut self, a: &Object, b: &Object) {
+        if let (Some(x), Some(y)) = (a.as_reference(), b.as_reference()) {
+            if x == y {
+                self.walked.insert(x.num);
+            }
+        }
     }
 
     // ------------------------------------------------------------ structural objects
@@ -678,18 +740,17 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         match (a, b) {
             (Object::Reference(ra), Object::Reference(rb)) => {
-                if ra == rb && (!self.changed(ra.num) || self.old_structural.contains(&ra.num)) {
+                if ra == rb && !self.changed(ra.num) {
+                    return Ok(true);
+                }
+                if ra == rb && self.old_structural.contains(&ra.num) {
+                    self.assumed.insert(ra.num);
                     return Ok(true);
                 }
                 if self.structural.contains(&ra.num) || self.structural.contains(&rb.num) {
                     return Ok(false);
                 }
-                if !self.eq_seen.insert((*ra, *rb)) {
-                    return Ok(true);
-                }
-                let x = self.load(Side::Old, *ra)?;
-                let y = self.load(Side::New, *rb)?;
-                self.eq(&x, &y, depth + 1)
+                self.eq_pair(*ra, *rb, depth)
             }
             (Object::Reference(ra), y) => {
                 if self.structural.contains(&ra.num) {
@@ -728,6 +789,50 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             }
             (x, y) => Ok(x == y),
         }
+    }
+
+    /// Compares two indirect objects, memoising the outcome. A pair met again while its own
+    /// comparison is in progress (a reference loop) is assumed equal; a result that rests on
+    /// such an assumption is not memoised unless the assumed pair is this one or below it (an
+    /// earlier "different" must never be read back as "equal": a font changed next to an
+    /// allowed change was once missed that way).
+    fn eq_pair(&mut self, ra: ObjRef, rb: ObjRef, depth: usize) -> Res<bool> {
+        let key = (ra, rb);
+        match self.eq_state.get(&key) {
+            Some(EqState::Same) => return Ok(true),
+            Some(EqState::Different) => return Ok(false),
+            Some(EqState::InProgress(d)) => {
+                self.eq_low = self.eq_low.min(*d);
+                return Ok(true);
+            }
+            None => {}
+        }
+        let here = self.eq_depth;
+        self.eq_state.insert(key, EqState::InProgress(here));
+        self.eq_depth += 1;
+        let outer_low = std::mem::replace(&mut self.eq_low, usize::MAX);
+        let res = (|| {
+            let x = self.load(Side::Old, ra)?;
+            let y = self.load(Side::New, rb)?;
+            self.eq(&x, &y, depth + 1)
+        })();
+        self.eq_depth -= 1;
+        let low = std::mem::replace(&mut self.eq_low, outer_low);
+        match res {
+            Ok(false) => {
+                self.eq_state.insert(key, EqState::Different);
+            }
+            Ok(true) if low >= here => {
+                self.eq_state.insert(key, EqState::Same);
+            }
+            _ => {
+                // Rests on a pair above this one (or failed): forget it, and pass the
+                // assumption up.
+                self.eq_state.remove(&key);
+                self.eq_low = self.eq_low.min(low);
+            }
+        }
+        res
     }
 
     fn dict_eq(
@@ -834,6 +939,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                     self.page_tree(&a, &b, 0)?;
                 }
                 "AcroForm" => {
+                    if let (Some(p), Some(q)) = (old.get("AcroForm"), new.get("AcroForm")) {
+                        self.walk(p, q);
+                    }
                     let a = match old.get("AcroForm") {
                         Some(o) => self.resolve(Side::Old, o)?,
                         None => Object::Null,
@@ -938,6 +1046,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 limit: MAX_DEPTH as u64,
             });
         }
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let (Object::Dictionary(x), Object::Dictionary(y)) = (x, y) else {
@@ -960,6 +1069,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 );
                 return Ok(());
             }
+        }
+        if let (Some(p), Some(q)) = (x.get("Kids"), y.get("Kids")) {
+            self.walk(p, q);
         }
         let ka = match x.get("Kids") {
             Some(k) => self.resolve(Side::Old, k)?,
@@ -1025,6 +1137,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     }
 
     fn annots(&mut self, a: &Object, b: &Object) -> Res<()> {
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let x = x.as_array().map(<[Object]>::to_vec).unwrap_or_default();
@@ -1059,6 +1172,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
 
     /// An annotation present in both revisions.
     fn annotation(&mut self, a: &Object, b: &Object) -> Res<()> {
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let (Some(x), Some(y)) = (dict_only(&x).cloned(), dict_only(&y).cloned()) else {
@@ -1268,6 +1382,7 @@ impl<R: Read + Seek> Compare<'_, R> {
         ft: Option<Vec<u8>>,
         depth: usize,
     ) -> Res<()> {
+        self.walk(a, b);
         if depth > MAX_DEPTH {
             return Err(PdfError::TooLarge {
                 obj: ObjRef::new(0),
@@ -1313,6 +1428,7 @@ impl<R: Read + Seek> Compare<'_, R> {
         ft: Option<Vec<u8>>,
         depth: usize,
     ) -> Res<()> {
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let (Some(x), Some(y)) = (dict_only(&x).cloned(), dict_only(&y).cloned()) else {

@@ -1,0 +1,318 @@
+//! Red-team attacks on PDF signature verification beyond tests/pdf_attacks.rs: each builds a
+//! signed file, changes what a reader shows after signing in a way the change analysis
+//! (pades/changes.rs) might miss, proves with poppler (pdftotext) that the change is visible,
+//! and asserts that the verifier does not say TOTAL-PASSED. A short, time-bounded mutation
+//! loop checks that damaged signed files never panic, never hang and never pass.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should panic with its message"
+)]
+
+use interop_tests::{fixtures, require_tool};
+use pki_core::cert::parse_certificates;
+use pki_core::pades::{self, PadesOptions};
+use pki_core::pdf::writer::IncrementalUpdate;
+use pki_core::pdf::{Dictionary, ObjRef, Object, PdfReader, PdfString, Stream, StreamData};
+use pki_core::report::{Indication, Report};
+use std::io::Cursor;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    fixtures().join("pki").join(name)
+}
+
+fn reader(bytes: &[u8]) -> PdfReader<Cursor<Vec<u8>>> {
+    PdfReader::new(Cursor::new(bytes.to_vec()), bytes.len() as u64).unwrap()
+}
+
+fn append(base: &[u8], u: &IncrementalUpdate) -> Vec<u8> {
+    let mut out = base.to_vec();
+    out.extend(u.serialize().unwrap().bytes);
+    out
+}
+
+fn sign(input: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+    std::fs::write(&i, input).unwrap();
+    let who = "officer-rsa";
+    let key = hsm::SoftwareKey::from_pem(
+        &std::fs::read_to_string(fixture(&format!("{who}.key.pem"))).unwrap(),
+        who,
+    )
+    .unwrap();
+    let chain =
+        parse_certificates(&std::fs::read(fixture(&format!("{who}.chain.pem"))).unwrap()).unwrap();
+    let opts = PadesOptions::new(time::OffsetDateTime::now_utc());
+    pades::sign_pdf(&i, &o, &key, &chain, &opts, None).unwrap();
+    std::fs::read(&o).unwrap()
+}
+
+/// Verifies `bytes`; `None` when the file as a whole is refused with an error.
+fn try_verify(bytes: &[u8]) -> Option<Report> {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("doc.pdf");
+    std::fs::write(&f, bytes).unwrap();
+    let anchors = pki_core::trust::CertPool::from_certs(
+        parse_certificates(&std::fs::read(fixture("root.pem")).unwrap()).unwrap(),
+    );
+    let inter = pki_core::trust::CertPool::new();
+    let policy = pki_core::crypto::AlgorithmPolicy::default();
+    let opts = pades::VerifyOptions {
+        time: time::OffsetDateTime::now_utc(),
+        anchors: &anchors,
+        intermediates: &inter,
+        policy: &policy,
+        fetcher: None,
+    };
+    pades::verify_pdf(&f, &opts).ok()
+}
+
+fn verify(bytes: &[u8]) -> Report {
+    try_verify(bytes).unwrap()
+}
+
+fn assert_not_passed(bytes: &[u8], what: &str) {
+    if let Some(r) = try_verify(bytes) {
+        assert_ne!(
+            r.indication,
+            Indication::TotalPassed,
+            "{what}: {}",
+            r.to_json()
+        );
+        assert_ne!(
+            r.signatures[0].indication,
+            Indication::TotalPassed,
+            "{what}: {}",
+            r.to_json()
+        );
+    }
+}
+
+/// The text poppler extracts from `bytes` (None when pdftotext is not installed locally).
+fn pdftotext(bytes: &[u8]) -> Option<String> {
+    let tool = require_tool("pdftotext")?;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("doc.pdf");
+    std::fs::write(&f, bytes).unwrap();
+    let out = std::process::Command::new(tool)
+        .arg(&f)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pdftotext failed: {out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Proves the forgery is real: poppler shows the signed amount before, the forged one after.
+fn assert_reader_sees_forgery(signed: &[u8], attacked: &[u8]) {
+    if let (Some(before), Some(after)) = (pdftotext(signed), pdftotext(attacked)) {
+        assert!(before.contains("So tien: 1.000.000 dong"), "{before}");
+        assert!(!before.contains("9.000.000"), "{before}");
+        assert!(after.contains("So tien: 9.000.000 dong"), "{after}");
+    }
+}
+
+const AMOUNT: &str = "So tien: 1.000.000 dong";
+
+/// The page font (object 5 of the sample) redefined so that the glyph for "1" draws a "9":
+/// the signed content stream is untouched, what is shown is not.
+fn forged_font() -> Dictionary {
+    let mut enc = Dictionary::new();
+    enc.set("Type", Object::name("Encoding"));
+    enc.set("BaseEncoding", Object::name("WinAnsiEncoding"));
+    enc.set(
+        "Differences",
+        Object::Array(vec![Object::Integer(49), Object::name("nine")]),
+    );
+    let mut font = Dictionary::new();
+    font.set("Type", Object::name("Font"));
+    font.set("Subtype", Object::name("Type1"));
+    font.set("BaseFont", Object::name("Helvetica"));
+    font.set("Encoding", enc);
+    font
+}
+
+const FONT: ObjRef = ObjRef { num: 5, gen: 0 };
+
+fn rect(a: [i64; 4]) -> Object {
+    Object::Array(a.iter().map(|x| Object::Integer(*x)).collect())
+}
+
+/// A form XObject drawing `text` with the page's own font (object 5), as widget appearances
+/// in real documents do (the form's default font is often the page's font object).
+fn appearance(text: &str) -> Stream {
+    let data = format!("/Tx BMC BT /F1 10 Tf 2 5 Td ({text}) Tj ET EMC").into_bytes();
+    let mut font = Dictionary::new();
+    font.set("F1", FONT);
+    let mut res = Dictionary::new();
+    res.set("Font", font);
+    let mut d = Dictionary::new();
+    d.set("Type", Object::name("XObject"));
+    d.set("Subtype", Object::name("Form"));
+    d.set("BBox", rect([0, 0, 200, 20]));
+    d.set("Resources", res);
+    d.set("Length", data.len() as i64);
+    Stream {
+        dict: d,
+        data: StreamData::Bytes(data),
+    }
+}
+
+#[test]
+fn the_page_font_redefined_alongside_an_allowed_form_fill_is_caught() {
+    // A one-page document with a text field whose (empty) appearance uses the page font.
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let mut r = reader(&base);
+    let (cref, mut cat) = r.catalog().unwrap();
+    let (pref, mut p) = r.page(0).unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let ap = u.add(appearance(""));
+    let mut apd = Dictionary::new();
+    apd.set("N", ap);
+    let mut f = Dictionary::new();
+    f.set("FT", Object::name("Tx"));
+    f.set("T", PdfString::from_text("ghi_chu"));
+    f.set("Type", Object::name("Annot"));
+    f.set("Subtype", Object::name("Widget"));
+    f.set("Rect", rect([300, 600, 500, 620]));
+    f.set("P", pref);
+    f.set("AP", apd);
+    let fr = u.add(f.clone());
+    let mut af = Dictionary::new();
+    af.set("Fields", Object::Array(vec![Object::Reference(fr)]));
+    cat.set("AcroForm", af);
+    u.replace(cref, cat);
+    p.set("Annots", Object::Array(vec![Object::Reference(fr)]));
+    u.replace(pref, p);
+    let doc = append(&base, &u);
+    let signed = sign(&doc);
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+
+    // The attacker fills the field (allowed) and, in the same update, redefines the font both
+    // the new appearance and the page use.
+    let mut r = reader(&signed);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let ap = u.add(appearance("da xem"));
+    let mut apd = Dictionary::new();
+    apd.set("N", ap);
+    f.set("V", PdfString::from_text("da xem"));
+    f.set("AP", apd);
+    u.replace(fr, f);
+    u.replace(FONT, forged_font());
+    let attacked = append(&signed, &u);
+    assert_reader_sees_forgery(&signed, &attacked);
+    assert_not_passed(&attacked, "font redefined with a form fill");
+    // The fill alone stays valid.
+    let mut r = reader(&signed);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let ap = u.add(appearance("da xem"));
+    let mut apd = Dictionary::new();
+    apd.set("N", ap);
+    let mut f2 = r.get(fr).unwrap().as_dict().unwrap().clone();
+    f2.set("V", PdfString::from_text("da xem"));
+    f2.set("AP", apd);
+    u.replace(fr, f2);
+    let filled = append(&signed, &u);
+    let rep = verify(&filled);
+    assert_eq!(rep.indication, Indication::TotalPassed, "{}", rep.to_json());
+}
+
+/// The sample with one catalog entry `key` pointing at the page font object (prepared by the
+/// attacker before the victim signs).
+fn with_catalog_ref(key: &str, to: ObjRef) -> Vec<u8> {
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let mut r = reader(&base);
+    let (cref, mut cat) = r.catalog().unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    cat.set(key, to);
+    u.replace(cref, cat);
+    append(&base, &u)
+}
+
+fn redefine_font(signed: &[u8]) -> Vec<u8> {
+    let mut r = reader(signed);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    u.replace(FONT, forged_font());
+    append(signed, &u)
+}
+
+#[test]
+fn an_object_shared_with_the_dss_is_compared_where_it_is_shown() {
+    // Shadow "replace" through the DSS: the page font object is also the catalog's /DSS. A
+    // DSS update is allowed, so redefining the object must still be judged as a font change.
+    let signed = sign(&with_catalog_ref("DSS", FONT));
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+    let attacked = redefine_font(&signed);
+    assert_reader_sees_forgery(&signed, &attacked);
+    assert_not_passed(&attacked, "a font shared with the DSS");
+}
+
+#[test]
+fn an_object_shared_with_allowed_catalog_entries_is_compared_where_it_is_shown() {
+    // /Extensions and the XMP /Metadata may change; an object they share with the page may not.
+    for key in ["Extensions", "Metadata"] {
+        let doc = if key == "Extensions" {
+            let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+            let mut r = reader(&base);
+            let (cref, mut cat) = r.catalog().unwrap();
+            let mut u = IncrementalUpdate::new(&mut r).unwrap();
+            let mut adbe = Dictionary::new();
+            adbe.set("BaseVersion", Object::name("1.7"));
+            adbe.set("ExtensionLevel", 3i64);
+            adbe.set("X", FONT);
+            let mut ext = Dictionary::new();
+            ext.set("ADBE", adbe);
+            cat.set("Extensions", ext);
+            u.replace(cref, cat);
+            append(&base, &u)
+        } else {
+            let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+            let mut r = reader(&base);
+            let (cref, mut cat) = r.catalog().unwrap();
+            let mut u = IncrementalUpdate::new(&mut r).unwrap();
+            let data = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>".to_vec();
+            let mut d = Dictionary::new();
+            d.set("Type", Object::name("Metadata"));
+            d.set("Subtype", Object::name("XML"));
+            d.set("X", FONT);
+            d.set("Length", data.len() as i64);
+            let m = u.add(Stream {
+                dict: d,
+                data: StreamData::Bytes(data),
+            });
+            cat.set("Metadata", m);
+            u.replace(cref, cat);
+            append(&base, &u)
+        };
+        let signed = sign(&doc);
+        assert_eq!(verify(&signed).indication, Indication::TotalPassed, "{key}");
+        let attacked = redefine_font(&signed);
+        assert_reader_sees_forgery(&signed, &attacked);
+        assert_not_passed(&attacked, key);
+    }
+}
+
+#[test]
+fn a_field_kid_shared_with_the_page_resources_is_compared() {
+    // A field whose kid (a widget on no page) is the page's font object: the field tree
+    // compares its /Kids by identity, so the font must be compared where the page uses it.
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let mut r = reader(&base);
+    let (cref, mut cat) = r.catalog().unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut f = Dictionary::new();
+    f.set("FT", Object::name("Tx"));
+    f.set("T", PdfString::from_text("a"));
+    f.set("Kids", Object::Array(vec![Object::Reference(FONT)]));
+    let fr = u.add(f);
+    let mut af = Dictionary::new();
+    af.set("Fields", Object::Array(vec![Object::Reference(fr)]));
+    cat.set("AcroForm", af);
+    u.replace(cref, cat);
+    let signed = sign(&append(&base, &u));
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+    let attacked = redefine_font(&signed);
+    assert_reader_sees_forgery(&signed, &attacked);
+    assert_not_passed(&attacked, "a font shared with a field kid");
+}
