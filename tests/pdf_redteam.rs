@@ -316,3 +316,138 @@ fn a_field_kid_shared_with_the_page_resources_is_compared() {
     assert_reader_sees_forgery(&signed, &attacked);
     assert_not_passed(&attacked, "a font shared with a field kid");
 }
+
+/// A tiny deterministic generator (xorshift64*), so that a failure names a reproducible seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The byte ranges the first signature covers.
+fn covered(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let rep = verify(bytes);
+    assert_eq!(rep.indication, Indication::TotalPassed, "{}", rep.to_json());
+    let t = String::from_utf8_lossy(bytes);
+    let at = t.find("/ByteRange").unwrap();
+    let nums: Vec<usize> = t[at + 10..]
+        .trim_start()
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    vec![(nums[0], nums[0] + nums[1]), (nums[2], nums[2] + nums[3])]
+}
+
+#[test]
+fn mutated_signed_files_never_panic_hang_or_pass() {
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let once = sign(&base);
+    let twice = sign(&once);
+    let other = sign(&pki_core::pdf::sample::one_page(&["Cong van so 2", AMOUNT]));
+    let ranges = covered(&once);
+    let budget = std::time::Duration::from_secs(10);
+    let start = std::time::Instant::now();
+    let mut rng = Rng(0x5eed_0f_7ed_7ea3);
+    let mut runs = 0;
+    while start.elapsed() < budget && runs < 2000 {
+        runs += 1;
+        let pick = rng.below(5);
+        let (what, bytes, touches_signed) = match pick {
+            // One bit flipped anywhere in a once-signed file.
+            0 => {
+                let mut b = once.clone();
+                let at = rng.below(b.len());
+                b[at] ^= 1 << rng.below(8);
+                let inside = ranges.iter().any(|(s, e)| (*s..*e).contains(&at));
+                (format!("bit flip at {at}"), b, inside)
+            }
+            // A few bytes overwritten with PDF delimiters and digits (shifts tokens, not bits).
+            1 => {
+                let mut b = once.clone();
+                let at = rng.below(b.len());
+                let junk = b"0123456789 <>[]()/%\nRobj";
+                let n = 1 + rng.below(4);
+                let mut inside = false;
+                for i in at..(at + n).min(b.len()) {
+                    let c = junk[rng.below(junk.len())];
+                    if b[i] != c && ranges.iter().any(|(s, e)| (*s..*e).contains(&i)) {
+                        inside = true;
+                    }
+                    b[i] = c;
+                }
+                (format!("{n} bytes overwritten at {at}"), b, inside)
+            }
+            // Truncated.
+            2 => {
+                let at = rng.below(twice.len());
+                (
+                    format!("truncated at {at}"),
+                    twice[..at].to_vec(),
+                    at < once.len(),
+                )
+            }
+            // The second revision of one file spliced onto another signed file.
+            3 => {
+                let mut b = other.clone();
+                b.extend_from_slice(&twice[once.len()..]);
+                (
+                    "second revision spliced onto another file".to_string(),
+                    b,
+                    false,
+                )
+            }
+            // A slice of the file duplicated somewhere inside the signed range.
+            _ => {
+                let from = rng.below(once.len());
+                let len = 1 + rng.below(200).min(once.len() - from - 1);
+                let at = rng.below(ranges[0].1);
+                let mut b = once[..at].to_vec();
+                b.extend_from_slice(&once[from..from + len]);
+                b.extend_from_slice(&once[at..]);
+                (format!("{len} bytes from {from} inserted at {at}"), b, true)
+            }
+        };
+        let t = std::time::Instant::now();
+        let rep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| try_verify(&bytes)));
+        let rep = match rep {
+            Ok(r) => r,
+            Err(_) => panic!("run {runs}: {what}: the verifier panicked"),
+        };
+        // A hang guard, not a benchmark.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "run {runs}: {what}: {:?}",
+            t.elapsed()
+        );
+        if let (Some(r), true) = (&rep, touches_signed) {
+            assert_ne!(
+                r.indication,
+                Indication::TotalPassed,
+                "run {runs}: {what}: {}",
+                r.to_json()
+            );
+        }
+        if pick == 3 {
+            let r = rep.as_ref();
+            assert!(
+                r.is_none_or(|r| r.indication != Indication::TotalPassed),
+                "{what}: {}",
+                r.map(Report::to_json).unwrap_or_default()
+            );
+        }
+    }
+    eprintln!("{runs} mutated files verified in {:?}", start.elapsed());
+    assert!(runs >= 20, "only {runs} mutations ran in the time budget");
+}
