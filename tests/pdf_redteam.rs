@@ -451,3 +451,119 @@ fn mutated_signed_files_never_panic_hang_or_pass() {
     eprintln!("{runs} mutated files verified in {:?}", start.elapsed());
     assert!(runs >= 20, "only {runs} mutations ran in the time budget");
 }
+
+/// Renders page 1 with poppler (grey, low resolution); None when pdftoppm is missing locally.
+fn render(bytes: &[u8]) -> Option<Vec<u8>> {
+    let tool = require_tool("pdftoppm")?;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("doc.pdf");
+    std::fs::write(&f, bytes).unwrap();
+    let out = std::process::Command::new(tool)
+        .args(["-gray", "-r", "36", "-f", "1", "-l", "1"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pdftoppm failed: {out:?}");
+    Some(out.stdout)
+}
+
+/// A comment annotation of `subtype` over the amount; with `ap`, its own appearance paints a
+/// white box and the forged amount.
+fn comment(u: &mut IncrementalUpdate, subtype: &str, ap: bool, flags: i64) -> Dictionary {
+    let mut a = Dictionary::new();
+    a.set("Type", Object::name("Annot"));
+    a.set("Subtype", Object::name(subtype));
+    a.set("Rect", rect([60, 740, 400, 760]));
+    a.set("Contents", PdfString::from_text("ghi chu"));
+    a.set("F", flags);
+    a.set(
+        "QuadPoints",
+        Object::Array(
+            [60, 760, 400, 760, 60, 740, 400, 740]
+                .iter()
+                .map(|x| Object::Integer(*x))
+                .collect(),
+        ),
+    );
+    if ap {
+        let data = b"1 g 0 0 340 20 re f 0 g BT /F1 12 Tf 12 5 Td (So tien: 9.000.000 dong) Tj ET"
+            .to_vec();
+        let mut s = appearance("");
+        s.dict.set("BBox", rect([0, 0, 340, 20]));
+        s.dict.set("Length", data.len() as i64);
+        s.data = StreamData::Bytes(data);
+        let n = u.add(s);
+        let mut apd = Dictionary::new();
+        apd.set("N", n);
+        a.set("AP", apd);
+    }
+    a
+}
+
+fn with_annotation(bytes: &[u8], a: impl FnOnce(&mut IncrementalUpdate) -> Dictionary) -> Vec<u8> {
+    let mut r = reader(bytes);
+    let (pref, mut p) = r.page(0).unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut d = a(&mut u);
+    d.set("P", pref);
+    let ar = u.add(d);
+    p.set("Annots", Object::Array(vec![Object::Reference(ar)]));
+    u.replace(pref, p);
+    append(bytes, &u)
+}
+
+fn after_certified_p3(
+    bytes: &[u8],
+    signed_revisions: usize,
+) -> Vec<pki_core::report::Modification> {
+    use pki_core::pades::changes::{analyse, Constraints, MdpLevel};
+    let mut r = reader(bytes);
+    let rev = signed_revisions - 1;
+    let c = Constraints {
+        mdp: vec![(rev, MdpLevel::Annotations)],
+        locks: Vec::new(),
+    };
+    analyse(&mut r, rev, &c).unwrap().after(rev)
+}
+
+#[test]
+fn comment_annotations_at_p3_cannot_paint_over_the_page() {
+    // Certified at P=3 (annotations allowed): a note or highlight is a comment, but one that
+    // carries its own appearance can paint anything over the signed text (evil annotation).
+    let doc = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let n = reader(&doc).revisions().len();
+    for subtype in ["Text", "Highlight", "Popup"] {
+        let attacked = with_annotation(&doc, |u| comment(u, subtype, true, 0));
+        if let (Some(a), Some(b)) = (render(&doc), render(&attacked)) {
+            assert_ne!(a, b, "{subtype}: poppler shows the forged appearance");
+        }
+        let mods = after_certified_p3(&attacked, n);
+        assert!(mods.iter().any(|m| !m.allowed), "{subtype}: {mods:?}");
+    }
+    // Without an appearance of its own a note stays an allowed comment.
+    let note = with_annotation(&doc, |u| comment(u, "Text", false, 0));
+    let mods = after_certified_p3(&note, n);
+    assert!(
+        !mods.is_empty() && mods.iter().all(|m| m.allowed),
+        "{mods:?}"
+    );
+    // Hide-and-replace through an annotation present when signing: hidden (/F 2) with the
+    // forged appearance, made visible later by editing only its flags.
+    let hidden = with_annotation(&doc, |u| comment(u, "Text", true, 2));
+    let n = reader(&hidden).revisions().len();
+    let mut r = reader(&hidden);
+    let (_, p) = r.page(0).unwrap();
+    let aref = p.get("Annots").unwrap().as_array().unwrap()[0]
+        .as_reference()
+        .unwrap();
+    let mut a = r.get(aref).unwrap().as_dict().unwrap().clone();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    a.set("F", 0i64);
+    u.replace(aref, a);
+    let shown = append(&hidden, &u);
+    if let (Some(x), Some(y)) = (render(&hidden), render(&shown)) {
+        assert_ne!(x, y, "poppler shows the annotation once its flags change");
+    }
+    let mods = after_certified_p3(&shown, n);
+    assert!(mods.iter().any(|m| !m.allowed), "{mods:?}");
+}

@@ -1217,7 +1217,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             if !widget
                 && self.level == MdpLevel::Annotations
                 && comment_subtype(&subtype)
-                && !matches!(k, "Rect" | "Subtype")
+                && comment_edit_key(k)
             {
                 self.push(
                     true,
@@ -1265,7 +1265,13 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             self.pending_widgets.push((num, rect_visible(&d)));
             return Ok(());
         }
-        if self.level == MdpLevel::Annotations && comment_subtype(&subtype) {
+        if self.level == MdpLevel::Annotations && comment_subtype(&subtype) && d.get("AP").is_some()
+        {
+            self.deny(
+                "annotation",
+                format!("a {subtype} annotation with an appearance of its own (/AP) was added: the appearance can paint anything over the signed content (evil annotation attack)"),
+            );
+        } else if self.level == MdpLevel::Annotations && comment_subtype(&subtype) {
             self.push(
                 true,
                 "annotation",
@@ -1785,6 +1791,29 @@ fn comment_subtype(s: &str) -> bool {
     matches!(
         s,
         "Text" | "Popup" | "Highlight" | "Underline" | "Squiggly" | "StrikeOut"
+    )
+}
+
+/// What editing a comment annotation may change at P=3: its text, author, dates, colour and
+/// popup state, never what or where it draws (`/AP`, `/AS`, `/Rect`, `/QuadPoints`, `/F`,
+/// opacity), or a comment hidden when signing could be shown with other content.
+fn comment_edit_key(k: &str) -> bool {
+    matches!(
+        k,
+        "Contents"
+            | "T"
+            | "M"
+            | "CreationDate"
+            | "Subj"
+            | "RC"
+            | "NM"
+            | "Open"
+            | "Popup"
+            | "IRT"
+            | "RT"
+            | "State"
+            | "StateModel"
+            | "C"
     )
 }
 
