@@ -567,3 +567,106 @@ fn comment_annotations_at_p3_cannot_paint_over_the_page() {
     let mods = after_certified_p3(&shown, n);
     assert!(mods.iter().any(|m| !m.allowed), "{mods:?}");
 }
+
+/// A signed one-page form: text field "so_tien" = 1.000.000 with one widget kid that has no
+/// appearance of its own (readers generate it from the field's value and /DA).
+fn form_without_appearance() -> (Vec<u8>, ObjRef, ObjRef) {
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1"]);
+    let mut r = reader(&base);
+    let (cref, mut cat) = r.catalog().unwrap();
+    let (pref, mut p) = r.page(0).unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let fr = u.add(Dictionary::new());
+    let mut w = Dictionary::new();
+    w.set("Type", Object::name("Annot"));
+    w.set("Subtype", Object::name("Widget"));
+    w.set("Rect", rect([72, 700, 400, 730]));
+    w.set("P", pref);
+    w.set("Parent", fr);
+    w.set("F", 4i64);
+    let wr = u.add(w);
+    let mut f = Dictionary::new();
+    f.set("FT", Object::name("Tx"));
+    f.set("T", PdfString::from_text("so_tien"));
+    f.set("V", PdfString::from_text(AMOUNT));
+    f.set("DA", PdfString::from_text("/Helv 14 Tf 0 g"));
+    f.set("Kids", Object::Array(vec![Object::Reference(wr)]));
+    u.replace(fr, f);
+    let mut helv = Dictionary::new();
+    helv.set("Type", Object::name("Font"));
+    helv.set("Subtype", Object::name("Type1"));
+    helv.set("BaseFont", Object::name("Helvetica"));
+    let mut fonts = Dictionary::new();
+    fonts.set("Helv", helv);
+    let mut dr = Dictionary::new();
+    dr.set("Font", fonts);
+    let mut af = Dictionary::new();
+    af.set("Fields", Object::Array(vec![Object::Reference(fr)]));
+    af.set("DR", dr);
+    af.set("DA", PdfString::from_text("/Helv 14 Tf 0 g"));
+    cat.set("AcroForm", af);
+    u.replace(cref, cat);
+    p.set("Annots", Object::Array(vec![Object::Reference(wr)]));
+    u.replace(pref, p);
+    (sign(&append(&base, &u)), fr, wr)
+}
+
+#[test]
+fn a_widget_moved_to_another_field_is_caught() {
+    // The widget is re-parented to a new field (outside the form's field tree) whose value is
+    // the forged amount: readers generate the widget's appearance from its new parent.
+    let (signed, _, wr) = form_without_appearance();
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+    let mut r = reader(&signed);
+    let mut w = r.get(wr).unwrap().as_dict().unwrap().clone();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut f = Dictionary::new();
+    f.set("FT", Object::name("Tx"));
+    f.set("T", PdfString::from_text("so_tien"));
+    f.set("V", PdfString::from_text("So tien: 9.000.000 dong"));
+    f.set("DA", PdfString::from_text("/Helv 14 Tf 0 g"));
+    f.set("Kids", Object::Array(vec![Object::Reference(wr)]));
+    let f2 = u.add(f);
+    w.set("Parent", f2);
+    u.replace(wr, w);
+    let attacked = append(&signed, &u);
+    if let (Some(a), Some(b)) = (render(&signed), render(&attacked)) {
+        assert_ne!(a, b, "poppler draws the new parent's value");
+    }
+    assert_not_passed(&attacked, "a widget re-parented");
+}
+
+#[test]
+fn a_page_moved_under_another_page_tree_node_is_caught() {
+    // The page's /Parent names a new node (outside the tree) with other inherited /Resources:
+    // MuPDF and pdf.js inherit through /Parent (poppler and qpdf inherit along the tree walk,
+    // so no installed peer shows it; the rewiring itself is never a legitimate update).
+    let signed = sign(&pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]));
+    let mut r = reader(&signed);
+    let (pref, mut p) = r.page(0).unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut fonts = Dictionary::new();
+    fonts.set("F1", forged_font());
+    let mut res = Dictionary::new();
+    res.set("Font", fonts);
+    let mut node = Dictionary::new();
+    node.set("Type", Object::name("Pages"));
+    node.set("Kids", Object::Array(vec![Object::Reference(pref)]));
+    node.set("Count", 1i64);
+    node.set("Resources", res);
+    let nr = u.add(node);
+    p.remove("Resources");
+    p.set("Parent", nr);
+    u.replace(pref, p);
+    let attacked = append(&signed, &u);
+    assert_not_passed(&attacked, "a page re-parented");
+    let rep = verify(&attacked);
+    assert!(
+        rep.signatures[0]
+            .modifications
+            .iter()
+            .any(|m| !m.allowed && m.detail.contains("/Parent")),
+        "{}",
+        rep.to_json()
+    );
+}

@@ -1108,6 +1108,12 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             self.page_tree(p, q, depth + 1)?;
         }
         for k in dict_keys(&x, &y) {
+            if k == "Parent" && !same_parent(&x, &y) {
+                self.deny(
+                    "pages",
+                    "a page tree node was moved under another node (/Parent)".into(),
+                );
+            }
             if k == "Kids" || k == "Parent" {
                 continue;
             }
@@ -1122,7 +1128,11 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         for k in dict_keys(x, y) {
             match k.as_str() {
-                "Parent" => {}
+                "Parent" => {
+                    if !same_parent(x, y) {
+                        self.deny("pages", "a page was moved under another page tree node (/Parent): readers that inherit /Resources, /MediaBox or /Rotate through /Parent show it differently".into());
+                    }
+                }
                 "Annots" => {
                     let a = x.get("Annots").cloned().unwrap_or(Object::Null);
                     let b = y.get("Annots").cloned().unwrap_or(Object::Null);
@@ -1195,7 +1205,13 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         let fillable = num.is_some_and(|n| self.fillable_widgets.contains(&n));
         for k in dict_keys(&x, &y) {
             let k = k.as_str();
-            if matches!(k, "P" | "Parent") {
+            if k == "P" {
+                continue;
+            }
+            if k == "Parent" {
+                if !same_parent(&x, &y) {
+                    self.deny("annotation", format!("a {subtype} annotation was moved to another parent (/Parent): readers draw a widget from its new field's value"));
+                }
                 continue;
             }
             let a = x.get(k).cloned().unwrap_or(Object::Null);
@@ -1508,7 +1524,15 @@ impl<R: Read + Seek> Compare<'_, R> {
         let fill_ok = v_changed && widget_num.is_some_and(|n| self.fillable_widgets.contains(&n));
         for k in dict_keys(&x, &y) {
             match k.as_str() {
-                "V" | "Parent" | "P" => {}
+                "V" | "P" => {}
+                "Parent" => {
+                    if !same_parent(&x, &y) {
+                        self.deny(
+                            "form",
+                            format!("field \"{name}\" was moved to another parent field (/Parent), from which it inherits its value"),
+                        );
+                    }
+                }
                 "Kids" => {
                     let a = x.get("Kids").cloned().unwrap_or(Object::Null);
                     let b = y.get("Kids").cloned().unwrap_or(Object::Null);
@@ -1815,6 +1839,19 @@ fn comment_edit_key(k: &str) -> bool {
             | "StateModel"
             | "C"
     )
+}
+
+/// Whether two versions of a page, field or annotation name the same parent object (readers
+/// inherit attributes and values through `/Parent`, so a new parent is a new value).
+fn same_parent(x: &Dictionary, y: &Dictionary) -> bool {
+    match (x.get("Parent"), y.get("Parent")) {
+        (None, None) => true,
+        (Some(a), Some(b)) => match (a.as_reference(), b.as_reference()) {
+            (Some(p), Some(q)) => p == q,
+            _ => a == b,
+        },
+        _ => false,
+    }
 }
 
 /// Whether a widget is shown: a non-empty rectangle and not hidden (/F bits 1 and 2).
