@@ -670,3 +670,106 @@ fn a_page_moved_under_another_page_tree_node_is_caught() {
         rep.to_json()
     );
 }
+
+/// Appends a complete cross-reference table without `/Prev`: every object at the offset the
+/// file's current view gives, except `replaced` (number, body) written anew. Readers use only
+/// this table, so the signed revisions are no longer part of the document's history.
+fn full_table_update(signed: &[u8], replaced: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    use pki_core::pdf::XrefEntry;
+    let r = reader(signed);
+    let mut view = std::collections::BTreeMap::new();
+    for s in r.sections() {
+        for (num, e) in &s.entries {
+            view.entry(*num).or_insert(*e);
+        }
+    }
+    let mut out = signed.to_vec();
+    for (num, body) in replaced {
+        view.insert(
+            *num,
+            XrefEntry::InUse {
+                offset: out.len() as u64,
+                gen: 0,
+            },
+        );
+        out.extend(format!("{num} 0 obj\n").as_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let size = view.keys().max().unwrap() + 1;
+    let x = out.len();
+    out.extend(format!("xref\n0 {size}\n").as_bytes());
+    for n in 0..size {
+        match view.get(&n) {
+            Some(XrefEntry::InUse { offset, gen }) => {
+                out.extend(format!("{offset:010} {gen:05} n \n").as_bytes())
+            }
+            _ => out.extend(b"0000000000 65535 f \n"),
+        }
+    }
+    let root = r.trailer().get("Root").unwrap().as_reference().unwrap();
+    out.extend(
+        format!(
+            "trailer\n<</Size {size}/Root {} 0 R>>\nstartxref\n{x}\n%%EOF\n",
+            root.num
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn a_complete_new_table_without_prev_is_caught() {
+    let signed = sign(&pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]));
+    let forged =
+        b"BT /F1 12 Tf 72 770 Td 16 TL (Cong van so 1) Tj T* (So tien: 9.000.000 dong) Tj T* ET";
+    let mut body = format!("<</Length {}>>stream\n", forged.len()).into_bytes();
+    body.extend(forged);
+    body.extend(b"\nendstream");
+    let attacked = full_table_update(&signed, &[(4, body)]);
+    assert_reader_sees_forgery(&signed, &attacked);
+    assert_not_passed(&attacked, "a complete table without /Prev");
+}
+
+#[test]
+fn an_object_redefined_only_in_a_hybrid_xrefstm_is_caught() {
+    // The update's classic table lists nothing new; its /XRefStm stream (read by readers that
+    // know hybrid files, as poppler does) redefines the page content.
+    let signed = sign(&pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]));
+    let r = reader(&signed);
+    let prev = r.sections()[0].offset;
+    let size = r.next_object_number() + 2;
+    let mut out = signed.clone();
+    let forged =
+        b"BT /F1 12 Tf 72 770 Td 16 TL (Cong van so 1) Tj T* (So tien: 9.000.000 dong) Tj T* ET";
+    let c_at = out.len() as u32;
+    out.extend(format!("4 0 obj\n<</Length {}>>stream\n", forged.len()).as_bytes());
+    out.extend(forged);
+    out.extend(b"\nendstream\nendobj\n");
+    let xs_num = size - 1;
+    let xs_at = out.len() as u32;
+    let mut data = vec![1u8];
+    data.extend(c_at.to_be_bytes());
+    data.extend([0u8, 0]);
+    data.push(1);
+    data.extend(xs_at.to_be_bytes());
+    data.extend([0u8, 0]);
+    out.extend(
+        format!(
+            "{xs_num} 0 obj\n<</Type/XRef/Size {size}/W[1 4 2]/Index[4 1 {xs_num} 1]/Length {}>>stream\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    out.extend(&data);
+    out.extend(b"\nendstream\nendobj\n");
+    let x = out.len();
+    out.extend(
+        format!(
+            "xref\n0 1\n0000000000 65535 f \ntrailer\n<</Size {size}/Root 1 0 R/Prev {prev}/XRefStm {xs_at}>>\nstartxref\n{x}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    assert_reader_sees_forgery(&signed, &out);
+    assert_not_passed(&out, "an object redefined in a hybrid /XRefStm");
+}
