@@ -773,3 +773,105 @@ fn an_object_redefined_only_in_a_hybrid_xrefstm_is_caught() {
     assert_reader_sees_forgery(&signed, &out);
     assert_not_passed(&out, "an object redefined in a hybrid /XRefStm");
 }
+
+/// Adds a visible signature field over the amount, its appearance showing the forged amount,
+/// whose value `/V` is `value(end)` (raw syntax; `end` is where the new revision ends), under
+/// `depth` new container fields. Returns the file.
+fn add_signature_field(signed: &[u8], depth: usize, value: impl Fn(u64) -> Vec<u8>) -> Vec<u8> {
+    let build = |end: u64| {
+        let mut r = reader(signed);
+        let (cref, mut cat) = r.catalog().unwrap();
+        let (pref, mut p) = r.page(0).unwrap();
+        let mut af = r
+            .resolve(cat.get("AcroForm").unwrap())
+            .unwrap()
+            .as_dict()
+            .unwrap()
+            .clone();
+        let fields = r.resolve(af.get("Fields").unwrap()).unwrap();
+        let mut fields = fields.as_array().unwrap().to_vec();
+        let annots = p
+            .get("Annots")
+            .map(|a| r.resolve(a).unwrap().as_array().unwrap().to_vec())
+            .unwrap_or_default();
+        let mut u = IncrementalUpdate::new(&mut r).unwrap();
+        let data = b"1 g 0 0 340 20 re f 0 g BT /F1 12 Tf 12 5 Td (So tien: 9.000.000 dong) Tj ET"
+            .to_vec();
+        let mut s = appearance("");
+        s.dict.set("BBox", rect([0, 0, 340, 20]));
+        s.dict.set("Length", data.len() as i64);
+        s.data = StreamData::Bytes(data);
+        let ap = u.add(s);
+        let v = u.add_raw(value(end));
+        let mut apd = Dictionary::new();
+        apd.set("N", ap);
+        let mut f = Dictionary::new();
+        f.set("FT", Object::name("Sig"));
+        f.set("T", PdfString::from_text("Duyet"));
+        f.set("Type", Object::name("Annot"));
+        f.set("Subtype", Object::name("Widget"));
+        f.set("Rect", rect([60, 740, 400, 760]));
+        f.set("F", 4i64);
+        f.set("AP", apd);
+        f.set("P", pref);
+        f.set("V", v);
+        let mut top = u.add(f);
+        let widget = top;
+        for i in 0..depth {
+            let mut c = Dictionary::new();
+            c.set("T", PdfString::from_text(&format!("n{i}")));
+            c.set("Kids", Object::Array(vec![Object::Reference(top)]));
+            top = u.add(c);
+        }
+        fields.push(Object::Reference(top));
+        af.set("Fields", Object::Array(fields));
+        cat.set("AcroForm", af);
+        u.replace(cref, cat);
+        let mut annots = annots;
+        annots.push(Object::Reference(widget));
+        p.set("Annots", Object::Array(annots));
+        u.replace(pref, p);
+        append(signed, &u)
+    };
+    let first = build(0);
+    let out = build(first.len() as u64);
+    assert_eq!(out.len(), first.len());
+    out
+}
+
+/// A signature dictionary (raw) whose /ByteRange ends at `end` (fixed width) and whose
+/// /Contents is not a signature.
+fn bogus_sig_dict(end: u64) -> String {
+    let gap = end.saturating_sub(200);
+    format!(
+        "/Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/ByteRange[0 {gap:>10} {:>10} {:>10}]/Contents<3000>",
+        gap + 100,
+        end.saturating_sub(gap + 100)
+    )
+}
+
+#[test]
+fn a_new_signature_field_the_verifier_would_not_list_is_caught() {
+    let signed = sign(&pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]));
+    // Its value is a stream, not a signature dictionary: not a signature to verify, yet a
+    // "signature was added" to the change analysis.
+    let as_stream = add_signature_field(&signed, 0, |end| {
+        format!("<<{}/Length 1>>stream\nx\nendstream", bogus_sig_dict(end)).into_bytes()
+    });
+    if let (Some(a), Some(b)) = (render(&signed), render(&as_stream)) {
+        assert_ne!(a, b, "poppler draws the new field's appearance");
+    }
+    assert_not_passed(&as_stream, "a signature value that is a stream");
+    // A bogus signature dictionary nested deeper than the verifier walks the field tree.
+    let deep = add_signature_field(&signed, 40, |end| {
+        format!("<<{}>>", bogus_sig_dict(end)).into_bytes()
+    });
+    assert_not_passed(&deep, "a signature field nested 40 deep");
+    // The same, shallow: listed, verified and failed.
+    let shallow = add_signature_field(&signed, 0, |end| {
+        format!("<<{}>>", bogus_sig_dict(end)).into_bytes()
+    });
+    let rep = verify(&shallow);
+    assert_eq!(rep.signatures.len(), 2, "{}", rep.to_json());
+    assert_ne!(rep.indication, Indication::TotalPassed);
+}

@@ -1642,6 +1642,10 @@ impl<R: Read + Seek> Compare<'_, R> {
             None => Object::Null,
         };
         let signed = !matches!(v, Object::Null);
+        if signed && !matches!(v, Object::Dictionary(_)) {
+            self.deny("signature", format!("a signature field \"{name}\" was added whose value is not a signature dictionary, so it is no signature anyone can check"));
+            return Ok(());
+        }
         let dts = is_doc_timestamp(&v);
         let mut widgets = Vec::new();
         let mut visible = false;
@@ -1698,7 +1702,10 @@ impl<R: Read + Seek> Compare<'_, R> {
 
     /// Whether a signature dictionary's `/ByteRange` ends where this revision ends.
     fn covers_this_revision(&mut self, v: &Object) -> bool {
-        let Some(d) = v.as_dict() else { return false };
+        // Only a dictionary is a signature the verifier lists and checks (a stream is not).
+        let Object::Dictionary(d) = v else {
+            return false;
+        };
         let br: Vec<i64> = d
             .get("ByteRange")
             .and_then(Object::as_array)
