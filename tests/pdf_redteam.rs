@@ -535,7 +535,7 @@ fn comment_annotations_at_p3_cannot_paint_over_the_page() {
     for subtype in ["Text", "Highlight", "Popup"] {
         let attacked = with_annotation(&doc, |u| comment(u, subtype, true, 0));
         if let (Some(a), Some(b)) = (render(&doc), render(&attacked)) {
-            assert_ne!(a, b, "{subtype}: poppler shows the forged appearance");
+            assert!(a != b, "{subtype}: poppler shows the forged appearance");
         }
         let mods = after_certified_p3(&attacked, n);
         assert!(mods.iter().any(|m| !m.allowed), "{subtype}: {mods:?}");
@@ -562,7 +562,7 @@ fn comment_annotations_at_p3_cannot_paint_over_the_page() {
     u.replace(aref, a);
     let shown = append(&hidden, &u);
     if let (Some(x), Some(y)) = (render(&hidden), render(&shown)) {
-        assert_ne!(x, y, "poppler shows the annotation once its flags change");
+        assert!(x != y, "poppler shows the annotation once its flags change");
     }
     let mods = after_certified_p3(&shown, n);
     assert!(mods.iter().any(|m| !m.allowed), "{mods:?}");
@@ -631,7 +631,7 @@ fn a_widget_moved_to_another_field_is_caught() {
     u.replace(wr, w);
     let attacked = append(&signed, &u);
     if let (Some(a), Some(b)) = (render(&signed), render(&attacked)) {
-        assert_ne!(a, b, "poppler draws the new parent's value");
+        assert!(a != b, "poppler draws the new parent's value");
     }
     assert_not_passed(&attacked, "a widget re-parented");
 }
@@ -859,7 +859,7 @@ fn a_new_signature_field_the_verifier_would_not_list_is_caught() {
         format!("<<{}/Length 1>>stream\nx\nendstream", bogus_sig_dict(end)).into_bytes()
     });
     if let (Some(a), Some(b)) = (render(&signed), render(&as_stream)) {
-        assert_ne!(a, b, "poppler draws the new field's appearance");
+        assert!(a != b, "poppler draws the new field's appearance");
     }
     assert_not_passed(&as_stream, "a signature value that is a stream");
     // A bogus signature dictionary nested deeper than the verifier walks the field tree.
@@ -874,4 +874,66 @@ fn a_new_signature_field_the_verifier_would_not_list_is_caught() {
     let rep = verify(&shallow);
     assert_eq!(rep.signatures.len(), 2, "{}", rep.to_json());
     assert_ne!(rep.indication, Indication::TotalPassed);
+}
+
+/// `bytes` with `key value` (raw syntax) added to object `num`'s dictionary in an update.
+fn with_key(bytes: &[u8], num: u32, key: &str, value: &str) -> Vec<u8> {
+    let mut r = reader(bytes);
+    let o = ObjRef::new(num);
+    let d = r.get(o).unwrap().as_dict().unwrap().clone();
+    let mut body = Object::Dictionary(d).to_bytes();
+    body.truncate(body.len() - 2);
+    body.extend(format!("/{key} {value}>>").as_bytes());
+    let prev = r.sections()[0].offset;
+    let size = r.next_object_number();
+    let mut out = bytes.to_vec();
+    let at = out.len();
+    out.extend(format!("{num} 0 obj\n").as_bytes());
+    out.extend(body);
+    out.extend(b"\nendobj\n");
+    let x = out.len();
+    out.extend(
+        format!(
+            "xref\n{num} 1\n{at:010} 00000 n \ntrailer\n<</Size {size}/Root 1 0 R/Prev {prev}>>\nstartxref\n{x}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn inherited_page_attributes_and_catalog_entries_added_later_are_caught() {
+    let signed = sign(&pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]));
+    // Inherited by the page from the page tree node (ISO 32000-2 §7.7.3.4): what is shown
+    // changes although the page object does not.
+    let rotated = with_key(&signed, 2, "Rotate", "180");
+    if let (Some(a), Some(b)) = (render(&signed), render(&rotated)) {
+        assert!(
+            a != b,
+            "/Rotate on the page tree node changes the rendering"
+        );
+    }
+    assert_not_passed(&rotated, "Rotate");
+    assert_not_passed(&with_key(&signed, 2, "CropBox", "[0 0 595 700]"), "CropBox");
+    // Catalog entries that change what is shown or done on opening.
+    for (key, value) in [
+        ("OCProperties", "<</OCGs[]/D<</OFF[]>>>>"),
+        (
+            "Names",
+            "<</JavaScript<</Names[(a)<</S/JavaScript/JS(app.alert\\(1\\))>>]>>>>",
+        ),
+        ("AA", "<</WC<</S/JavaScript/JS(1)>>>>"),
+        ("PageLabels", "<</Nums[0<</S/r>>]>>"),
+        ("Outlines", "<</Count 0>>"),
+        ("StructTreeRoot", "<</Type/StructTreeRoot>>"),
+        ("Collection", "<</View/T>>"),
+        ("OpenAction", "[3 0 R/FitR 0 0 10 10]"),
+    ] {
+        assert_not_passed(&with_key(&signed, 1, key, value), key);
+    }
+    // A page-level action.
+    assert_not_passed(
+        &with_key(&signed, 3, "AA", "<</O<</S/JavaScript/JS(1)>>>>"),
+        "page /AA",
+    );
 }
