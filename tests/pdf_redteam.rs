@@ -937,3 +937,27 @@ fn inherited_page_attributes_and_catalog_entries_added_later_are_caught() {
         "page /AA",
     );
 }
+
+#[test]
+fn an_unchanged_object_whose_referenced_object_changed_is_caught() {
+    // The font object stays as signed; its /Encoding is an indirect object, redefined later.
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let mut r = reader(&base);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut enc = Dictionary::new();
+    enc.set("Type", Object::name("Encoding"));
+    enc.set("BaseEncoding", Object::name("WinAnsiEncoding"));
+    let er = u.add(enc);
+    let mut font = forged_font();
+    font.set("Encoding", er);
+    u.replace(FONT, font);
+    let signed = sign(&append(&base, &u));
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+    let mut r = reader(&signed);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let forged = forged_font().get("Encoding").unwrap().clone();
+    u.replace(er, forged);
+    let attacked = append(&signed, &u);
+    assert_reader_sees_forgery(&signed, &attacked);
+    assert_not_passed(&attacked, "an indirect /Encoding redefined");
+}

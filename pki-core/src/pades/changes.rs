@@ -412,6 +412,8 @@ struct Compare<'a, R> {
     /// each must be compared by the walk, or is compared as a value afterwards (an object the
     /// DSS or a field's /Kids shares with a page's resources is not walked).
     assumed: HashSet<u32>,
+    /// Objects the same in both revisions from which no changed object can be reached.
+    clean: HashSet<u32>,
     steps: usize,
     /// Pairs of objects compared: in progress (with their depth on the comparison stack, for
     /// reference loops), or settled. A pair is settled as equal only when its comparison did
@@ -462,6 +464,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             old_structural: HashSet::new(),
             walked: HashSet::new(),
             assumed: HashSet::new(),
+            clean: HashSet::new(),
             steps: 0,
             eq_state: HashMap::new(),
             eq_depth: 0,
@@ -740,11 +743,18 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         match (a, b) {
             (Object::Reference(ra), Object::Reference(rb)) => {
-                if ra == rb && !self.changed(ra.num) {
+                if ra == rb
+                    && (self.old_structural.contains(&ra.num)
+                        || (self.structural.contains(&ra.num) && !self.changed(ra.num)))
+                {
+                    self.assumed.insert(ra.num);
                     return Ok(true);
                 }
-                if ra == rb && self.old_structural.contains(&ra.num) {
-                    self.assumed.insert(ra.num);
+                if !self.structural.contains(&ra.num)
+                    && ra == rb
+                    && !self.changed(ra.num)
+                    && !self.reaches_changed(ra.num)?
+                {
                     return Ok(true);
                 }
                 if self.structural.contains(&ra.num) || self.structural.contains(&rb.num) {
@@ -789,6 +799,46 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             }
             (x, y) => Ok(x == y),
         }
+    }
+
+    /// Whether an object that is the same in both revisions refers, directly or through other
+    /// objects, to one that is not (a font kept as signed whose indirect `/Encoding` was
+    /// redefined). Iterative, so long chains (outlines, structure trees) cost no recursion;
+    /// objects found clean are remembered. Structural objects met on the way are left to the
+    /// structural walk (recorded as taken by identity).
+    fn reaches_changed(&mut self, start: u32) -> Res<bool> {
+        if self.clean.contains(&start) {
+            return Ok(false);
+        }
+        let mut seen = HashSet::new();
+        let mut stack = vec![start];
+        seen.insert(start);
+        while let Some(n) = stack.pop() {
+            let o = self.load(Side::New, ObjRef::new(n))?;
+            let mut refs = Vec::new();
+            if !collect_refs(&o, &mut refs, 0) {
+                // Nested too deep to follow: not shown to be unchanged.
+                return Ok(true);
+            }
+            for r in refs {
+                if self.clean.contains(&r.num) || !seen.insert(r.num) {
+                    continue;
+                }
+                if self.structural.contains(&r.num) {
+                    if self.changed(r.num) && !self.old_structural.contains(&r.num) {
+                        return Ok(true);
+                    }
+                    self.assumed.insert(r.num);
+                    continue;
+                }
+                if self.changed(r.num) {
+                    return Ok(true);
+                }
+                stack.push(r.num);
+            }
+        }
+        self.clean.extend(seen);
+        Ok(false)
     }
 
     /// Compares two indirect objects, memoising the outcome. A pair met again while its own
@@ -1751,6 +1801,23 @@ impl<R: Read + Seek> Compare<'_, R> {
                 );
             }
         }
+    }
+}
+
+/// Collects the references a value holds; false when it is nested too deep to follow.
+fn collect_refs(o: &Object, out: &mut Vec<ObjRef>, depth: usize) -> bool {
+    if depth > 256 {
+        return false;
+    }
+    match o {
+        Object::Reference(r) => {
+            out.push(*r);
+            true
+        }
+        Object::Array(a) => a.iter().all(|x| collect_refs(x, out, depth + 1)),
+        Object::Dictionary(d) => d.iter().all(|(_, x)| collect_refs(x, out, depth + 1)),
+        Object::Stream(st) => st.dict.iter().all(|(_, x)| collect_refs(x, out, depth + 1)),
+        _ => true,
     }
 }
 
