@@ -961,3 +961,40 @@ fn an_unchanged_object_whose_referenced_object_changed_is_caught() {
     assert_reader_sees_forgery(&signed, &attacked);
     assert_not_passed(&attacked, "an indirect /Encoding redefined");
 }
+
+#[test]
+fn an_indirect_stream_length_redefined_later_is_caught() {
+    // The page content is signed with an indirect /Length covering all of it: it draws the
+    // forged amount, paints it over, and draws the real one. An inner `endstream` lets a later
+    // revision redefine only the length object so that readers stop before the cover.
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1"]);
+    let head = b"BT /F1 12 Tf 72 754 Td (So tien: 9.000.000 dong) Tj ET\n".to_vec();
+    let tail = b"endstream\n1 g 60 745 400 25 re f 0 g BT /F1 12 Tf 72 754 Td (So tien: 1.000.000 dong) Tj ET"
+        .to_vec();
+    let mut r = reader(&base);
+    let (pref, mut p) = r.page(0).unwrap();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let len = u.add(Object::Integer((head.len() + tail.len()) as i64));
+    let mut data = head.clone();
+    data.extend(&tail);
+    // Written raw: the writer would make /Length direct.
+    let mut body = format!("<</Length {} 0 R>>stream\n", len.num).into_bytes();
+    body.extend(&data);
+    body.extend(b"\nendstream");
+    let c = u.add_raw(body);
+    p.set("Contents", c);
+    u.replace(pref, p);
+    let signed = sign(&append(&base, &u));
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+    let mut r = reader(&signed);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    u.replace(len, Object::Integer(head.len() as i64));
+    let attacked = append(&signed, &u);
+    if let (Some(a), Some(b)) = (render(&signed), render(&attacked)) {
+        assert!(a != b, "poppler stops at the new length");
+    }
+    if let Some(t) = pdftotext(&attacked) {
+        assert!(!t.contains("1.000.000"), "{t}");
+    }
+    assert_not_passed(&attacked, "an indirect /Length redefined");
+}
