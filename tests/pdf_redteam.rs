@@ -998,3 +998,75 @@ fn an_indirect_stream_length_redefined_later_is_caught() {
     }
     assert_not_passed(&attacked, "an indirect /Length redefined");
 }
+
+#[test]
+fn an_object_streams_indirect_first_redefined_later_is_caught() {
+    // The page font lives in an object stream whose /First is an indirect integer. The stream's
+    // data holds two font dictionaries; redefining only /First makes readers take the second.
+    // (Caught because our reader refuses an indirect /First: the later revision is
+    // unanalysable, a disallowed change.)
+    let base = pki_core::pdf::sample::one_page(&["Cong van so 1", AMOUNT]);
+    let r = reader(&base);
+    let prev = r.sections()[0].offset;
+    let mut out = base.clone();
+    let real = b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica/Encoding/WinAnsiEncoding>>";
+    let forged_enc = b"<</Type/Font/Subtype/Type1/BaseFont/Helvetica/Encoding<</Type/Encoding/BaseEncoding/WinAnsiEncoding/Differences[49/nine]>>>>";
+    let header = b"11 0 ";
+    let mut data = header.to_vec();
+    data.extend_from_slice(real);
+    data.push(b' ');
+    let second = data.len();
+    data.extend_from_slice(header);
+    data.extend_from_slice(forged_enc);
+    // Page 3 using font 11.
+    let p_at = out.len() as u32;
+    out.extend(b"3 0 obj\n<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Resources<</Font<</F1 11 0 R>>>>>>\nendobj\n");
+    let s_at = out.len() as u32;
+    out.extend(
+        format!(
+            "10 0 obj\n<</Type/ObjStm/N 1/First 13 0 R/Length {}>>stream\n",
+            data.len()
+        )
+        .as_bytes(),
+    );
+    out.extend(&data);
+    out.extend(b"\nendstream\nendobj\n");
+    let f_at = out.len() as u32;
+    out.extend(format!("13 0 obj\n{}\nendobj\n", header.len()).as_bytes());
+    let x_at = out.len() as u32;
+    let mut xs = Vec::new();
+    for (t, a, b) in [
+        (1u8, p_at, 0u16),
+        (1, s_at, 0),
+        (2, 10, 0),
+        (1, x_at, 0),
+        (1, f_at, 0),
+    ] {
+        xs.push(t);
+        xs.extend(a.to_be_bytes());
+        xs.extend(b.to_be_bytes());
+    }
+    out.extend(
+        format!(
+            "12 0 obj\n<</Type/XRef/Size 14/Root 1 0 R/Prev {prev}/W[1 4 2]/Index[3 1 10 4]/Length {}>>stream\n",
+            xs.len()
+        )
+        .as_bytes(),
+    );
+    out.extend(&xs);
+    out.extend(format!("\nendstream\nendobj\nstartxref\n{x_at}\n%%EOF\n").as_bytes());
+    if let Some(t) = pdftotext(&out) {
+        assert!(t.contains(AMOUNT), "{t}");
+    }
+    let signed = sign(&out);
+    assert_eq!(verify(&signed).indication, Indication::TotalPassed);
+    let mut r = reader(&signed);
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    u.replace(
+        ObjRef::new(13),
+        Object::Integer((second + header.len()) as i64),
+    );
+    let attacked = append(&signed, &u);
+    assert_reader_sees_forgery(&signed, &attacked);
+    assert_not_passed(&attacked, "an object stream's /First redefined");
+}
