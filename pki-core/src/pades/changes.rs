@@ -406,8 +406,22 @@ struct Compare<'a, R> {
     /// by identity (an object made a field or annotation by the new revision is not, or a
     /// font could be changed and "explained" by a new field listing it).
     old_structural: HashSet<u32>,
+    /// Structural objects the structural walk compared (same object in both revisions).
+    walked: HashSet<u32>,
+    /// Changed structural objects another reference was taken to be equal to by identity:
+    /// each must be compared by the walk, or is compared as a value afterwards (an object the
+    /// DSS or a field's /Kids shares with a page's resources is not walked).
+    assumed: HashSet<u32>,
+    /// Objects the same in both revisions from which no changed object can be reached.
+    clean: HashSet<u32>,
     steps: usize,
-    eq_seen: HashSet<(ObjRef, ObjRef)>,
+    /// Pairs of objects compared: in progress (with their depth on the comparison stack, for
+    /// reference loops), or settled. A pair is settled as equal only when its comparison did
+    /// not rest on a pair still in progress above it.
+    eq_state: HashMap<(ObjRef, ObjRef), EqState>,
+    eq_depth: usize,
+    /// Lowest stack depth of an in-progress pair assumed equal by the current comparison.
+    eq_low: usize,
     new_sig_fields: Vec<NewSigField>,
     /// Widgets whose appearance this revision may change (their field is filled or signed).
     fillable_widgets: HashSet<u32>,
@@ -419,6 +433,13 @@ struct Compare<'a, R> {
 }
 
 type Res<T> = Result<T, PdfError>;
+
+#[derive(Clone, Copy)]
+enum EqState {
+    InProgress(usize),
+    Same,
+    Different,
+}
 
 impl<'a, R: Read + Seek> Compare<'a, R> {
     fn new(
@@ -441,8 +462,13 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             cache: [HashMap::new(), HashMap::new()],
             structural: HashSet::new(),
             old_structural: HashSet::new(),
+            walked: HashSet::new(),
+            assumed: HashSet::new(),
+            clean: HashSet::new(),
             steps: 0,
-            eq_seen: HashSet::new(),
+            eq_state: HashMap::new(),
+            eq_depth: 0,
+            eq_low: usize::MAX,
             new_sig_fields: Vec::new(),
             fillable_widgets: HashSet::new(),
             page_annots: HashSet::new(),
@@ -583,7 +609,46 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         self.collect_structural(&old_cat, &new_cat)?;
         self.catalog(&old_cat, &new_cat)?;
         self.check_new_signature_widgets();
+        self.compare_assumed()?;
         Ok(())
+    }
+
+    /// Compares as values the changed structural objects that were taken as equal by identity
+    /// but that the structural walk did not compare.
+    fn compare_assumed(&mut self) -> Res<()> {
+        let mut done = HashSet::new();
+        loop {
+            let mut todo: Vec<u32> = self
+                .assumed
+                .iter()
+                .filter(|n| !self.walked.contains(n) && !done.contains(*n))
+                .copied()
+                .collect();
+            if todo.is_empty() {
+                return Ok(());
+            }
+            todo.sort_unstable();
+            for n in todo {
+                done.insert(n);
+                let x = self.load(Side::Old, ObjRef::new(n))?;
+                let y = self.load(Side::New, ObjRef::new(n))?;
+                if !self.eq(&x, &y, 0)? {
+                    self.deny(
+                        "structure",
+                        format!("object {n}, which the document's pages, form or security store also use, was changed where it serves as something else (a font, resources or content)"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records that the structural walk compares `a` (old) with `b` (new).
+    fn walk(&mut self, a: &Object, b: &Object) {
+        if let (Some(x), Some(y)) = (a.as_reference(), b.as_reference()) {
+            if x == y {
+                self.walked.insert(x.num);
+            }
+        }
     }
 
     // ------------------------------------------------------------ structural objects
@@ -690,18 +755,24 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         match (a, b) {
             (Object::Reference(ra), Object::Reference(rb)) => {
-                if ra == rb && (!self.changed(ra.num) || self.old_structural.contains(&ra.num)) {
+                if ra == rb
+                    && (self.old_structural.contains(&ra.num)
+                        || (self.structural.contains(&ra.num) && !self.changed(ra.num)))
+                {
+                    self.assumed.insert(ra.num);
+                    return Ok(true);
+                }
+                if !self.structural.contains(&ra.num)
+                    && ra == rb
+                    && !self.changed(ra.num)
+                    && !self.reaches_changed(ra.num)?
+                {
                     return Ok(true);
                 }
                 if self.structural.contains(&ra.num) || self.structural.contains(&rb.num) {
                     return Ok(false);
                 }
-                if !self.eq_seen.insert((*ra, *rb)) {
-                    return Ok(true);
-                }
-                let x = self.load(Side::Old, *ra)?;
-                let y = self.load(Side::New, *rb)?;
-                self.eq(&x, &y, depth + 1)
+                self.eq_pair(*ra, *rb, depth)
             }
             (Object::Reference(ra), y) => {
                 if self.structural.contains(&ra.num) {
@@ -730,7 +801,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             }
             (Object::Dictionary(x), Object::Dictionary(y)) => self.dict_eq(x, y, &[], depth),
             (Object::Stream(x), Object::Stream(y)) => {
-                if !self.dict_eq(&x.dict, &y.dict, &["Length"], depth)? {
+                // /Length too: an indirect length is read through the newest revision when the
+                // data is located, so a redefined length shows in no other way.
+                if !self.dict_eq(&x.dict, &y.dict, &[], depth)? {
                     return Ok(false);
                 }
                 self.stream_data_eq(&x.data, &y.data)
@@ -740,6 +813,90 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             }
             (x, y) => Ok(x == y),
         }
+    }
+
+    /// Whether an object that is the same in both revisions refers, directly or through other
+    /// objects, to one that is not (a font kept as signed whose indirect `/Encoding` was
+    /// redefined). Iterative, so long chains (outlines, structure trees) cost no recursion;
+    /// objects found clean are remembered. Structural objects met on the way are left to the
+    /// structural walk (recorded as taken by identity).
+    fn reaches_changed(&mut self, start: u32) -> Res<bool> {
+        if self.clean.contains(&start) {
+            return Ok(false);
+        }
+        let mut seen = HashSet::new();
+        let mut stack = vec![start];
+        seen.insert(start);
+        while let Some(n) = stack.pop() {
+            let o = self.load(Side::New, ObjRef::new(n))?;
+            let mut refs = Vec::new();
+            if !collect_refs(&o, &mut refs, 0) {
+                // Nested too deep to follow: not shown to be unchanged.
+                return Ok(true);
+            }
+            for r in refs {
+                if self.clean.contains(&r.num) || !seen.insert(r.num) {
+                    continue;
+                }
+                if self.structural.contains(&r.num) {
+                    if self.changed(r.num) && !self.old_structural.contains(&r.num) {
+                        return Ok(true);
+                    }
+                    self.assumed.insert(r.num);
+                    continue;
+                }
+                if self.changed(r.num) {
+                    return Ok(true);
+                }
+                stack.push(r.num);
+            }
+        }
+        self.clean.extend(seen);
+        Ok(false)
+    }
+
+    /// Compares two indirect objects, memoising the outcome. A pair met again while its own
+    /// comparison is in progress (a reference loop) is assumed equal; a result that rests on
+    /// such an assumption is not memoised unless the assumed pair is this one or below it (an
+    /// earlier "different" must never be read back as "equal": a font changed next to an
+    /// allowed change was once missed that way).
+    fn eq_pair(&mut self, ra: ObjRef, rb: ObjRef, depth: usize) -> Res<bool> {
+        let key = (ra, rb);
+        match self.eq_state.get(&key) {
+            Some(EqState::Same) => return Ok(true),
+            Some(EqState::Different) => return Ok(false),
+            Some(EqState::InProgress(d)) => {
+                self.eq_low = self.eq_low.min(*d);
+                return Ok(true);
+            }
+            None => {}
+        }
+        let here = self.eq_depth;
+        self.eq_state.insert(key, EqState::InProgress(here));
+        self.eq_depth += 1;
+        let outer_low = std::mem::replace(&mut self.eq_low, usize::MAX);
+        let res = (|| {
+            let x = self.load(Side::Old, ra)?;
+            let y = self.load(Side::New, rb)?;
+            self.eq(&x, &y, depth + 1)
+        })();
+        self.eq_depth -= 1;
+        let low = std::mem::replace(&mut self.eq_low, outer_low);
+        match res {
+            Ok(false) => {
+                self.eq_state.insert(key, EqState::Different);
+            }
+            Ok(true) if low >= here => {
+                self.eq_state.insert(key, EqState::Same);
+            }
+            _ => {
+                // Rests on a pair above this one (or failed): forget it, and pass the
+                // assumption up.
+                self.eq_state.remove(&key);
+                self.eq_low = self.eq_low.min(low);
+            }
+        }
+        res
     }
 
     fn dict_eq(
@@ -846,6 +1003,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                     self.page_tree(&a, &b, 0)?;
                 }
                 "AcroForm" => {
+                    if let (Some(p), Some(q)) = (old.get("AcroForm"), new.get("AcroForm")) {
+                        self.walk(p, q);
+                    }
                     let a = match old.get("AcroForm") {
                         Some(o) => self.resolve(Side::Old, o)?,
                         None => Object::Null,
@@ -950,6 +1110,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 limit: MAX_DEPTH as u64,
             });
         }
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let (Object::Dictionary(x), Object::Dictionary(y)) = (x, y) else {
@@ -972,6 +1133,9 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 );
                 return Ok(());
             }
+        }
+        if let (Some(p), Some(q)) = (x.get("Kids"), y.get("Kids")) {
+            self.walk(p, q);
         }
         let ka = match x.get("Kids") {
             Some(k) => self.resolve(Side::Old, k)?,
@@ -1008,6 +1172,12 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             self.page_tree(p, q, depth + 1)?;
         }
         for k in dict_keys(&x, &y) {
+            if k == "Parent" && !same_parent(&x, &y) {
+                self.deny(
+                    "pages",
+                    "a page tree node was moved under another node (/Parent)".into(),
+                );
+            }
             if k == "Kids" || k == "Parent" {
                 continue;
             }
@@ -1022,7 +1192,11 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         for k in dict_keys(x, y) {
             match k.as_str() {
-                "Parent" => {}
+                "Parent" => {
+                    if !same_parent(x, y) {
+                        self.deny("pages", "a page was moved under another page tree node (/Parent): readers that inherit /Resources, /MediaBox or /Rotate through /Parent show it differently".into());
+                    }
+                }
                 "Annots" => {
                     let a = x.get("Annots").cloned().unwrap_or(Object::Null);
                     let b = y.get("Annots").cloned().unwrap_or(Object::Null);
@@ -1037,6 +1211,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     }
 
     fn annots(&mut self, a: &Object, b: &Object) -> Res<()> {
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let x = x.as_array().map(<[Object]>::to_vec).unwrap_or_default();
@@ -1071,6 +1246,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
 
     /// An annotation present in both revisions.
     fn annotation(&mut self, a: &Object, b: &Object) -> Res<()> {
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let (Some(x), Some(y)) = (dict_only(&x).cloned(), dict_only(&y).cloned()) else {
@@ -1093,7 +1269,13 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         let fillable = num.is_some_and(|n| self.fillable_widgets.contains(&n));
         for k in dict_keys(&x, &y) {
             let k = k.as_str();
-            if matches!(k, "P" | "Parent") {
+            if k == "P" {
+                continue;
+            }
+            if k == "Parent" {
+                if !same_parent(&x, &y) {
+                    self.deny("annotation", format!("a {subtype} annotation was moved to another parent (/Parent): readers draw a widget from its new field's value"));
+                }
                 continue;
             }
             let a = x.get(k).cloned().unwrap_or(Object::Null);
@@ -1115,7 +1297,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             if !widget
                 && self.level == MdpLevel::Annotations
                 && comment_subtype(&subtype)
-                && !matches!(k, "Rect" | "Subtype")
+                && comment_edit_key(k)
             {
                 self.push(
                     true,
@@ -1163,7 +1345,13 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             self.pending_widgets.push((num, rect_visible(&d)));
             return Ok(());
         }
-        if self.level == MdpLevel::Annotations && comment_subtype(&subtype) {
+        if self.level == MdpLevel::Annotations && comment_subtype(&subtype) && d.get("AP").is_some()
+        {
+            self.deny(
+                "annotation",
+                format!("a {subtype} annotation with an appearance of its own (/AP) was added: the appearance can paint anything over the signed content (evil annotation attack)"),
+            );
+        } else if self.level == MdpLevel::Annotations && comment_subtype(&subtype) {
             self.push(
                 true,
                 "annotation",
@@ -1280,6 +1468,7 @@ impl<R: Read + Seek> Compare<'_, R> {
         ft: Option<Vec<u8>>,
         depth: usize,
     ) -> Res<()> {
+        self.walk(a, b);
         if depth > MAX_DEPTH {
             return Err(PdfError::TooLarge {
                 obj: ObjRef::new(0),
@@ -1325,6 +1514,7 @@ impl<R: Read + Seek> Compare<'_, R> {
         ft: Option<Vec<u8>>,
         depth: usize,
     ) -> Res<()> {
+        self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
         let (Some(x), Some(y)) = (dict_only(&x).cloned(), dict_only(&y).cloned()) else {
@@ -1398,7 +1588,15 @@ impl<R: Read + Seek> Compare<'_, R> {
         let fill_ok = v_changed && widget_num.is_some_and(|n| self.fillable_widgets.contains(&n));
         for k in dict_keys(&x, &y) {
             match k.as_str() {
-                "V" | "Parent" | "P" => {}
+                "V" | "P" => {}
+                "Parent" => {
+                    if !same_parent(&x, &y) {
+                        self.deny(
+                            "form",
+                            format!("field \"{name}\" was moved to another parent field (/Parent), from which it inherits its value"),
+                        );
+                    }
+                }
                 "Kids" => {
                     let a = x.get("Kids").cloned().unwrap_or(Object::Null);
                     let b = y.get("Kids").cloned().unwrap_or(Object::Null);
@@ -1508,6 +1706,10 @@ impl<R: Read + Seek> Compare<'_, R> {
             None => Object::Null,
         };
         let signed = !matches!(v, Object::Null);
+        if signed && !matches!(v, Object::Dictionary(_)) {
+            self.deny("signature", format!("a signature field \"{name}\" was added whose value is not a signature dictionary, so it is no signature anyone can check"));
+            return Ok(());
+        }
         let dts = is_doc_timestamp(&v);
         let mut widgets = Vec::new();
         let mut visible = false;
@@ -1564,7 +1766,10 @@ impl<R: Read + Seek> Compare<'_, R> {
 
     /// Whether a signature dictionary's `/ByteRange` ends where this revision ends.
     fn covers_this_revision(&mut self, v: &Object) -> bool {
-        let Some(d) = v.as_dict() else { return false };
+        // Only a dictionary is a signature the verifier lists and checks (a stream is not).
+        let Object::Dictionary(d) = v else {
+            return false;
+        };
         let br: Vec<i64> = d
             .get("ByteRange")
             .and_then(Object::as_array)
@@ -1610,6 +1815,23 @@ impl<R: Read + Seek> Compare<'_, R> {
                 );
             }
         }
+    }
+}
+
+/// Collects the references a value holds; false when it is nested too deep to follow.
+fn collect_refs(o: &Object, out: &mut Vec<ObjRef>, depth: usize) -> bool {
+    if depth > 256 {
+        return false;
+    }
+    match o {
+        Object::Reference(r) => {
+            out.push(*r);
+            true
+        }
+        Object::Array(a) => a.iter().all(|x| collect_refs(x, out, depth + 1)),
+        Object::Dictionary(d) => d.iter().all(|(_, x)| collect_refs(x, out, depth + 1)),
+        Object::Stream(st) => st.dict.iter().all(|(_, x)| collect_refs(x, out, depth + 1)),
+        _ => true,
     }
 }
 
@@ -1682,6 +1904,42 @@ fn comment_subtype(s: &str) -> bool {
         s,
         "Text" | "Popup" | "Highlight" | "Underline" | "Squiggly" | "StrikeOut"
     )
+}
+
+/// What editing a comment annotation may change at P=3: its text, author, dates, colour and
+/// popup state, never what or where it draws (`/AP`, `/AS`, `/Rect`, `/QuadPoints`, `/F`,
+/// opacity), or a comment hidden when signing could be shown with other content.
+fn comment_edit_key(k: &str) -> bool {
+    matches!(
+        k,
+        "Contents"
+            | "T"
+            | "M"
+            | "CreationDate"
+            | "Subj"
+            | "RC"
+            | "NM"
+            | "Open"
+            | "Popup"
+            | "IRT"
+            | "RT"
+            | "State"
+            | "StateModel"
+            | "C"
+    )
+}
+
+/// Whether two versions of a page, field or annotation name the same parent object (readers
+/// inherit attributes and values through `/Parent`, so a new parent is a new value).
+fn same_parent(x: &Dictionary, y: &Dictionary) -> bool {
+    match (x.get("Parent"), y.get("Parent")) {
+        (None, None) => true,
+        (Some(a), Some(b)) => match (a.as_reference(), b.as_reference()) {
+            (Some(p), Some(q)) => p == q,
+            _ => a == b,
+        },
+        _ => false,
+    }
 }
 
 /// Whether a widget is shown: a non-empty rectangle and not hidden (/F bits 1 and 2).

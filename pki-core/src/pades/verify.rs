@@ -19,7 +19,7 @@ use crate::fetch::Fetcher;
 use crate::pades::changes::{self, Constraints, FieldLock, MdpLevel};
 use crate::pades::embedded::{self, Embedded, Origin};
 use crate::path::{self, Purpose, ValidationOptions};
-use crate::pdf::{Object, PdfError, PdfReader};
+use crate::pdf::{ObjRef, Object, PdfError, PdfReader};
 use crate::report::{
     self, ChainEntry, Indication, Modification, Report, SignatureKind, SignatureReport,
 };
@@ -116,8 +116,14 @@ fn signature_fields<R: std::io::Read + std::io::Seek>(
         _ => Vec::new(),
     };
     while let Some((obj, ft, prefix, depth)) = stack.pop() {
+        // A field tree beyond these limits could hide a signature field from this walk while
+        // the change analysis accepts it: refuse the file rather than skip the rest.
         if out.len() >= MAX_FIELDS || depth > 32 {
-            break;
+            return Err(PdfError::TooLarge {
+                obj: obj.as_reference().unwrap_or(ObjRef::new(0)),
+                what: "the form's field tree (signature fields or depth)",
+                limit: if depth > 32 { 32 } else { MAX_FIELDS as u64 },
+            });
         }
         if let Some(r) = obj.as_reference() {
             if !seen.insert(r) {
