@@ -68,7 +68,12 @@ with open(sys.argv[1], 'rb') as f:
         else:
             st = validate_pdf_signature(
                 s, signer_validation_context=vc, ts_validation_context=vc)
-        print('%s:%s' % (s.field_name, 'VALID' if st.bottom_line else 'INVALID'))
+        ok = getattr(st, 'bottom_line', None)
+        if ok is None:
+            ok = st.valid and st.intact and st.trusted
+        print('%s:%s %s' % (s.field_name, 'VALID' if ok else 'INVALID', st.summary()))
+        for attr in ('docmdp_ok', 'modification_level', 'coverage'):
+            print('  %s=%s' % (attr, getattr(st, attr, None)), file=sys.stderr)
 "#;
 
 fn pyhanko_lt(file: &Path, root: &Path) -> Option<String> {
@@ -126,6 +131,19 @@ fn b_lt_and_b_lta_carry_what_a_verifier_needs_later() {
     assert!(v.as_dict().unwrap().has_name("Type", "DocTimeStamp"));
     assert!(v.as_dict().unwrap().has_name("SubFilter", "ETSI.RFC3161"));
 
+    // A certification at P=1 still takes its DSS and document time-stamp (PAdES B-LTA).
+    let certified = tmp.path().join("certified-lta.pdf");
+    let o = run(Command::new(pki_bin())
+        .arg("sign")
+        .arg(&input)
+        .arg("-o")
+        .arg(&certified)
+        .args(p.officer_args())
+        .args(["--level", "B-LTA", "--certify=1"])
+        .env("PKI_HTTP_TIMEOUT", "3")
+        .env("LANG", "C"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
     let bt = tmp.path().join("bt.pdf");
     let o = sign(&p, &input, &bt, "B-T");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -161,6 +179,7 @@ fn b_lt_and_b_lta_carry_what_a_verifier_needs_later() {
         (&lt, "PAdES-B-LT"),
         (&lta, "PAdES-B-LTA"),
         (&lt_crl, "PAdES-B-LT"),
+        (&certified, "PAdES-B-LTA"),
     ] {
         let o = run(Command::new(pki_bin())
             .args(["verify", "--offline", "--format", "json", "--trust"])
@@ -174,7 +193,7 @@ fn b_lt_and_b_lta_carry_what_a_verifier_needs_later() {
         assert_eq!(s["revocation"]["status"], "good", "{v}");
         assert_eq!(s["revocation"]["embedded"], true, "{v}");
     }
-    for f in [&lt, &lta, &lt_crl] {
+    for f in [&lt, &lta, &lt_crl, &certified] {
         if let Some(pdfsig) = require_tool("pdfsig") {
             let log = text(&run(Command::new(pdfsig).arg(f)));
             assert!(log.contains("Signature is Valid"), "{}\n{log}", f.display());

@@ -434,9 +434,17 @@ pub fn prepare(
     } else {
         let (page_ref, mut page) = reader.page(opts.page)?;
         let rect = appearance.as_ref().map_or([0.0; 4], |a| a.rect);
-        let ap = update.add(appearance_stream(appearance.as_ref()));
-        let mut apd = Dictionary::new();
-        apd.set("N", ap);
+        // An invisible document time-stamp gets no appearance at all (ISO 32000-2 recommends
+        // none; verifiers such as pyHanko treat a new appearance stream as form filling, which a
+        // P=1 certification forbids). Other invisible widgets keep an empty one (PDF/A).
+        let apd = if appearance.is_none() && opts.kind == SignatureKind::DocTimeStamp {
+            None
+        } else {
+            let ap = update.add(appearance_stream(appearance.as_ref()));
+            let mut apd = Dictionary::new();
+            apd.set("N", ap);
+            Some(apd)
+        };
 
         // The field merged with its widget annotation (§12.7.5.5, §12.5.6.19).
         let mut field = Dictionary::new();
@@ -448,7 +456,9 @@ pub fn prepare(
         field.set("F", 132i64);
         field.set("Rect", rect.iter().map(|&v| real(v)).collect::<Vec<_>>());
         field.set("P", page_ref);
-        field.set("AP", apd);
+        if let Some(apd) = apd {
+            field.set("AP", apd);
+        }
         let field_ref = update.add(field);
 
         // The page gets the widget in /Annots (an indirect array is copied in as a direct one).
