@@ -734,3 +734,98 @@ fn callback_when_a_batch_finishes_and_retention_forgets_old_batches() {
         (Some(true), Some(3))
     );
 }
+
+/// Keys configured with their images draw the Decree 30 layouts: the leader's signature above
+/// the name found on the letter, then the agency seal beside it; both signatures stay valid for
+/// us and for pdfsig, and the attachment stamp's text copies out exactly.
+#[test]
+fn visible_layouts_with_configured_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let sig_png = dir.path().join("signature.png");
+    let seal_png = dir.path().join("seal.png");
+    std::fs::write(&sig_png, pki_core::pdf::sample::signature_png()).unwrap();
+    std::fs::write(&seal_png, pki_core::pdf::sample::seal_png(36.0)).unwrap();
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    let config = config
+        .replacen(
+            "\n[keys.agency]",
+            &format!("image = \"{}\"\n\n[keys.agency]", sig_png.display()),
+            1,
+        )
+        .replacen(
+            "\n[[clients]]",
+            &format!("image = \"{}\"\n\n[[clients]]", seal_png.display()),
+            1,
+        );
+    std::fs::write(&cfg, config).unwrap();
+    let s = Server::start(&cfg, "layouts");
+    let letter =
+        pki_core::pdf::sample::official_letter("15/QĐ-UBND", &["CHỦ TỊCH"], "Nguyễn Văn An");
+    let post = |path: &str, body: &[u8]| {
+        let r = s
+            .post(path, Some(SIGNER_KEY), "application/pdf", body)
+            .unwrap();
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.body
+    };
+    let personal = post("/v1/sign?key=officer&profile=personal", &letter);
+    let both = post("/v1/sign?key=agency&profile=agency", &personal);
+    let rep = verify(&both, dir.path());
+    assert_eq!(rep.indication, Indication::TotalPassed, "{rep:?}");
+    assert_eq!(rep.signatures.len(), 2);
+    let f = dir.path().join("both.pdf");
+    std::fs::write(&f, &both).unwrap();
+    if let Some(ok) = pdfsig_says_valid(&f) {
+        assert!(ok, "pdfsig rejects the server's layouts");
+    }
+    // Both widgets are visible (a non-empty /Rect), the seal's overlapping the signature's.
+    let mut reader = pki_core::pdf::PdfReader::open(&f).unwrap();
+    let (_, catalog) = reader.catalog().unwrap();
+    let acro = reader.get_in(&catalog, "AcroForm").unwrap().unwrap();
+    let Some(pki_core::pdf::Object::Array(fields)) =
+        reader.get_in(acro.as_dict().unwrap(), "Fields").unwrap()
+    else {
+        panic!("no fields");
+    };
+    let rects: Vec<[f64; 4]> = fields
+        .iter()
+        .map(|f| {
+            let d = reader.resolve(f).unwrap();
+            let r = d
+                .as_dict()
+                .unwrap()
+                .get("Rect")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .to_vec();
+            let v: Vec<f64> = r.iter().map(|x| x.as_f64().unwrap()).collect();
+            [v[0], v[1], v[2], v[3]]
+        })
+        .collect();
+    assert_eq!(rects.len(), 2);
+    let (p, a) = (rects[0], rects[1]);
+    assert!(p[2] > p[0] && a[2] > a[0], "{rects:?}");
+    assert!(
+        a[2] > p[0] && a[0] < p[0],
+        "the seal overlaps the signature's left: {rects:?}"
+    );
+
+    // The attachment stamp (no image needed): its text copies out exactly.
+    let stamped = post(
+        "/v1/sign?key=agency&profile=attachment&doc_number=15%2FQ%C4%90-UBND",
+        &letter,
+    );
+    let f = dir.path().join("attachment.pdf");
+    std::fs::write(&f, &stamped).unwrap();
+    if let Some(pdftotext) = require_tool("pdftotext") {
+        let o = run(Command::new(pdftotext).arg(&f).arg("-"));
+        assert!(text(&o).contains("15/QĐ-UBND"), "{}", text(&o));
+    }
+}

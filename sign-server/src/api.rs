@@ -550,6 +550,8 @@ impl BatchParams {
             reason: self.reason.clone(),
             location: self.location.clone(),
             doc_number: None,
+            rect: None,
+            page: None,
             pss: self.pss,
         }
     }

@@ -187,6 +187,13 @@ pub struct KeyConfig {
     /// PKCS#11 sessions in the key's pool (0: the default).
     #[serde(default)]
     pub pool_size: usize,
+    /// The PNG drawn by the `personal` (a handwritten signature) or `agency` (the red seal,
+    /// at the size its pHYs chunk gives) profile for this key.
+    #[serde(default)]
+    pub image: Option<PathBuf>,
+    /// The seal's width in millimetres when the PNG does not say (agency profile).
+    #[serde(default)]
+    pub seal_size_mm: Option<f64>,
 }
 
 /// What a client may do.
@@ -417,7 +424,21 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
     let signer = read_or_make_key(&signer_key_file).map_err(err)?;
     let auditor = read_or_make_key(&auditor_key_file).map_err(err)?;
     let mut keys = BTreeMap::new();
-    for (name, file) in [("officer", "officer-rsa"), ("agency", "agency")] {
+    // The demo's signature and seal images (the visible Decree 30 layouts).
+    let signature_png = data_dir.join("demo-signature.png");
+    let seal_png = data_dir.join("demo-seal.png");
+    for (path, bytes) in [
+        (&signature_png, pki_core::pdf::sample::signature_png()),
+        (&seal_png, pki_core::pdf::sample::seal_png(36.0)),
+    ] {
+        if !path.exists() {
+            std::fs::write(path, bytes).map_err(|e| err(e.to_string()))?;
+        }
+    }
+    for (name, file, image) in [
+        ("officer", "officer-rsa", signature_png),
+        ("agency", "agency", seal_png),
+    ] {
         keys.insert(
             name.to_string(),
             KeyConfig {
@@ -425,6 +446,8 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
                 cert: Some(pki.path(&format!("{file}.chain.pem"))),
                 pin_source: None,
                 pool_size: 0,
+                image: Some(image),
+                seal_size_mm: None,
             },
         );
     }

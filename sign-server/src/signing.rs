@@ -24,6 +24,10 @@ pub struct Key {
     pub signer: Arc<dyn hsm::Signer>,
     /// Its chain, the signer's certificate first.
     pub chain: Vec<Certificate>,
+    /// The signature or seal image of the `personal` and `agency` profiles.
+    pub image: Option<Arc<pki_core::pdf::appearance::Image>>,
+    /// The seal's width in millimetres when the PNG does not say.
+    pub seal_size_mm: Option<f64>,
 }
 
 impl std::fmt::Debug for Key {
@@ -86,11 +90,84 @@ pub fn open_key(name: &str, kc: &KeyConfig) -> Result<Key, KeyLoadError> {
     for w in check.warnings {
         tracing::info!(key = name, "{w}");
     }
+    let image = match &kc.image {
+        Some(p) => {
+            let data =
+                std::fs::read(p).map_err(|e| err(format!("cannot read {}: {e}", p.display())))?;
+            Some(Arc::new(
+                pki_core::pdf::appearance::Image::from_png(&data)
+                    .map_err(|e| err(format!("{} is not a usable PNG: {e}", p.display())))?,
+            ))
+        }
+        None => None,
+    };
     Ok(Key {
         name: name.into(),
         signer,
         chain,
+        image,
+        seal_size_mm: kc.seal_size_mm,
     })
+}
+
+/// The visible layout for `params` with `key` (`None`: an invisible signature).
+fn layout(
+    key: &Key,
+    params: &SignParams,
+) -> Result<Option<pki_core::pdf::appearance::LayoutOptions>, ApiError> {
+    use pki_core::pdf::appearance::{LayoutOptions, Profile};
+    let profile = match params.profile() {
+        "personal" => Profile::Personal,
+        "agency" => Profile::Agency,
+        "attachment" => Profile::Attachment,
+        "copy" => Profile::Copy,
+        _ => return Ok(None),
+    };
+    let mut o = LayoutOptions::new(profile);
+    if matches!(profile, Profile::Personal | Profile::Agency) {
+        // A key configured without its image signs invisibly (the Decree 30 order is still
+        // enforced for `agency`).
+        let Some(image) = key.image.clone() else {
+            return Ok(None);
+        };
+        o.image = Some(image);
+    }
+    o.seal_size_mm = key.seal_size_mm;
+    o.doc_number = params.doc_number.clone();
+    if let Some(r) = &params.rect {
+        let v: Vec<f64> = r
+            .split(',')
+            .map(|p| p.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        match v.as_slice() {
+            [x, y, w, h] if v.iter().all(|n| n.is_finite()) && *w > 0.0 && *h > 0.0 => {
+                o.rect = Some([*x, *y, *w, *h]);
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_parameters",
+                    format!("rect={r} is not x,y,width,height in points (four numbers)"),
+                ))
+            }
+        }
+    }
+    if let Some(p) = params.page {
+        if p == 0 {
+            return Err(ApiError::bad_request(
+                "invalid_parameters",
+                "page counts from 1",
+            ));
+        }
+        o.page = Some(p - 1);
+    }
+    let subject = key.chain[0].subject();
+    o.signer_name = subject.common_name().map(str::to_owned);
+    o.copy_agency = subject
+        .organization()
+        .or(subject.common_name())
+        .map(str::to_owned);
+    Ok(Some(o))
 }
 
 /// Opens every configured key.
@@ -123,6 +200,14 @@ pub struct SignParams {
     /// The document number and symbol (e.g. `123/UBND-VP`), for the attachment layout.
     #[serde(default)]
     pub doc_number: Option<String>,
+    /// Where the personal signature or the seal goes, `x,y,width,height` in points from the
+    /// page's lower left corner; default: found from the signer's name (personal) or the
+    /// personal signature (agency).
+    #[serde(default)]
+    pub rect: Option<String>,
+    /// The page (1-based) for `rect`.
+    #[serde(default)]
+    pub page: Option<u64>,
     /// RSASSA-PSS for RSA keys.
     #[serde(default)]
     pub pss: Option<bool>,
@@ -218,6 +303,16 @@ pub fn sign_document(
     o.pss = params.pss.unwrap_or(false);
     o.reason = params.reason.clone();
     o.location = params.location.clone();
+    if let Some(l) = layout(key, params)? {
+        let placed = pki_core::pdf::appearance::place(input, &l, now).map_err(|e| {
+            ApiError::unprocessable(
+                "layout_failed",
+                format!("the {} signature cannot be placed: {e}", params.profile()),
+            )
+        })?;
+        o.page = placed.page;
+        o.appearance = placed.appearance;
+    }
     if lvl.has_timestamp() {
         o.tsa_url = ctx.tsa.map(|(u, _)| u.to_owned());
     }
