@@ -263,6 +263,10 @@ pub struct Context<'a> {
     pub agency_requires_personal: bool,
     /// TSA URL and fetcher for B-T.
     pub tsa: Option<(&'a str, &'a dyn pki_core::fetch::Fetcher)>,
+    /// Whether pki-core fsyncs the output itself. `false` for both callers: `POST /v1/sign`
+    /// streams a temporary output back and deletes it, and the batch worker syncs a whole
+    /// signed group at once before committing it (decision 0011).
+    pub sync: bool,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -303,6 +307,7 @@ pub fn sign_document(
     o.pss = params.pss.unwrap_or(false);
     o.reason = params.reason.clone();
     o.location = params.location.clone();
+    o.sync = ctx.sync;
     if let Some(l) = layout(key, params)? {
         let placed = pki_core::pdf::appearance::place(input, &l, now).map_err(|e| {
             ApiError::unprocessable(

@@ -20,10 +20,13 @@ fn transient(code: &str) -> bool {
     )
 }
 
-/// Runs until the service stops.
+/// Runs until the service stops: a pipeline of claim → sign → sync+commit, where group N+1 is
+/// claimed and signed while group N is being synced and committed (at most one group waits for
+/// its commit, so memory and leases stay bounded).
 pub async fn run(state: Arc<AppState>) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut batches: HashMap<String, (SignParams, String)> = HashMap::new();
+    let mut committing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if state.is_stopping() {
             break;
@@ -39,16 +42,39 @@ pub async fn run(state: Arc<AppState>) {
             }
         };
         if jobs.is_empty() {
+            if let Some(h) = committing.take() {
+                let _ = h.await;
+                // The commit may have given documents back or finished a batch: look again.
+                continue;
+            }
             tokio::select! {
                 _ = state.work.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
             continue;
         }
-        if let Err(e) = process(&state, &token, jobs, &mut batches, threads).await {
-            tracing::error!("batch work failed: {e}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        let group = match sign_group(&state, &token, jobs, &mut batches, threads).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("batch work failed: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // One group in commit at a time: wait for the previous one, then commit this one in
+        // the background while the next group is claimed and signed.
+        if let Some(h) = committing.take() {
+            let _ = h.await;
         }
+        let st = state.clone();
+        committing = Some(tokio::spawn(async move {
+            if let Err(e) = finish_group(&st, group).await {
+                tracing::error!("batch work failed: {e}");
+            }
+        }));
+    }
+    if let Some(h) = committing.take() {
+        let _ = h.await;
     }
 }
 
@@ -57,13 +83,21 @@ struct Signed {
     result: Result<(String, String, String), crate::error::ApiError>,
 }
 
-async fn process(
+/// A signed group, ready to be made durable and committed.
+struct Group {
+    token: String,
+    commits: Vec<Commit>,
+    retry: Vec<String>,
+    touched: std::collections::BTreeSet<String>,
+}
+
+async fn sign_group(
     state: &Arc<AppState>,
     token: &str,
     jobs: Vec<Job>,
     batches: &mut HashMap<String, (SignParams, String)>,
     threads: usize,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<Group, crate::store::StoreError> {
     for j in &jobs {
         if !batches.contains_key(&j.batch_id) {
             if let Some(b) = state.store.batch(&j.batch_id).await? {
@@ -159,6 +193,58 @@ async fn process(
             }),
         }
     }
+    Ok(Group {
+        token: token.to_owned(),
+        commits,
+        retry,
+        touched,
+    })
+}
+
+/// The group's outputs were written without fsync; one `syncfs` of the blob file system makes
+/// them all durable (data and directory entries) before any row references them.
+fn sync_outputs(blobs: &std::path::Path) -> std::io::Result<()> {
+    let f = std::fs::File::open(blobs.join("out"))?;
+    rustix::fs::syncfs(&f).map_err(std::io::Error::from)
+}
+
+/// Makes a signed group durable, then commits it in one transaction (decision 0011).
+async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::store::StoreError> {
+    let Group {
+        token,
+        mut commits,
+        mut retry,
+        touched,
+    } = group;
+    let outputs: Vec<String> = commits
+        .iter()
+        .filter_map(|c| match &c.job {
+            Some((_, _, JobOutcome::Done { output_path, .. })) => Some(output_path.clone()),
+            _ => None,
+        })
+        .collect();
+    if !outputs.is_empty() {
+        let blobs = state.blobs.clone();
+        let synced = tokio::task::spawn_blocking(move || sync_outputs(&blobs))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        if let Err(e) = synced {
+            // Nothing may reference an output that is not known durable: give the signed
+            // documents back (they are signed again later into new files) and drop the files.
+            tracing::error!("cannot sync the signed outputs: {e}");
+            commits.retain(|c| {
+                let signed = matches!(&c.job, Some((_, _, JobOutcome::Done { .. })));
+                if let (true, Some((id, _, _))) = (signed, &c.job) {
+                    retry.push(id.clone());
+                }
+                !signed
+            });
+            for o in &outputs {
+                let _ = std::fs::remove_file(state.blobs.join(o));
+            }
+        }
+    }
     let results = state.store.commit(&commits).await?;
     for (c, r) in commits.iter().zip(&results) {
         if let (Committed::LeaseLost, Some((_, _, JobOutcome::Done { output_path, .. }))) =
@@ -176,7 +262,7 @@ async fn process(
         }
     }
     for id in retry {
-        state.store.release(&id, token, 5).await?;
+        state.store.release(&id, &token, 5).await?;
     }
     for b in &touched {
         callback(state, b).await?;
@@ -217,6 +303,8 @@ fn sign_job(
         intermediates: &state.intermediates,
         agency_requires_personal: state.config.policy.agency_requires_personal,
         tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
+        // Synced with the rest of its group before the commit (`finish_group`).
+        sync: false,
     };
     let outcome = signing::sign_document(key, params, &input, &output, &ctx)?;
     let sha = sha256_file(&output).map_err(|e| {
