@@ -13,31 +13,14 @@
     reason = "test helpers: a failure should panic with its message"
 )]
 
-use interop_tests::fixtures;
-use pki_core::cert::{parse_certificates, Certificate};
+use interop_tests::pdf::{append, fixture, reader, sign, try_verify};
+use pki_core::cert::parse_certificates;
+use pki_core::pades;
 use pki_core::pades::changes::{self, Constraints, MdpLevel};
-use pki_core::pades::{self, PadesOptions};
 use pki_core::pdf::writer::IncrementalUpdate;
 use pki_core::pdf::{Dictionary, ObjRef, Object, PdfReader, PdfString, Stream, StreamData};
 use pki_core::report::{Indication, Report, SignatureReport};
 use std::io::Cursor;
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    fixtures().join("pki").join(name)
-}
-
-fn chain(name: &str) -> Vec<Certificate> {
-    parse_certificates(&std::fs::read(fixture(&format!("{name}.chain.pem"))).unwrap()).unwrap()
-}
-
-fn key(name: &str) -> hsm::SoftwareKey {
-    hsm::SoftwareKey::from_pem(
-        &std::fs::read_to_string(fixture(&format!("{name}.key.pem"))).unwrap(),
-        name,
-    )
-    .unwrap()
-}
 
 /// The sample document, with a dormant object 6 (a content stream nothing uses) so that the
 /// shadow attacks have something prepared in the signed revision.
@@ -55,43 +38,8 @@ fn document() -> Vec<u8> {
     append(&base, &u)
 }
 
-fn reader(bytes: &[u8]) -> PdfReader<Cursor<Vec<u8>>> {
-    PdfReader::new(Cursor::new(bytes.to_vec()), bytes.len() as u64).unwrap()
-}
-
-fn append(base: &[u8], u: &IncrementalUpdate) -> Vec<u8> {
-    let mut out = base.to_vec();
-    out.extend(u.serialize().unwrap().bytes);
-    out
-}
-
-/// Signs `input` with the officer's key (B-B, invisible) and returns the signed bytes.
-fn sign(input: &[u8], who: &str) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
-    std::fs::write(&i, input).unwrap();
-    let opts = PadesOptions::new(time::OffsetDateTime::now_utc());
-    pades::sign_pdf(&i, &o, &key(who), &chain(who), &opts, None).unwrap();
-    std::fs::read(&o).unwrap()
-}
-
 fn verify(bytes: &[u8]) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("doc.pdf");
-    std::fs::write(&f, bytes).unwrap();
-    let anchors = pki_core::trust::CertPool::from_certs(
-        parse_certificates(&std::fs::read(fixture("root.pem")).unwrap()).unwrap(),
-    );
-    let inter = pki_core::trust::CertPool::new();
-    let policy = pki_core::crypto::AlgorithmPolicy::default();
-    let opts = pades::VerifyOptions {
-        time: time::OffsetDateTime::now_utc(),
-        anchors: &anchors,
-        intermediates: &inter,
-        policy: &policy,
-        fetcher: None,
-    };
-    pades::verify_pdf(&f, &opts).unwrap()
+    try_verify(bytes).unwrap()
 }
 
 fn first(r: &Report) -> &SignatureReport {

@@ -8,64 +8,14 @@
     reason = "test helpers: a failure should panic with its message"
 )]
 
-use interop_tests::{fixtures, require_tool};
-use pki_core::cert::parse_certificates;
-use pki_core::pades::{self, PadesOptions};
+use interop_tests::pdf::{append, reader, try_verify};
+use interop_tests::require_tool;
 use pki_core::pdf::writer::IncrementalUpdate;
-use pki_core::pdf::{Dictionary, ObjRef, Object, PdfReader, PdfString, Stream, StreamData};
+use pki_core::pdf::{Dictionary, ObjRef, Object, PdfString, Stream, StreamData};
 use pki_core::report::{Indication, Report};
-use std::io::Cursor;
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    fixtures().join("pki").join(name)
-}
-
-fn reader(bytes: &[u8]) -> PdfReader<Cursor<Vec<u8>>> {
-    PdfReader::new(Cursor::new(bytes.to_vec()), bytes.len() as u64).unwrap()
-}
-
-fn append(base: &[u8], u: &IncrementalUpdate) -> Vec<u8> {
-    let mut out = base.to_vec();
-    out.extend(u.serialize().unwrap().bytes);
-    out
-}
 
 fn sign(input: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let (i, o) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
-    std::fs::write(&i, input).unwrap();
-    let who = "officer-rsa";
-    let key = hsm::SoftwareKey::from_pem(
-        &std::fs::read_to_string(fixture(&format!("{who}.key.pem"))).unwrap(),
-        who,
-    )
-    .unwrap();
-    let chain =
-        parse_certificates(&std::fs::read(fixture(&format!("{who}.chain.pem"))).unwrap()).unwrap();
-    let opts = PadesOptions::new(time::OffsetDateTime::now_utc());
-    pades::sign_pdf(&i, &o, &key, &chain, &opts, None).unwrap();
-    std::fs::read(&o).unwrap()
-}
-
-/// Verifies `bytes`; `None` when the file as a whole is refused with an error.
-fn try_verify(bytes: &[u8]) -> Option<Report> {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("doc.pdf");
-    std::fs::write(&f, bytes).unwrap();
-    let anchors = pki_core::trust::CertPool::from_certs(
-        parse_certificates(&std::fs::read(fixture("root.pem")).unwrap()).unwrap(),
-    );
-    let inter = pki_core::trust::CertPool::new();
-    let policy = pki_core::crypto::AlgorithmPolicy::default();
-    let opts = pades::VerifyOptions {
-        time: time::OffsetDateTime::now_utc(),
-        anchors: &anchors,
-        intermediates: &inter,
-        policy: &policy,
-        fetcher: None,
-    };
-    pades::verify_pdf(&f, &opts).ok()
+    interop_tests::pdf::sign(input, "officer-rsa")
 }
 
 fn verify(bytes: &[u8]) -> Report {

@@ -7,6 +7,7 @@
 pub mod csc_server;
 pub mod httpd;
 pub mod mssp_server;
+pub mod pdf;
 pub mod pkcs11;
 pub mod server;
 
