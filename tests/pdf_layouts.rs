@@ -62,7 +62,8 @@ fn inputs(d: &Dir) {
     .unwrap();
 }
 
-fn sign(d: &Dir, input: &str, out: &str, who: &str, extra: &[&str]) -> String {
+/// `pki sign INPUT -o OUT` as the fixture signer `who`, with `extra` arguments.
+fn run_sign(d: &Dir, input: &str, out: &str, who: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "sign".to_owned(),
         d.p(input),
@@ -75,25 +76,17 @@ fn sign(d: &Dir, input: &str, out: &str, who: &str, extra: &[&str]) -> String {
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = pki(&args);
+    pki(&args)
+}
+
+fn sign(d: &Dir, input: &str, out: &str, who: &str, extra: &[&str]) -> String {
+    let o = run_sign(d, input, out, who, extra);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     text(&o)
 }
 
 fn fails(d: &Dir, input: &str, out: &str, who: &str, extra: &[&str]) -> (i32, String) {
-    let mut args = vec![
-        "sign".to_owned(),
-        d.p(input),
-        "-o".into(),
-        d.p(out),
-        "--key".into(),
-        f(&format!("{who}.key.pem")),
-        "--cert".into(),
-        f(&format!("{who}.chain.pem")),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = pki(&args);
+    let o = run_sign(d, input, out, who, extra);
     assert!(!Path::new(&d.p(out)).exists(), "a failure left {out}");
     (
         o.status.code().unwrap_or(-1),
