@@ -450,6 +450,7 @@ async fn sign_inner(
     doc_sha: &mut String,
 ) -> Result<Response, ApiError> {
     let key = check_grants(state, client, params)?.clone();
+    crate::remote::refuse_sync(&key)?;
     if state.is_stopping() {
         return Err(ApiError::unavailable(
             "stopping",

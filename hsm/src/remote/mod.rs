@@ -208,6 +208,17 @@ impl RemoteSigner {
         self.dialect.who()
     }
 
+    /// How many hashes one approval of this service may sign (1 for a PKI SIM).
+    pub fn max_per_approval(&self) -> usize {
+        self.dialect.max_per_approval().max(1)
+    }
+
+    /// How this signer waits: approval timeout and poll interval (with what the key
+    /// reference says).
+    pub fn options(&self) -> &RemoteOptions {
+        &self.opts
+    }
+
     /// Sends the first request for `to_be_signed` and returns the state to poll with
     /// [`RemoteSigner::poll_submission`]. The state is serialisable: a service can store it
     /// while the person approves, and after a restart open the key again and go on polling.

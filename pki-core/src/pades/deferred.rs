@@ -155,6 +155,54 @@ impl PendingPdf {
         Ok(signed)
     }
 
+    /// A copy of this pending signature that finishes into `output` instead: the prepared
+    /// file is copied to a new temporary file beside `output` (with new staging names for
+    /// B-LT/B-LTA). A service that parks the pending state finishes a fork, so that a crash
+    /// while finishing leaves the parked file intact and the signature can be finished again;
+    /// the parked one is removed with [`PendingPdf::abort`] once the result is recorded.
+    pub fn fork(&self, output: &Path) -> Result<PendingPdf, PadesError> {
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut p = self.clone();
+        let signed_path = match &mut p.long_term {
+            None => output.to_path_buf(),
+            Some(lt) => {
+                let (staging, file) = pdfsign::create_temp(dir, output)?;
+                drop(file);
+                lt.staging = staging;
+                lt.output = output.to_path_buf();
+                lt.stage(0)
+            }
+        };
+        let (temp, file) = match pdfsign::create_temp(dir, &signed_path) {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(lt) = &p.long_term {
+                    lt.clean();
+                }
+                return Err(e.into());
+            }
+        };
+        drop(file);
+        if let Err(source) = std::fs::copy(&self.pdf.temp_path, &temp) {
+            let _ = std::fs::remove_file(&temp);
+            if let Some(lt) = &p.long_term {
+                lt.clean();
+            }
+            return Err(pdfsign::SignError::Io {
+                action: "cannot copy the prepared signature",
+                path: self.pdf.temp_path.clone(),
+                source,
+            }
+            .into());
+        }
+        p.pdf.temp_path = temp;
+        p.pdf.output_path = signed_path;
+        Ok(p)
+    }
+
     /// Gives up: removes the temporary file (and staging files).
     pub fn abort(self) -> Result<(), PadesError> {
         if let Some(lt) = &self.long_term {
