@@ -570,7 +570,8 @@ pub struct DocumentStatus {
     pub index: i64,
     /// File name from the upload.
     pub name: String,
-    /// `queued`, `running`, `done` or `failed`.
+    /// `queued`, `running`, `awaiting_approval` (a remote key: prepared, waiting for its
+    /// holder to approve on the phone), `done` or `failed`.
     pub state: String,
     /// SHA-256 of the document received.
     pub input_sha256: String,
@@ -590,7 +591,8 @@ pub struct DocumentStatus {
 pub struct BatchStatus {
     /// Id.
     pub id: String,
-    /// `queued`, `running` or `finished`.
+    /// `queued`, `running`, `awaiting_approval` (some documents wait for the key holder's
+    /// approval on the phone) or `finished`.
     pub state: String,
     /// Key name.
     pub key: String,
@@ -630,8 +632,11 @@ pub async fn batch_status(state: &AppState, b: &Batch) -> Result<BatchStatus, Ap
     let done = jobs.iter().filter(|j| j.state == "done").count() as i64;
     let failed = jobs.iter().filter(|j| j.state == "failed").count() as i64;
     let running = jobs.iter().any(|j| j.state == "running");
+    let awaiting = jobs.iter().any(|j| j.state == "awaiting_approval");
     let st = if done + failed == b.total {
         "finished"
+    } else if awaiting {
+        "awaiting_approval"
     } else if running || done + failed > 0 {
         "running"
     } else {

@@ -246,9 +246,9 @@ impl Store {
     /// The documents of an approval request, in order.
     pub async fn parked_documents(&self, id: &str) -> Result<Vec<ParkedDocument>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {JOB_COLUMNS}, d.pending AS pending, d.idx AS sub_idx FROM jobs \
-             JOIN remote_documents d ON d.job_id = jobs.id WHERE d.submission_id = $1 \
-             ORDER BY d.idx"
+            "SELECT {JOB_COLUMNS}, (SELECT d.pending FROM remote_documents d \
+             WHERE d.job_id = jobs.id) AS pending FROM jobs WHERE id IN \
+             (SELECT job_id FROM remote_documents WHERE submission_id = $1) ORDER BY batch_id, idx"
         )))
         .bind(id.to_owned())
         .fetch_all(&self.pool)
