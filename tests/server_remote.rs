@@ -307,12 +307,17 @@ fn a_csc_batch_of_20_is_one_approval_accepted_by_pdfsig_and_pyhanko() {
     let left = out_files(&dir.path().join("data/blobs"), &id);
     assert_eq!(left.len(), 20, "{left:?}");
     assert!(left.iter().all(|f| !f.starts_with('.')), "{left:?}");
-    // No secret reached the log.
+    // No secret reached the log or the database.
     let log = s.log_text();
     assert!(
         !log.contains("s3cret-client") && !log.contains("123456"),
         "{log}"
     );
+    let db = std::fs::read(dir.path().join("data/sign-server.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("data/sign-server.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(13).any(|w| w == b"s3cret-client"));
+    }
 }
 
 #[test]
@@ -513,4 +518,54 @@ fn postgres_two_instances_one_killed_while_awaiting_approval() {
     let (_, per_doc, intact) = audit(&survivor);
     assert!(intact && per_doc.len() == 10 && per_doc.values().all(|n| *n == 1));
     check_outputs(&survivor, &id, &v, &files, dir.path(), 0);
+}
+
+/// A synchronous service holds the request while the person decides: a kill then leaves the
+/// request "sent, answer unknown". The restarted service never sends it again (the phone
+/// would ask twice); the documents fail with a sentence saying so, audited, no output.
+#[test]
+fn a_kill_while_a_synchronous_request_is_out_never_sends_it_twice() {
+    let csc = CscServer::start(CscConfig::new("officer-rsa"));
+    csc.set_script(Script::ApproveAfter(Duration::from_secs(6)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, Some(&csc.api()), None, 60);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("&pin-source=", "&mode=sync&pin-source=");
+    std::fs::write(&cfg, text).unwrap();
+    let mut s = Server::start(&cfg, "first");
+    let id = upload(&s, "leader", &docs(5, "dong-bo"));
+    wait_log(&s, "sending the approval request", 1);
+    // Held by the service until the person decides.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while csc.stats().sign_requests == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the service"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.kill9();
+    let s = Server::start(&cfg, "second");
+    let v = wait_batch(&s, &id, Duration::from_secs(120));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(0), Some(5)),
+        "{v}"
+    );
+    for d in v["documents"].as_array().unwrap() {
+        assert_eq!(d["error"]["code"], "approval_in_doubt", "{d}");
+        assert!(d["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not sent again"));
+    }
+    // Let the held request end at the service, then check nothing else was sent.
+    std::thread::sleep(Duration::from_secs(7));
+    let st = csc.stats();
+    assert_eq!((st.authorizations, st.sign_requests), (1, 1), "{st:?}");
+    assert!(out_files(&dir.path().join("data/blobs"), &id).is_empty());
+    let (outcomes, per_doc, intact) = audit(&s);
+    assert!(intact && per_doc.is_empty());
+    assert_eq!(outcomes.get("approval_in_doubt"), Some(&5));
 }

@@ -222,9 +222,10 @@ pub async fn run(state: Arc<AppState>) {
             break;
         }
         let room = IN_FLIGHT.saturating_sub(tasks.len());
-        let lease = state.config.limits.lease_secs.max(30);
+        let lease = lease_of(&state);
         let claimed = if room > 0 {
-            state.store.claim_submissions(room as i64, lease).await
+            let secs = i64::try_from(lease.as_secs()).unwrap_or(60);
+            state.store.claim_submissions(room as i64, secs).await
         } else {
             Ok((String::new(), Vec::new()))
         };
@@ -236,9 +237,15 @@ pub async fn run(state: Arc<AppState>) {
                     let token = token.clone();
                     tasks.spawn(async move {
                         let id = sub.id.clone();
+                        // The lease is renewed while this instance works on the request (a
+                        // synchronous service holds the request until the person decides;
+                        // finishing many documents takes a while): it runs out only when
+                        // the instance died.
+                        let heartbeat = tokio::spawn(renew(st.clone(), id.clone(), token.clone()));
                         if let Err(e) = handle(&st, &token, sub).await {
                             tracing::error!(request = id, "remote signing failed: {e}");
                         }
+                        heartbeat.abort();
                     });
                 }
                 idle
@@ -258,6 +265,26 @@ pub async fn run(state: Arc<AppState>) {
     })
     .await;
     tasks.abort_all();
+}
+
+/// The lease on an approval request: the configured one (at least 3 s).
+fn lease_of(state: &AppState) -> Duration {
+    Duration::from_secs(state.config.limits.lease_secs.max(3).unsigned_abs())
+}
+
+/// Keeps renewing the lease on request `id` until aborted or lost.
+async fn renew(state: Arc<AppState>, id: String, token: String) {
+    let lease = lease_of(&state);
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let until = now_micros() + micros(lease);
+        if !matches!(
+            state.store.renew_submission(&id, &token, until).await,
+            Ok(true)
+        ) {
+            break;
+        }
+    }
 }
 
 /// Why a request's documents failed: code and sentence.
@@ -305,10 +332,7 @@ async fn handle(
     let opts = signer.options().clone();
     match sub.state.as_str() {
         "ready" => {
-            // Longer than the person may take plus the request itself: only a dead sender
-            // lets it run out.
-            let until = now_micros()
-                + micros(opts.approval_timeout + opts.request_timeout + Duration::from_secs(60));
+            let until = now_micros() + micros(lease_of(state));
             if !state
                 .store
                 .mark_sending(&sub.id, token, &sub.key_name, until)
@@ -365,6 +389,12 @@ async fn send(
     let Some(alg) = alg else {
         return fail(state, token, sub, docs, &internal_failure()).await;
     };
+    tracing::info!(
+        request = sub.id,
+        documents = docs.len(),
+        "sending the approval request to {}",
+        signer.who()
+    );
     let s = signer.clone();
     let sent = tokio::task::spawn_blocking(move || {
         let refs: Vec<&[u8]> = tbs.iter().map(Vec::as_slice).collect();

@@ -4,7 +4,8 @@
 //! batch worker's claim never takes; only the holder of the submission's lease acts on it.
 //!
 //! A submission goes `ready` (documents parked, nothing sent) → `sending` (committed *before*
-//! the request goes out, with a lease longer than the approval can take) → `waiting` (the
+//! the request goes out, with a lease its sender renews while the request is out; every
+//! lease on a request is renewed while an instance works on it) → `waiting` (the
 //! service's transaction id stored) → deleted, in the transaction that records its documents
 //! as done or failed. A `sending` row whose lease ran out belonged to a process that died
 //! while the request was going out: whether the phone got it is unknown, so it is never sent
@@ -186,6 +187,26 @@ impl Store {
         .bind(id.to_owned())
         .bind(token.to_owned())
         .bind(key_name.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Extends the lease on a request this caller works on (it is alive). `false`: the lease
+    /// is no longer this caller's.
+    pub async fn renew_submission(
+        &self,
+        id: &str,
+        token: &str,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE remote_submissions SET lease_until = $1 \
+             WHERE id = $2 AND lease_token = $3",
+        )
+        .bind(until)
+        .bind(id.to_owned())
+        .bind(token.to_owned())
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
