@@ -71,11 +71,15 @@ fn config(
 }
 
 fn upload(s: &Server, key: &str, files: &[(String, Vec<u8>)]) -> String {
+    upload_with(s, &format!("key={key}&profile=plain"), files)
+}
+
+fn upload_with(s: &Server, query: &str, files: &[(String, Vec<u8>)]) -> String {
     let (ct, body) = multipart(files);
     let r = request(
         &s.base,
         "POST",
-        &format!("/v1/batches?key={key}&profile=plain"),
+        &format!("/v1/batches?{query}"),
         Some(SIGNER_KEY),
         &[("content-type", &ct)],
         &body,
@@ -568,4 +572,46 @@ fn a_kill_while_a_synchronous_request_is_out_never_sends_it_twice() {
     let (outcomes, per_doc, intact) = audit(&s);
     assert!(intact && per_doc.is_empty());
     assert_eq!(outcomes.get("approval_in_doubt"), Some(&5));
+}
+
+/// B-T with a remote key: the signature time-stamp is added when the signature arrives.
+#[test]
+fn b_t_batches_are_time_stamped_after_the_approval() {
+    let csc = CscServer::start(CscConfig::new("officer-rsa"));
+    let tsa = interop_tests::FixtureTsa::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, Some(&csc.api()), None, 60);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replacen(
+        "\n[limits]",
+        &format!(
+            "\n[tsa]\nurl = \"{}\"\ntimeout_secs = 5\n\n[limits]",
+            tsa.url
+        ),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let s = Server::start(&cfg, "b-t");
+    let files = docs(3, "b-t");
+    let id = upload_with(&s, "key=leader&profile=plain&level=B-T", &files);
+    let v = wait_batch(&s, &id, Duration::from_secs(120));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(3), Some(0)),
+        "{v}"
+    );
+    check_outputs(&s, &id, &v, &files, dir.path(), 1);
+    for d in v["documents"].as_array().unwrap() {
+        let r = s
+            .get(
+                &format!("/v1/batches/{id}/documents/{}", d["id"].as_str().unwrap()),
+                Some(SIGNER_KEY),
+            )
+            .unwrap();
+        let rep = verify(&r.body, dir.path());
+        let sig = &rep.signatures[0];
+        assert_eq!(sig.level.as_deref(), Some("PAdES-B-T"), "{rep:?}");
+        assert!(sig.timestamp.as_ref().is_some_and(|t| t.valid), "{rep:?}");
+    }
+    assert_eq!(csc.stats().sign_requests, 1);
 }
