@@ -615,3 +615,26 @@ fn b_t_batches_are_time_stamped_after_the_approval() {
     }
     assert_eq!(csc.stats().sign_requests, 1);
 }
+
+/// The vendor "sign_files" dialect goes through the same queue: one request for the batch.
+#[test]
+fn the_vendor_dialect_signs_a_batch_through_the_same_queue() {
+    let csc = CscServer::start(CscConfig::new("officer-rsa"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, Some(&csc.vendor_api()), None, 60);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("?credential=", "?dialect=sign-files&credential=");
+    std::fs::write(&cfg, text).unwrap();
+    let s = Server::start(&cfg, "vendor");
+    let files = docs(5, "vendor");
+    let id = upload(&s, "leader", &files);
+    let v = wait_batch(&s, &id, Duration::from_secs(120));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(5), Some(0)),
+        "{v}"
+    );
+    assert_eq!(csc.stats().sign_requests, 1, "{:?}", csc.stats());
+    check_outputs(&s, &id, &v, &files, dir.path(), 1);
+}
