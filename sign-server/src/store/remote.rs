@@ -357,3 +357,172 @@ impl Store {
         Ok(r.is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Entry;
+    use crate::store::Batch;
+
+    fn job(id: &str, idx: i64) -> Job {
+        Job {
+            id: id.into(),
+            batch_id: "b1".into(),
+            idx,
+            name: format!("{id}.pdf"),
+            input_sha256: "00".repeat(32),
+            state: "queued".into(),
+            attempts: 0,
+            lease_token: None,
+            output_path: None,
+            output_sha256: None,
+            error_code: None,
+            error_message: None,
+            audit_seq: None,
+        }
+    }
+
+    fn done(id: &str) -> Commit {
+        Commit {
+            entry: Entry {
+                time: "2026-11-22T00:00:00Z".into(),
+                client: "dms".into(),
+                action: "sign".into(),
+                key: "leader".into(),
+                document_sha256: "00".repeat(32),
+                profile: "plain".into(),
+                cert_serial: "01".into(),
+                outcome: "signed".into(),
+                detail: format!("batch b1 document {id}"),
+            },
+            job: Some((
+                id.into(),
+                String::new(),
+                JobOutcome::Done {
+                    output_path: format!("out/b1/{id}.pdf"),
+                    output_sha256: "11".repeat(32),
+                },
+            )),
+        }
+    }
+
+    #[tokio::test]
+    async fn parked_documents_are_never_claimed_again_and_only_the_lease_holder_records_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url, 1).await.unwrap();
+        let b = Batch {
+            id: "b1".into(),
+            client: "dms".into(),
+            key: "leader".into(),
+            profile: "plain".into(),
+            level: "B-B".into(),
+            options: "{}".into(),
+            callback_url: None,
+            created_at: now_micros(),
+            total: 3,
+        };
+        let jobs = [job("j1", 0), job("j2", 1), job("j3", 2)];
+        store.create_batch(&b, None, &jobs).await.unwrap().unwrap();
+        // Leases that are already over: anything not parked is claimable again at once.
+        let (token, claimed) = store.claim(10, -1).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        let doc = |id: &str, token: &str, idx| ParkDocument {
+            job_id: id.into(),
+            token: token.into(),
+            idx,
+            pending: "{}".into(),
+        };
+        let sub = NewSubmission {
+            id: "s1".into(),
+            key_name: "leader".into(),
+            batch_id: "b1".into(),
+            documents: vec![
+                doc("j1", &token, 0),
+                doc("j2", &token, 1),
+                // Prepared under a lease another worker has taken over since: not parked.
+                doc("j3", "someone-else", 2),
+            ],
+        };
+        assert_eq!(store.park(&[sub]).await.unwrap(), vec!["j3".to_owned()]);
+        let (_, again) = store.claim(10, 60).await.unwrap();
+        let ids: Vec<&str> = again.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["j3"], "a parked document was claimed again");
+
+        let (t1, subs) = store.claim_submissions(10, 60).await.unwrap();
+        assert_eq!(subs.len(), 1);
+        assert_eq!(subs[0].state, "ready");
+        assert!(store.claim_submissions(10, 60).await.unwrap().1.is_empty());
+        assert!(store
+            .mark_sending("s1", &t1, "leader", now_micros() + 60_000_000)
+            .await
+            .unwrap());
+        assert_eq!(store.parked_documents("s1").await.unwrap().len(), 2);
+
+        let commits = [done("j1"), done("j2")];
+        assert!(!store
+            .finish_submission("s1", "stale", &commits)
+            .await
+            .unwrap());
+        assert!(store.finish_submission("s1", &t1, &commits).await.unwrap());
+        // Recorded once: the request is gone, a second finish records nothing.
+        assert!(!store.finish_submission("s1", &t1, &commits).await.unwrap());
+        let states: Vec<String> = store
+            .jobs("b1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.state)
+            .collect();
+        assert_eq!(states, ["done", "done", "running"]);
+        let chain = store.verify_audit().await.unwrap();
+        assert!(chain.intact);
+        assert_eq!(store.audit_page(0, 10).await.unwrap().len(), 2);
+        assert!(!store.has_submissions().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn one_request_per_key_is_out_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url, 1).await.unwrap();
+        let b = Batch {
+            id: "b1".into(),
+            client: "dms".into(),
+            key: "sim".into(),
+            profile: "plain".into(),
+            level: "B-B".into(),
+            options: "{}".into(),
+            callback_url: None,
+            created_at: now_micros(),
+            total: 2,
+        };
+        store
+            .create_batch(&b, None, &[job("j1", 0), job("j2", 1)])
+            .await
+            .unwrap()
+            .unwrap();
+        let (token, _) = store.claim(10, 60).await.unwrap();
+        let subs: Vec<NewSubmission> = ["j1", "j2"]
+            .iter()
+            .enumerate()
+            .map(|(i, j)| NewSubmission {
+                id: format!("s{i}"),
+                key_name: "sim".into(),
+                batch_id: "b1".into(),
+                documents: vec![ParkDocument {
+                    job_id: (*j).into(),
+                    token: token.clone(),
+                    idx: 0,
+                    pending: "{}".into(),
+                }],
+            })
+            .collect();
+        assert!(store.park(&subs).await.unwrap().is_empty());
+        let (t, claimed) = store.claim_submissions(10, 60).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let until = now_micros() + 60_000_000;
+        assert!(store.mark_sending("s0", &t, "sim", until).await.unwrap());
+        assert!(!store.mark_sending("s1", &t, "sim", until).await.unwrap());
+    }
+}
