@@ -176,6 +176,15 @@ impl Store {
         key_name: &str,
         until: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Instances deciding for the same key take turns (the lock ends with the
+            // transaction); the second then sees the first's `sending` and backs off.
+            sqlx::query("SELECT pg_advisory_xact_lock(724311, hashtext($1))")
+                .bind(key_name.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
         let r = sqlx::query(
             "UPDATE remote_submissions SET state = 'sending', lease_until = $1, sent_at = $2 \
              WHERE id = $3 AND lease_token = $4 AND state = 'ready' AND NOT EXISTS \
@@ -187,8 +196,9 @@ impl Store {
         .bind(id.to_owned())
         .bind(token.to_owned())
         .bind(key_name.to_owned())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
