@@ -638,3 +638,36 @@ fn the_vendor_dialect_signs_a_batch_through_the_same_queue() {
     assert_eq!(csc.stats().sign_requests, 1, "{:?}", csc.stats());
     check_outputs(&s, &id, &v, &files, dir.path(), 1);
 }
+
+/// A PKI SIM batch (one approval per document, one after the other) survives a `kill -9`
+/// during the first approval: each document is asked for once.
+#[test]
+fn a_pki_sim_batch_survives_a_kill_during_its_first_approval() {
+    let mss = MsspServer::start(
+        "officer-rsa",
+        MSISDN,
+        AP_ID,
+        "ap-pass-1",
+        MssScript::ApproveAfter(Duration::from_secs(4)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, None, Some(&mss.url), 120);
+    let mut s = Server::start(&cfg, "first");
+    let files = docs(2, "sim-restart");
+    let id = upload(&s, "sim", &files);
+    wait_log(&s, "approval requested from", 1);
+    assert_eq!(mss.stats().signature_requests, 1);
+    s.kill9();
+    let s = Server::start(&cfg, "second");
+    let v = wait_batch(&s, &id, Duration::from_secs(120));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let st = mss.stats();
+    assert_eq!((st.signature_requests, st.signed), (2, 2), "{st:?}");
+    check_outputs(&s, &id, &v, &files, dir.path(), 1);
+    let (_, per_doc, intact) = audit(&s);
+    assert!(intact && per_doc.len() == 2 && per_doc.values().all(|n| *n == 1));
+}
