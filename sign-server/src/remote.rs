@@ -348,7 +348,7 @@ async fn handle(
             let f = Failure {
                 code: "approval_in_doubt",
                 message: format!(
-                    "the service stopped while sending the approval request to {}, so it may have reached the phone; it was not sent again, so that nothing is signed twice: submit the documents again",
+                    "the signing service stopped while sending the approval request to {}, so it may have reached the phone; it was not sent again, so that nothing is signed twice: submit the documents again",
                     signer.who()
                 ),
             };

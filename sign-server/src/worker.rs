@@ -270,7 +270,11 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
             }
         }
     }
-    crate::remote::park(state, &token, parked).await?;
+    // Remote keys' documents: parked for the approval (decision 0022). If that fails they
+    // stay claimed and are prepared again after their lease; the rest of the group commits.
+    if let Err(e) = crate::remote::park(state, &token, parked).await {
+        tracing::error!("cannot park documents for approval: {e}");
+    }
     let results = state.store.commit(&commits).await?;
     for (c, r) in commits.iter().zip(&results) {
         if let (Committed::LeaseLost, Some((_, _, JobOutcome::Done { output_path, .. }))) =
