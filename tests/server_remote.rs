@@ -671,3 +671,28 @@ fn a_pki_sim_batch_survives_a_kill_during_its_first_approval() {
     let (_, per_doc, intact) = audit(&s);
     assert!(intact && per_doc.len() == 2 && per_doc.values().all(|n| *n == 1));
 }
+
+/// The service was down longer than the approval timeout, and the person approved meanwhile:
+/// the restarted service looks once more and uses the approval instead of discarding it.
+#[test]
+fn an_approval_given_while_the_service_was_down_past_the_timeout_is_used() {
+    let csc = CscServer::start(CscConfig::new("officer-rsa"));
+    csc.set_script(Script::ApproveAfter(Duration::from_secs(3)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, Some(&csc.api()), None, 4);
+    let mut s = Server::start(&cfg, "first");
+    let files = docs(3, "late");
+    let id = upload(&s, "leader", &files);
+    wait_log(&s, "approval requested from", 1);
+    s.kill9();
+    std::thread::sleep(Duration::from_secs(6));
+    let s = Server::start(&cfg, "second");
+    let v = wait_batch(&s, &id, Duration::from_secs(60));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(3), Some(0)),
+        "{v}"
+    );
+    assert_eq!(csc.stats().sign_requests, 1);
+    check_outputs(&s, &id, &v, &files, dir.path(), 0);
+}
