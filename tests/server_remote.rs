@@ -271,6 +271,18 @@ fn a_csc_batch_of_20_is_one_approval_accepted_by_pdfsig_and_pyhanko() {
         .unwrap()
         .contains("POST /v1/batches"));
 
+    // The key list says which keys need the phone.
+    let keys = s.get("/v1/keys", Some(SIGNER_KEY)).unwrap().json();
+    let approval = |name: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .map(|k| k["approval_on_phone"].clone())
+    };
+    assert_eq!(approval("leader"), Some(serde_json::json!(true)));
+    assert_eq!(approval("officer"), Some(serde_json::json!(false)));
+
     let files = docs(20, "to-trinh");
     let id = upload(&s, "leader", &files);
     // While the person has not approved: the batch says so.

@@ -1072,6 +1072,9 @@ pub struct KeyInfo {
     pub profiles: Vec<String>,
     /// The chain, PEM, the signer's certificate first.
     pub chain_pem: String,
+    /// True for a remote key (PKI SIM, cloud signature): it signs only after its holder
+    /// approves on the phone, so it is used through `POST /v1/batches`.
+    pub approval_on_phone: bool,
 }
 
 /// The keys (and certificates) this client may use.
@@ -1099,6 +1102,7 @@ async fn keys(State(state): St, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>
                     .unwrap_or_default(),
                 profiles: client.profiles.clone(),
                 chain_pem: k.chain.iter().map(|c| pem(c.der())).collect(),
+                approval_on_phone: k.remote.is_some(),
             }
         })
         .collect();
