@@ -708,3 +708,27 @@ fn an_approval_given_while_the_service_was_down_past_the_timeout_is_used() {
     assert_eq!(csc.stats().sign_requests, 1);
     check_outputs(&s, &id, &v, &files, dir.path(), 0);
 }
+
+/// SIGTERM while the person approves: the service stops (the waiting is in the database, not
+/// in a thread) and the next start finishes the batch.
+#[test]
+fn a_graceful_stop_while_awaiting_approval_leaves_the_request_to_the_next_start() {
+    let csc = CscServer::start(CscConfig::new("officer-rsa"));
+    csc.set_script(Script::ApproveAfter(Duration::from_secs(5)));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, Some(&csc.api()), None, 120);
+    let mut s = Server::start(&cfg, "first");
+    let files = docs(4, "term");
+    let id = upload(&s, "leader", &files);
+    wait_log(&s, "approval requested from", 1);
+    // It exits by itself (terminate gives up after 60 s and reports false).
+    assert!(s.terminate(), "{}", s.log_text());
+    let s = Server::start(&cfg, "second");
+    let v = wait_batch(&s, &id, Duration::from_secs(60));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(4), Some(0)),
+        "{v}"
+    );
+    assert_eq!(csc.stats().sign_requests, 1);
+}
