@@ -189,3 +189,13 @@ fn retries_hint(final_try: bool) -> &'static str {
         "; check the PIN and try again"
     }
 }
+
+impl Error {
+    /// Whether a remote service merely could not be reached or did not answer in time (the
+    /// network, or the service down for a moment): asking again later may work, and nothing
+    /// about the request itself was decided.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Remote { reason, .. }
+            if reason.starts_with("cannot be reached") || reason.starts_with("did not answer within"))
+    }
+}

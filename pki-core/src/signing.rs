@@ -30,6 +30,16 @@ pub fn open_with_chain(
 ) -> Result<(Arc<dyn hsm::Signer>, Vec<Certificate>), OpenKeyError> {
     opts.cert_chain = given.iter().map(|c| c.der().to_vec()).collect();
     let signer = hsm::open(keyref, &opts)?;
+    let chain = chain_for(signer.as_ref(), given)?;
+    Ok((signer, chain))
+}
+
+/// The chain of `signer`, its certificate first: the certificates the key store holds, else
+/// `given`.
+pub fn chain_for(
+    signer: &dyn hsm::Signer,
+    given: &[Certificate],
+) -> Result<Vec<Certificate>, OpenKeyError> {
     let mut chain: Vec<Certificate> = signer
         .certificates()
         .iter()
@@ -47,5 +57,5 @@ pub fn open_with_chain(
         });
     };
     chain.swap(0, i);
-    Ok((signer, chain))
+    Ok(chain)
 }

@@ -450,6 +450,7 @@ async fn sign_inner(
     doc_sha: &mut String,
 ) -> Result<Response, ApiError> {
     let key = check_grants(state, client, params)?.clone();
+    crate::remote::refuse_sync(&key)?;
     if state.is_stopping() {
         return Err(ApiError::unavailable(
             "stopping",
@@ -569,7 +570,8 @@ pub struct DocumentStatus {
     pub index: i64,
     /// File name from the upload.
     pub name: String,
-    /// `queued`, `running`, `done` or `failed`.
+    /// `queued`, `running`, `awaiting_approval` (a remote key: prepared, waiting for its
+    /// holder to approve on the phone), `done` or `failed`.
     pub state: String,
     /// SHA-256 of the document received.
     pub input_sha256: String,
@@ -589,7 +591,8 @@ pub struct DocumentStatus {
 pub struct BatchStatus {
     /// Id.
     pub id: String,
-    /// `queued`, `running` or `finished`.
+    /// `queued`, `running`, `awaiting_approval` (some documents wait for the key holder's
+    /// approval on the phone) or `finished`.
     pub state: String,
     /// Key name.
     pub key: String,
@@ -629,8 +632,11 @@ pub async fn batch_status(state: &AppState, b: &Batch) -> Result<BatchStatus, Ap
     let done = jobs.iter().filter(|j| j.state == "done").count() as i64;
     let failed = jobs.iter().filter(|j| j.state == "failed").count() as i64;
     let running = jobs.iter().any(|j| j.state == "running");
+    let awaiting = jobs.iter().any(|j| j.state == "awaiting_approval");
     let st = if done + failed == b.total {
         "finished"
+    } else if awaiting {
+        "awaiting_approval"
     } else if running || done + failed > 0 {
         "running"
     } else {
@@ -1066,6 +1072,9 @@ pub struct KeyInfo {
     pub profiles: Vec<String>,
     /// The chain, PEM, the signer's certificate first.
     pub chain_pem: String,
+    /// True for a remote key (PKI SIM, cloud signature): it signs only after its holder
+    /// approves on the phone, so it is used through `POST /v1/batches`.
+    pub approval_on_phone: bool,
 }
 
 /// The keys (and certificates) this client may use.
@@ -1093,6 +1102,7 @@ async fn keys(State(state): St, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>
                     .unwrap_or_default(),
                 profiles: client.profiles.clone(),
                 chain_pem: k.chain.iter().map(|c| pem(c.der())).collect(),
+                approval_on_phone: k.remote.is_some(),
             }
         })
         .collect();

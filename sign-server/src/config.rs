@@ -194,6 +194,18 @@ pub struct KeyConfig {
     /// The seal's width in millimetres when the PNG does not say (agency profile).
     #[serde(default)]
     pub seal_size_mm: Option<f64>,
+    /// Remote keys (`csc:`, `mss:`): how long the person has to approve a request on the
+    /// phone before its documents fail (default 300 s).
+    #[serde(default)]
+    pub approval_timeout_secs: Option<u64>,
+    /// Remote keys: time between two status polls of a pending approval (default 2,000 ms;
+    /// the key reference's `poll-ms=` wins).
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// Remote keys: at most this many documents per approval (default and ceiling: what the
+    /// service allows; a PKI SIM signs one).
+    #[serde(default)]
+    pub max_per_approval: Option<usize>,
 }
 
 /// What a client may do.
@@ -448,6 +460,9 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
                 pool_size: 0,
                 image: Some(image),
                 seal_size_mm: None,
+                approval_timeout_secs: None,
+                poll_interval_ms: None,
+                max_per_approval: None,
             },
         );
     }

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod remote;
 pub mod signing;
 pub mod store;
 pub mod worker;
@@ -231,6 +232,7 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     eprintln!("sign-server listening on http://{addr}");
     let worker = tokio::spawn(worker::run(state.clone()));
     let retention = tokio::spawn(worker::retention(state.clone()));
+    let remote = tokio::spawn(remote::run(state.clone()));
     let s = state.clone();
     axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(async move {
@@ -245,6 +247,7 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     state.work.notify_waiters();
     retention.abort();
     let _ = worker.await;
+    let _ = remote.await;
     state.store.close().await;
     eprintln!("sign-server stopped");
     Ok(())

@@ -28,6 +28,9 @@ pub struct Key {
     pub image: Option<Arc<pki_core::pdf::appearance::Image>>,
     /// The seal's width in millimetres when the PNG does not say.
     pub seal_size_mm: Option<f64>,
+    /// The same key as a remote signer (`csc:`, `mss:`): its documents are parked while the
+    /// person approves (`crate::remote`).
+    pub remote: Option<Arc<hsm::RemoteSigner>>,
 }
 
 impl std::fmt::Debug for Key {
@@ -61,19 +64,24 @@ pub fn open_key(name: &str, kc: &KeyConfig) -> Result<Key, KeyLoadError> {
         }
         None => Vec::new(),
     };
-    let opts = hsm::OpenOptions {
-        secret_source: kc.pin_source.clone(),
-        pool_size: kc.pool_size,
-        ..Default::default()
+    let (signer, chain, remote) = if crate::remote::is_remote(&keyref) {
+        crate::remote::open_signer(&keyref, &given, kc).map_err(err)?
+    } else {
+        let opts = hsm::OpenOptions {
+            secret_source: kc.pin_source.clone(),
+            pool_size: kc.pool_size,
+            ..Default::default()
+        };
+        let (signer, chain) =
+            pki_core::signing::open_with_chain(&keyref, &given, opts).map_err(|e| match e {
+                pki_core::signing::OpenKeyError::Key(e) => err(e.to_string()),
+                _ => err(
+                    "no certificate belongs to the key; give its chain with cert = \"chain.pem\""
+                        .into(),
+                ),
+            })?;
+        (signer, chain, None)
     };
-    let (signer, chain) =
-        pki_core::signing::open_with_chain(&keyref, &given, opts).map_err(|e| match e {
-            pki_core::signing::OpenKeyError::Key(e) => err(e.to_string()),
-            _ => err(
-                "no certificate belongs to the key; give its chain with cert = \"chain.pem\""
-                    .into(),
-            ),
-        })?;
     let inter = CertPool::from_certs(chain[1..].iter().cloned());
     let anchors = chain
         .last()
@@ -107,6 +115,7 @@ pub fn open_key(name: &str, kc: &KeyConfig) -> Result<Key, KeyLoadError> {
         chain,
         image,
         seal_size_mm: kc.seal_size_mm,
+        remote,
     })
 }
 
@@ -285,13 +294,40 @@ pub fn sign_document(
     output: &Path,
     ctx: &Context<'_>,
 ) -> Result<Outcome, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let o = pades_options(key, params, input, ctx, now)?;
+    let signed = pades::sign_pdf(
+        input,
+        output,
+        key.signer.as_ref(),
+        &key.chain,
+        &o,
+        ctx.tsa.map(|(_, f)| f),
+    )
+    .map_err(map_pades_error)?;
+    Ok(Outcome {
+        field: signed.field_name,
+        level: signed.level.name().into(),
+        algorithm: signed.algorithm.name(),
+        cert_serial: key.chain[0].serial_hex(),
+    })
+}
+
+/// The PAdES options for `params` over `input` (the Decree 30 check and the layout done):
+/// shared by one-pass signing and the remote keys' two-phase signing.
+pub fn pades_options(
+    key: &Key,
+    params: &SignParams,
+    input: &Path,
+    ctx: &Context<'_>,
+    now: time::OffsetDateTime,
+) -> Result<PadesOptions, ApiError> {
     if !looks_like_pdf(input) {
         return Err(ApiError::unprocessable(
             "not_a_pdf",
             "the document is not a PDF (no %PDF- header); send the PDF file itself",
         ));
     }
-    let now = time::OffsetDateTime::now_utc();
     if now > key.chain[0].not_after() {
         return Err(ApiError::unavailable(
             "key_unusable",
@@ -321,21 +357,7 @@ pub fn sign_document(
     if lvl.has_timestamp() {
         o.tsa_url = ctx.tsa.map(|(u, _)| u.to_owned());
     }
-    let signed = pades::sign_pdf(
-        input,
-        output,
-        key.signer.as_ref(),
-        &key.chain,
-        &o,
-        ctx.tsa.map(|(_, f)| f),
-    )
-    .map_err(map_pades_error)?;
-    Ok(Outcome {
-        field: signed.field_name,
-        level: signed.level.name().into(),
-        algorithm: signed.algorithm.name(),
-        cert_serial: key.chain[0].serial_hex(),
-    })
+    Ok(o)
 }
 
 /// Decree 30/2020 Art. 32(2)(d): the agency signs only over a valid signature already there.
@@ -374,7 +396,7 @@ fn require_valid_signature(
     }
 }
 
-fn map_pades_error(e: PadesError) -> ApiError {
+pub(crate) fn map_pades_error(e: PadesError) -> ApiError {
     match e {
         PadesError::Pdf(e) => {
             ApiError::unprocessable("invalid_pdf", format!("the PDF cannot be signed: {e}"))

@@ -11,6 +11,8 @@
 //! nobody references; a crash after it leaves a finished job. So every accepted document ends
 //! with exactly one delivered signature and one audit record.
 
+pub mod remote;
+
 use crate::audit::{self, ChainReport, Entry, Record};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -201,6 +203,25 @@ const SCHEMA: &[&str] = &[
         id BIGINT PRIMARY KEY,
         last_seq BIGINT NOT NULL,
         last_hash TEXT NOT NULL)",
+    // Remote keys (decision 0022): one row per approval request, and each parked document's
+    // prepared state. Added in place on databases created before them.
+    "CREATE TABLE IF NOT EXISTS remote_submissions (
+        id TEXT PRIMARY KEY,
+        key_name TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        submission TEXT,
+        lease_token TEXT,
+        lease_until BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        sent_at BIGINT)",
+    "CREATE INDEX IF NOT EXISTS remote_submissions_due ON remote_submissions (lease_until)",
+    "CREATE TABLE IF NOT EXISTS remote_documents (
+        job_id TEXT PRIMARY KEY,
+        submission_id TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        pending TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS remote_documents_submission ON remote_documents (submission_id, idx)",
 ];
 
 const SQLITE_TRIGGERS: &[&str] = &[
@@ -269,6 +290,52 @@ fn batch_from(r: &AnyRow) -> Result<Batch, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         total: r.try_get("total")?,
     })
+}
+
+/// Appends `entry` to the chain inside `tx`, after (`last_seq`, `last_hash`), which it advances.
+async fn append_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    last_seq: &mut i64,
+    last_hash: &mut String,
+    entry: &Entry,
+) -> Result<i64, StoreError> {
+    let rec = audit::chain(*last_seq, last_hash, entry.clone());
+    let e = &rec.entry;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, time, client, action, key_name, document_sha256, \
+         profile, cert_serial, outcome, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(rec.seq)
+    .bind(e.time.clone())
+    .bind(e.client.clone())
+    .bind(e.action.clone())
+    .bind(e.key.clone())
+    .bind(e.document_sha256.clone())
+    .bind(e.profile.clone())
+    .bind(e.cert_serial.clone())
+    .bind(e.outcome.clone())
+    .bind(e.detail.clone())
+    .bind(rec.prev_hash.clone())
+    .bind(rec.hash.clone())
+    .execute(&mut **tx)
+    .await?;
+    *last_seq = rec.seq;
+    *last_hash = rec.hash;
+    Ok(rec.seq)
+}
+
+async fn write_audit_head(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    last_seq: i64,
+    last_hash: String,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+        .bind(last_seq)
+        .bind(last_hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Counts of a batch's jobs by state.
@@ -395,15 +462,7 @@ impl Store {
     /// Commits audit records (and the jobs they finish) in one transaction, in order.
     pub async fn commit(&self, items: &[Commit]) -> Result<Vec<Committed>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let head_sql = match self.backend {
-            Backend::Postgres => {
-                "SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
-            }
-            Backend::Sqlite => "SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
-        };
-        let head = sqlx::query(head_sql).fetch_one(&mut *tx).await?;
-        let mut last_seq: i64 = head.try_get("last_seq")?;
-        let mut last_hash: String = head.try_get("last_hash")?;
+        let (mut last_seq, mut last_hash) = self.audit_head(&mut tx).await?;
         let mut out = Vec::with_capacity(items.len());
         let now = now_micros();
         for item in items {
@@ -440,38 +499,27 @@ impl Store {
                     continue;
                 }
             }
-            let rec = audit::chain(last_seq, &last_hash, item.entry.clone());
-            let e = &rec.entry;
-            sqlx::query(
-                "INSERT INTO audit_log (seq, time, client, action, key_name, document_sha256, \
-                 profile, cert_serial, outcome, detail, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(rec.seq)
-            .bind(e.time.clone())
-            .bind(e.client.clone())
-            .bind(e.action.clone())
-            .bind(e.key.clone())
-            .bind(e.document_sha256.clone())
-            .bind(e.profile.clone())
-            .bind(e.cert_serial.clone())
-            .bind(e.outcome.clone())
-            .bind(e.detail.clone())
-            .bind(rec.prev_hash.clone())
-            .bind(rec.hash.clone())
-            .execute(&mut *tx)
-            .await?;
-            last_seq = rec.seq;
-            last_hash = rec.hash;
+            append_audit(&mut tx, &mut last_seq, &mut last_hash, &item.entry).await?;
             out.push(Committed::Recorded(seq));
         }
-        sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
-            .bind(last_seq)
-            .bind(last_hash)
-            .execute(&mut *tx)
-            .await?;
+        write_audit_head(&mut tx, last_seq, last_hash).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Reads the audit head inside `tx`, locking it on PostgreSQL.
+    async fn audit_head(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(i64, String), StoreError> {
+        let head_sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT last_seq, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+            }
+            Backend::Sqlite => "SELECT last_seq, last_hash FROM audit_head WHERE id = 1",
+        };
+        let head = sqlx::query(head_sql).fetch_one(&mut **tx).await?;
+        Ok((head.try_get("last_seq")?, head.try_get("last_hash")?))
     }
 
     /// Audit records with `seq > after`, at most `limit`, in order.
@@ -613,7 +661,7 @@ impl Store {
 
     /// Documents queued or running, over all batches.
     pub async fn pending_documents(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running')")
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('queued', 'running', 'awaiting_approval')")
             .fetch_one(&self.pool)
             .await?;
         Ok(r.try_get("n")?)
@@ -699,7 +747,7 @@ impl Store {
             let n: i64 = r.try_get("n")?;
             match s.as_str() {
                 "queued" => c.queued = n,
-                "running" => c.running = n,
+                "running" | "awaiting_approval" => c.running += n,
                 "done" => c.done = n,
                 _ => c.failed += n,
             }
@@ -729,7 +777,7 @@ impl Store {
     pub async fn take_callback(&self, batch_id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE batches SET callback_state = 'sending' WHERE id = $1 AND callback_state = 'pending' \
-             AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = $1 AND state IN ('queued', 'running'))",
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = $1 AND state IN ('queued', 'running', 'awaiting_approval'))",
         )
         .bind(batch_id.to_owned())
         .execute(&self.pool)
@@ -751,7 +799,7 @@ impl Store {
     pub async fn expired_batches(&self, before: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT id FROM batches WHERE created_at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id AND state IN ('queued', 'running')) \
+             (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id AND state IN ('queued', 'running', 'awaiting_approval')) \
              LIMIT 100",
         )
         .bind(before)

@@ -80,7 +80,15 @@ pub async fn run(state: Arc<AppState>) {
 
 struct Signed {
     job: Job,
-    result: Result<(String, String, String), crate::error::ApiError>,
+    result: Result<Work, crate::error::ApiError>,
+}
+
+/// What became of a claimed document.
+enum Work {
+    /// Signed: (relative output path, SHA-256, certificate serial).
+    Signed(String, String, String),
+    /// Prepared for a remote key, to be parked while the person approves.
+    Prepared(crate::remote::Prepared),
 }
 
 /// A signed group, ready to be made durable and committed.
@@ -89,6 +97,8 @@ struct Group {
     commits: Vec<Commit>,
     retry: Vec<String>,
     touched: std::collections::BTreeSet<String>,
+    /// Documents of remote keys, prepared (decision 0022).
+    parked: Vec<(Job, crate::remote::Prepared)>,
 }
 
 async fn sign_group(
@@ -145,10 +155,18 @@ async fn sign_group(
     let mut commits = Vec::new();
     let mut retry = Vec::new();
     let mut touched = std::collections::BTreeSet::new();
+    let mut parked = Vec::new();
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     for s in done {
+        let s = match s.result {
+            Ok(Work::Prepared(p)) => {
+                parked.push((s.job, p));
+                continue;
+            }
+            result => Signed { job: s.job, result },
+        };
         let p = batches.get(&s.job.batch_id).map(|(p, _)| p);
         let owner = batches
             .get(&s.job.batch_id)
@@ -166,7 +184,8 @@ async fn sign_group(
             detail: format!("batch {} document {}", s.job.batch_id, s.job.id),
         };
         match &s.result {
-            Ok((path, sha, serial)) => commits.push(Commit {
+            Ok(Work::Prepared(_)) => {}
+            Ok(Work::Signed(path, sha, serial)) => commits.push(Commit {
                 entry: entry("sign", serial, "signed"),
                 job: Some((
                     s.job.id.clone(),
@@ -198,12 +217,13 @@ async fn sign_group(
         commits,
         retry,
         touched,
+        parked,
     })
 }
 
 /// The group's outputs were written without fsync; one `syncfs` of the blob file system makes
 /// them all durable (data and directory entries) before any row references them.
-fn sync_outputs(blobs: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn sync_outputs(blobs: &std::path::Path) -> std::io::Result<()> {
     let f = std::fs::File::open(blobs.join("out"))?;
     rustix::fs::syncfs(&f).map_err(std::io::Error::from)
 }
@@ -215,6 +235,7 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
         mut commits,
         mut retry,
         touched,
+        mut parked,
     } = group;
     let outputs: Vec<String> = commits
         .iter()
@@ -223,7 +244,7 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
             _ => None,
         })
         .collect();
-    if !outputs.is_empty() {
+    if !outputs.is_empty() || !parked.is_empty() {
         let blobs = state.blobs.clone();
         let synced = tokio::task::spawn_blocking(move || sync_outputs(&blobs))
             .await
@@ -243,7 +264,16 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
             for o in &outputs {
                 let _ = std::fs::remove_file(state.blobs.join(o));
             }
+            for (job, p) in parked.drain(..) {
+                let _ = p.pending.abort();
+                retry.push(job.id);
+            }
         }
+    }
+    // Remote keys' documents: parked for the approval (decision 0022). If that fails they
+    // stay claimed and are prepared again after their lease; the rest of the group commits.
+    if let Err(e) = crate::remote::park(state, &token, parked).await {
+        tracing::error!("cannot park documents for approval: {e}");
     }
     let results = state.store.commit(&commits).await?;
     for (c, r) in commits.iter().zip(&results) {
@@ -270,14 +300,26 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
     Ok(())
 }
 
-/// Signs one job into `out/<batch>/<job>-<token>.pdf`; returns (relative path, SHA-256,
-/// certificate serial).
+/// What the worker signs with: outputs are synced with the rest of their group before the
+/// commit (`finish_group`).
+pub(crate) fn context(state: &AppState) -> signing::Context<'_> {
+    signing::Context {
+        anchors: &state.anchors,
+        intermediates: &state.intermediates,
+        agency_requires_personal: state.config.policy.agency_requires_personal,
+        tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
+        sync: false,
+    }
+}
+
+/// Signs one job into `out/<batch>/<job>-<token>.pdf` (or, for a remote key, prepares it
+/// there to be parked).
 fn sign_job(
     state: &AppState,
     job: &Job,
     params: Option<&SignParams>,
     token: &str,
-) -> Result<(String, String, String), crate::error::ApiError> {
+) -> Result<Work, crate::error::ApiError> {
     let params = params.ok_or_else(crate::error::ApiError::internal)?;
     let key = state.keys.get(&params.key).ok_or_else(|| {
         crate::error::ApiError::unprocessable(
@@ -285,6 +327,9 @@ fn sign_job(
             "the batch's key is no longer configured on this service",
         )
     })?;
+    if key.remote.is_some() {
+        return crate::remote::prepare_job(state, key, job, params, token).map(Work::Prepared);
+    }
     let input = state
         .blobs
         .join("in")
@@ -298,23 +343,15 @@ fn sign_job(
             crate::error::ApiError::internal()
         })?;
     }
-    let ctx = signing::Context {
-        anchors: &state.anchors,
-        intermediates: &state.intermediates,
-        agency_requires_personal: state.config.policy.agency_requires_personal,
-        tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
-        // Synced with the rest of its group before the commit (`finish_group`).
-        sync: false,
-    };
-    let outcome = signing::sign_document(key, params, &input, &output, &ctx)?;
+    let outcome = signing::sign_document(key, params, &input, &output, &context(state))?;
     let sha = sha256_file(&output).map_err(|e| {
         tracing::error!("cannot read {}: {e}", output.display());
         crate::error::ApiError::internal()
     })?;
-    Ok((rel, sha, outcome.cert_serial))
+    Ok(Work::Signed(rel, sha, outcome.cert_serial))
 }
 
-fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -330,7 +367,10 @@ fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// Sends a finished batch's status to its callback URL, once over all instances.
-async fn callback(state: &Arc<AppState>, batch_id: &str) -> Result<(), crate::store::StoreError> {
+pub(crate) async fn callback(
+    state: &Arc<AppState>,
+    batch_id: &str,
+) -> Result<(), crate::store::StoreError> {
     let Some(b) = state.store.batch(batch_id).await? else {
         return Ok(());
     };

@@ -208,6 +208,17 @@ impl RemoteSigner {
         self.dialect.who()
     }
 
+    /// How many hashes one approval of this service may sign (1 for a PKI SIM).
+    pub fn max_per_approval(&self) -> usize {
+        self.dialect.max_per_approval().max(1)
+    }
+
+    /// How this signer waits: approval timeout and poll interval (with what the key
+    /// reference says).
+    pub fn options(&self) -> &RemoteOptions {
+        &self.opts
+    }
+
     /// Sends the first request for `to_be_signed` and returns the state to poll with
     /// [`RemoteSigner::poll_submission`]. The state is serialisable: a service can store it
     /// while the person approves, and after a restart open the key again and go on polling.
@@ -246,7 +257,8 @@ impl RemoteSigner {
     /// One round: asks about the pending request (at most once), sends the next one when it
     /// is done, and returns every signature (checked against the certificate) when all are.
     /// `Ok(None)`: still waiting. Gives up after the approval timeout, counted from when the
-    /// request went out (wall clock, so it holds across a restart).
+    /// request went out (wall clock, so it holds across a restart) — unless the one look it
+    /// still takes then finds the approval given.
     pub fn poll_submission(&self, sub: &mut Submission) -> Result<Option<Vec<Vec<u8>>>, Error> {
         let who = self.dialect.who();
         let timeout = self.opts.approval_timeout;
@@ -259,13 +271,19 @@ impl RemoteSigner {
         };
         let count = *count;
         let elapsed = Duration::from_millis((now_ms() - sub.sent_at_ms).max(0) as u64);
-        if elapsed >= timeout {
-            return Err(Error::ApprovalTimeout {
-                who,
-                waited: timeout,
-            });
-        }
-        match self.dialect.poll(handle)? {
+        // Past the timeout we still look once: an approval given while nobody was asking (a
+        // service restarting) is used, not thrown away. Anything else is the timeout.
+        let timed_out = elapsed >= timeout;
+        let gave_up = || Error::ApprovalTimeout {
+            who: who.clone(),
+            waited: timeout,
+        };
+        let step = match self.dialect.poll(handle) {
+            Err(e) if timed_out && e.is_unreachable() => return Err(gave_up()),
+            other => other?,
+        };
+        match step {
+            Step::Pending(_) if timed_out => Err(gave_up()),
             Step::Pending(h) => {
                 sub.chunks[i] = Chunk::Pending { handle: h, count };
                 self.opts.emit(RemoteEvent::Waiting {
@@ -727,6 +745,24 @@ mod tests {
         let e = s.sign(alg, b"doc").unwrap_err();
         assert!(matches!(e, Error::ApprovalTimeout { .. }), "{e}");
         assert!(e.to_string().contains("+84900000000"), "{e}");
+    }
+
+    #[test]
+    fn an_approval_found_after_the_timeout_is_still_used() {
+        // The request was approved while nobody polled (a service restarting): the one look
+        // taken past the timeout finds it.
+        let (s, _) = signer(KeyKind::EcP256, |k| Fake {
+            pending: 1,
+            ..fake(k)
+        });
+        let alg = SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256);
+        let mut sub = s.submit(alg, &[b"doc".as_slice()]).unwrap();
+        std::thread::sleep(Duration::from_millis(350));
+        let sigs = s
+            .poll_submission(&mut sub)
+            .unwrap()
+            .expect("the approval was found");
+        assert_eq!(sigs.len(), 1);
     }
 
     #[test]

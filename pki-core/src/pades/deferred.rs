@@ -155,6 +155,54 @@ impl PendingPdf {
         Ok(signed)
     }
 
+    /// A copy of this pending signature that finishes into `output` instead: the prepared
+    /// file is copied to a new temporary file beside `output` (with new staging names for
+    /// B-LT/B-LTA). A service that parks the pending state finishes a fork, so that a crash
+    /// while finishing leaves the parked file intact and the signature can be finished again;
+    /// the parked one is removed with [`PendingPdf::abort`] once the result is recorded.
+    pub fn fork(&self, output: &Path) -> Result<PendingPdf, PadesError> {
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut p = self.clone();
+        let signed_path = match &mut p.long_term {
+            None => output.to_path_buf(),
+            Some(lt) => {
+                let (staging, file) = pdfsign::create_temp(dir, output)?;
+                drop(file);
+                lt.staging = staging;
+                lt.output = output.to_path_buf();
+                lt.stage(0)
+            }
+        };
+        let (temp, file) = match pdfsign::create_temp(dir, &signed_path) {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(lt) = &p.long_term {
+                    lt.clean();
+                }
+                return Err(e.into());
+            }
+        };
+        drop(file);
+        if let Err(source) = std::fs::copy(&self.pdf.temp_path, &temp) {
+            let _ = std::fs::remove_file(&temp);
+            if let Some(lt) = &p.long_term {
+                lt.clean();
+            }
+            return Err(pdfsign::SignError::Io {
+                action: "cannot copy the prepared signature",
+                path: self.pdf.temp_path.clone(),
+                source,
+            }
+            .into());
+        }
+        p.pdf.temp_path = temp;
+        p.pdf.output_path = signed_path;
+        Ok(p)
+    }
+
     /// Gives up: removes the temporary file (and staging files).
     pub fn abort(self) -> Result<(), PadesError> {
         if let Some(lt) = &self.long_term {
@@ -313,4 +361,82 @@ pub fn prepare_pdf(
             .flatten(),
         long_term,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::CertPool;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/pki")
+            .join(name)
+    }
+
+    /// A parked signature finished from forks: the parked file survives each finish (a crash
+    /// while finishing can finish again), every fork gives a valid document, abort cleans up.
+    #[test]
+    fn forks_finish_while_the_parked_file_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = hsm::SoftwareKey::from_pem(
+            &std::fs::read_to_string(fixture("officer-ec.key.pem")).unwrap(),
+            "t",
+        )
+        .unwrap();
+        let chain = crate::cert::parse_certificates(
+            &std::fs::read(fixture("officer-ec.chain.pem")).unwrap(),
+        )
+        .unwrap();
+        let input = dir.path().join("in.pdf");
+        std::fs::write(&input, crate::pdf::sample::one_page(&["So: 1/UBND"])).unwrap();
+        let opts = PadesOptions::new(OffsetDateTime::now_utc());
+        let parked =
+            prepare_pdf(&input, &dir.path().join("parked.pdf"), &key, &chain, &opts).unwrap();
+        let alg = parked.algorithm().unwrap();
+        let sig = key.sign(alg, parked.to_be_signed()).unwrap();
+        let anchors = CertPool::from_certs(chain[2..].iter().cloned());
+        let inter = CertPool::from_certs(chain[1..2].iter().cloned());
+        let policy = crate::crypto::AlgorithmPolicy::default();
+        for n in 1..=2 {
+            let out = dir.path().join(format!("out{n}.pdf"));
+            parked.fork(&out).unwrap().finish(&sig, None).unwrap();
+            assert!(
+                parked.pdf.temp_path.exists(),
+                "the parked file was consumed"
+            );
+            let r = crate::pades::verify_pdf(
+                &out,
+                &crate::pades::VerifyOptions {
+                    time: OffsetDateTime::now_utc(),
+                    anchors: &anchors,
+                    intermediates: &inter,
+                    policy: &policy,
+                    fetcher: None,
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                r.indication,
+                crate::report::Indication::TotalPassed,
+                "{r:?}"
+            );
+        }
+        // A fork that fails (a garbled signature) leaves no output and no temporary file.
+        let bad = dir.path().join("bad.pdf");
+        let mut garbled = sig.clone();
+        garbled[10] ^= 1;
+        assert!(parked.fork(&bad).unwrap().finish(&garbled, None).is_err());
+        assert!(!bad.exists());
+        let temp = parked.pdf.temp_path.clone();
+        parked.abort().unwrap();
+        assert!(!temp.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
