@@ -4,6 +4,7 @@
 use crate::audit::{ChainReport, Entry, Record};
 use crate::config::{ClientConfig, Role};
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency;
 use crate::signing::{self, SignParams};
 use crate::store::{self, Batch, Commit, Job};
 use crate::AppState;
@@ -247,12 +248,20 @@ async fn refused(
 
 // ---------------------------------------------------------------- uploads
 
-/// A temporary file that is removed when dropped.
+/// A temporary file that is removed when dropped, unless kept.
 struct TempFile(PathBuf);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -330,18 +339,16 @@ async fn upload(
     Ok((tmp, sha))
 }
 
-async fn file_response(
-    path: &std::path::Path,
-    content_type: &'static str,
-) -> Result<Response, ApiError> {
+async fn file_response(path: &std::path::Path, content_type: &str) -> Result<Response, ApiError> {
     let f = tokio::fs::File::open(path).await.map_err(|e| {
         tracing::error!("cannot open {}: {e}", path.display());
         ApiError::internal()
     })?;
     let len = f.metadata().await.map(|m| m.len()).ok();
     let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(f)));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let ct = HeaderValue::from_str(content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert(header::CONTENT_TYPE, ct);
     if let Some(l) = len {
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(l));
@@ -450,6 +457,7 @@ async fn sign_inner(
     doc_sha: &mut String,
 ) -> Result<Response, ApiError> {
     let key = check_grants(state, client, params)?.clone();
+    let idem = idempotency::header(headers)?;
     if state.is_stopping() {
         return Err(ApiError::unavailable(
             "stopping",
@@ -463,12 +471,71 @@ async fn sign_inner(
         .map_err(|_| ApiError::overloaded(1))?;
     let (input, sha) = upload(state, headers, body).await?;
     *doc_sha = sha.clone();
-    let output = TempFile(state.blobs.join("tmp").join(format!("{request_id}.out")));
+    let reservation = match idem {
+        None => None,
+        Some(k) => {
+            let fp = idempotency::fingerprint(&sha, params);
+            match idempotency::begin(&state.store, &client.name, &k, &fp).await? {
+                idempotency::Begin::Replay(earlier) => {
+                    return signed_response(state, &earlier, true).await
+                }
+                idempotency::Begin::New(token) => Some((k, token)),
+            }
+        }
+    };
+    let r = sign_and_record(
+        state,
+        client,
+        params,
+        key,
+        input,
+        sha,
+        request_id,
+        reservation.as_ref(),
+    )
+    .await;
+    if let (Err(_), Some((k, token))) = (&r, &reservation) {
+        idempotency::abandon(&state.store, &client.name, k, token).await;
+    }
+    r
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one request's parts, passed on once"
+)]
+async fn sign_and_record(
+    state: &Arc<AppState>,
+    client: &ClientConfig,
+    params: &SignParams,
+    key: Arc<signing::Key>,
+    input: TempFile,
+    sha: String,
+    request_id: &str,
+    reservation: Option<&(String, String)>,
+) -> Result<Response, ApiError> {
+    // A request with an Idempotency-Key keeps its output (for the retention period) so that
+    // a retry gets the same bytes; any other output is a temporary file.
+    let kept = reservation.map(|_| format!("sign/{request_id}"));
+    let output = TempFile(match &kept {
+        Some(rel) => state.blobs.join(rel),
+        None => state.blobs.join("tmp").join(format!("{request_id}.out")),
+    });
     let outcome = {
         let st = state.clone();
         let (inp, out, p) = (input.0.clone(), output.0.clone(), params.clone());
+        let keep = kept.is_some();
         tokio::task::spawn_blocking(move || {
-            signing::sign_document(&key, &p, &inp, &out, &signing_context(&st))
+            let o = signing::sign_document(&key, &p, &inp, &out, &signing_context(&st))?;
+            if keep {
+                // The row that names this file commits with the audit record: the file must
+                // be on disk first (decision 0028).
+                crate::durable::sync_file_and_dir(&out).map_err(|e| {
+                    tracing::error!("cannot sync {}: {e}", out.display());
+                    ApiError::internal()
+                })?;
+            }
+            Ok::<_, ApiError>(o)
         })
         .await
         .map_err(|e| {
@@ -477,42 +544,90 @@ async fn sign_inner(
         })??
     };
     drop(input);
+    let request = match (reservation, &kept) {
+        (Some((k, token)), Some(rel)) => Some(idempotency::Done {
+            client: client.name.clone(),
+            key: k.clone(),
+            token: token.clone(),
+            result: idempotency::Earlier {
+                output_path: rel.clone(),
+                content_type: outcome.content_type.into(),
+                field: outcome.field.clone(),
+                level: outcome.level.clone(),
+                audit_seq: 0,
+            },
+        }),
+        _ => None,
+    };
     // The signature is released only once its audit record is committed.
     let committed = state
-        .record(Commit {
-            entry: Entry {
-                time: now_rfc3339(),
-                client: client.name.clone(),
-                action: "sign".into(),
-                key: params.key.clone(),
-                document_sha256: sha,
-                profile: params.profile().into(),
-                cert_serial: outcome.cert_serial.clone(),
-                outcome: "signed".into(),
-                detail: format!("request {request_id}"),
+        .record_with(
+            Commit {
+                entry: Entry {
+                    time: now_rfc3339(),
+                    client: client.name.clone(),
+                    action: "sign".into(),
+                    key: params.key.clone(),
+                    document_sha256: sha,
+                    profile: params.profile().into(),
+                    cert_serial: outcome.cert_serial.clone(),
+                    outcome: "signed".into(),
+                    detail: format!("request {request_id}"),
+                },
+                job: None,
             },
-            job: None,
-        })
+            request,
+        )
         .await?;
     let seq = match committed {
         store::Committed::Recorded(s) => s,
         store::Committed::LeaseLost => return Err(ApiError::internal()),
     };
-    let mut r = file_response(&output.0, "application/pdf").await?;
-    // The open file keeps streaming after the name is gone.
-    drop(output);
     state
         .metrics
         .sync_signed
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let earlier = idempotency::Earlier {
+        output_path: output.0.display().to_string(),
+        content_type: outcome.content_type.into(),
+        field: outcome.field,
+        level: outcome.level,
+        audit_seq: seq,
+    };
+    let mut r = file_response(&output.0, &earlier.content_type).await?;
+    if kept.is_some() {
+        // Kept for retries; the retention task deletes it.
+        output.keep();
+    } else {
+        // The open file keeps streaming after the name is gone.
+        drop(output);
+    }
+    signature_headers(&mut r, &earlier, false);
+    Ok(r)
+}
+
+fn signature_headers(r: &mut Response, e: &idempotency::Earlier, replayed: bool) {
     let h = r.headers_mut();
-    h.insert("x-audit-seq", HeaderValue::from(seq));
-    if let Ok(v) = HeaderValue::from_str(&outcome.field) {
+    h.insert("x-audit-seq", HeaderValue::from(e.audit_seq));
+    if let Ok(v) = HeaderValue::from_str(&e.field) {
         h.insert("x-signature-field", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&outcome.level) {
+    if let Ok(v) = HeaderValue::from_str(&e.level) {
         h.insert("x-signature-level", v);
     }
+    if replayed {
+        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+}
+
+/// The output of an earlier request with the same Idempotency-Key, sent again.
+async fn signed_response(
+    state: &AppState,
+    e: &idempotency::Earlier,
+    replayed: bool,
+) -> Result<Response, ApiError> {
+    let mut r = file_response(&state.blobs.join(&e.output_path), &e.content_type).await?;
+    signature_headers(&mut r, e, replayed);
     Ok(r)
 }
 
@@ -859,6 +974,22 @@ async fn batch_inner(
         total: jobs.len() as i64,
     };
     let total = b.total;
+    // The accepted documents must survive a power cut, not only a crash: on disk before the
+    // row that accepts them commits (decision 0028).
+    let synced = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || crate::durable::sync_upload_dir(&dir)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| {
+        tracing::error!("cannot sync the batch upload {}: {e}", dir.display());
+        ApiError::unavailable(
+            "storage_unavailable",
+            "the documents could not be stored durably; nothing was accepted; try again later",
+        )
+    })?;
+    state.metrics.observe_upload_sync(synced);
     let (id, replayed) = match state.store.create_batch(&b, idem.as_deref(), &jobs).await? {
         Ok(()) => {
             cleanup.keep();

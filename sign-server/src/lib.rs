@@ -10,7 +10,9 @@
 pub mod api;
 pub mod audit;
 pub mod config;
+pub mod durable;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod signing;
 pub mod store;
@@ -44,7 +46,11 @@ pub enum StartError {
     Io(String),
 }
 
-type CommitRequest = (Commit, oneshot::Sender<Result<Committed, ()>>);
+type CommitRequest = (
+    Commit,
+    Option<idempotency::Done>,
+    oneshot::Sender<Result<Committed, ()>>,
+);
 
 /// Everything a request handler needs.
 pub struct AppState {
@@ -90,7 +96,7 @@ impl AppState {
     /// Opens the database and the keys, and starts the audit committer.
     pub async fn new(config: Config) -> Result<Arc<Self>, StartError> {
         let blobs = config.blob_dir();
-        for d in ["in", "out", "tmp"] {
+        for d in ["in", "out", "tmp", "sign"] {
             std::fs::create_dir_all(blobs.join(d))
                 .map_err(|e| StartError::Io(format!("cannot create {}: {e}", blobs.display())))?;
         }
@@ -101,6 +107,7 @@ impl AppState {
             }
         }
         let store = Store::open(&config.database_url(), 16).await?;
+        idempotency::migrate(&store).await?;
         let keys = tokio::task::spawn_blocking({
             let c = config.clone();
             move || signing::open_keys(&c)
@@ -160,9 +167,18 @@ impl AppState {
     /// Appends an audit record (grouped with others arriving at the same moment into one
     /// transaction).
     pub async fn record(&self, c: Commit) -> Result<Committed, error::ApiError> {
+        self.record_with(c, None).await
+    }
+
+    /// [`Self::record`], completing an idempotent request in the same transaction.
+    pub async fn record_with(
+        &self,
+        c: Commit,
+        request: Option<idempotency::Done>,
+    ) -> Result<Committed, error::ApiError> {
         let (tx, rx) = oneshot::channel();
         self.committer
-            .send((c, tx))
+            .send((c, request, tx))
             .await
             .map_err(|_| error::ApiError::unavailable("stopping", "the service is stopping"))?;
         rx.await.ok().and_then(Result::ok).ok_or_else(|| {
@@ -189,16 +205,17 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<CommitRequest>) {
                 Err(_) => break,
             }
         }
-        let items: Vec<Commit> = batch.iter().map(|(c, _)| c.clone()).collect();
-        match store.commit(&items).await {
+        let items: Vec<Commit> = batch.iter().map(|(c, _, _)| c.clone()).collect();
+        let requests: Vec<_> = batch.iter().map(|(_, r, _)| r.clone()).collect();
+        match store.commit_with(&items, &requests).await {
             Ok(results) => {
-                for ((_, tx), r) in batch.into_iter().zip(results) {
+                for ((_, _, tx), r) in batch.into_iter().zip(results) {
                     let _ = tx.send(Ok(r));
                 }
             }
             Err(e) => {
                 tracing::error!("audit commit failed: {e}");
-                for (_, tx) in batch {
+                for (_, _, tx) in batch {
                     let _ = tx.send(Err(()));
                 }
             }

@@ -245,6 +245,8 @@ pub fn level(name: Option<&str>, tsa: bool) -> Result<Level, ApiError> {
 pub struct Outcome {
     /// Signature field.
     pub field: String,
+    /// The signed document's media type.
+    pub content_type: &'static str,
     /// Level name.
     pub level: String,
     /// Algorithm name.
@@ -332,6 +334,7 @@ pub fn sign_document(
     .map_err(map_pades_error)?;
     Ok(Outcome {
         field: signed.field_name,
+        content_type: "application/pdf",
         level: signed.level.name().into(),
         algorithm: signed.algorithm.name(),
         cert_serial: key.chain[0].serial_hex(),

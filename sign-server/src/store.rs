@@ -345,6 +345,11 @@ impl Store {
         self.backend
     }
 
+    /// The connection pool (for the tables of other modules: `idempotency`).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         if self.backend == Backend::Postgres {
@@ -394,6 +399,16 @@ impl Store {
 
     /// Commits audit records (and the jobs they finish) in one transaction, in order.
     pub async fn commit(&self, items: &[Commit]) -> Result<Vec<Committed>, StoreError> {
+        self.commit_with(items, &[]).await
+    }
+
+    /// [`Self::commit`], also completing the idempotent requests that the records answer
+    /// (`requests[i]` belongs to `items[i]`; missing ones are `None`) in the same transaction.
+    pub async fn commit_with(
+        &self,
+        items: &[Commit],
+        requests: &[Option<crate::idempotency::Done>],
+    ) -> Result<Vec<Committed>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let head_sql = match self.backend {
             Backend::Postgres => {
@@ -406,7 +421,7 @@ impl Store {
         let mut last_hash: String = head.try_get("last_hash")?;
         let mut out = Vec::with_capacity(items.len());
         let now = now_micros();
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
             let seq = last_seq + 1;
             if let Some((job_id, token, outcome)) = &item.job {
                 let q = match outcome {
@@ -461,6 +476,9 @@ impl Store {
             .bind(rec.hash.clone())
             .execute(&mut *tx)
             .await?;
+            if let Some(Some(done)) = requests.get(i) {
+                done.apply(&mut tx, seq).await?;
+            }
             last_seq = rec.seq;
             last_hash = rec.hash;
             out.push(Committed::Recorded(seq));
