@@ -170,3 +170,62 @@ fn batch_uploads_are_synced_before_they_are_accepted() {
     let v = wait_batch(&s, &id, Duration::from_secs(120));
     assert_eq!(v["done"], 20, "{v}");
 }
+
+#[test]
+fn a_client_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    edit(
+        &cfg,
+        "name = \"limited\"\n",
+        "name = \"limited\"\nrate_limit = { per_second = 0.2, burst = 3 }\n",
+    );
+    let s = Server::start(&cfg, "a");
+    let doc = pdf(1);
+    let sign = |key: &str| {
+        s.post(
+            "/v1/sign?key=officer&profile=personal",
+            Some(key),
+            "application/pdf",
+            &doc,
+        )
+        .unwrap()
+    };
+    for _ in 0..3 {
+        let r = sign(LIMITED_KEY);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let records = audit_records(&s);
+    let r = sign(LIMITED_KEY);
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "rate_limited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    // Every endpoint of that client counts; the other clients are not affected.
+    assert_eq!(s.get("/v1/keys", Some(LIMITED_KEY)).unwrap().status, 429);
+    for _ in 0..5 {
+        assert_eq!(sign(SIGNER_KEY).status, 200);
+    }
+    // Refusals for rate are counted, not audited (a flood would grow the log).
+    assert_eq!(audit_records(&s), records + 5);
+    let m = String::from_utf8(s.get("/metrics", None).unwrap().body).unwrap();
+    assert!(
+        m.contains("sign_server_requests_rate_limited_total 2"),
+        "{m}"
+    );
+    // After Retry-After the client may sign again.
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(sign(LIMITED_KEY).status, 200);
+
+    // A wrong limit is named at start.
+    edit(&cfg, "per_second = 0.2", "per_second = 0");
+    let out = std::process::Command::new(interop_tests::server::server_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let text = interop_tests::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("rate_limit needs per_second > 0"), "{text}");
+}

@@ -112,7 +112,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, A
                 "the Authorization header must be \"Bearer <key>\"",
             )
         })?;
-    state
+    let client = state
         .clients
         .get(&crate::config::api_key_hash(key))
         .cloned()
@@ -121,7 +121,15 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, A
                 "invalid_credentials",
                 "the API key is not valid; check it with the service operator",
             )
-        })
+        })?;
+    if let Err(e) = state.rate_limits.check(&client) {
+        state
+            .metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
+    Ok(client)
 }
 
 fn require_auditor(c: &ClientConfig) -> Result<(), ApiError> {
@@ -233,7 +241,10 @@ async fn refused(
     detail: &str,
 ) -> ApiError {
     use std::sync::atomic::Ordering::Relaxed;
-    if e.is_client_error() {
+    if e.status == StatusCode::TOO_MANY_REQUESTS {
+        // Counted where it is decided (authenticate); not audited: a client over its rate
+        // would otherwise grow the log at that rate.
+    } else if e.is_client_error() {
         state.metrics.refused.fetch_add(1, Relaxed);
         if let Err(ae) = state.record(refusal(client, params, doc, &e, detail)).await {
             return ae;
@@ -374,14 +385,15 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
 #[utoipa::path(
     post,
     path = "/v1/sign",
-    params(SignParams),
+    params(SignParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same client, key, document and options get the first signature's bytes again (kept for the retention period)")),
     request_body(description = "The PDF to sign (any content type; the bytes are what counts)", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
         (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes,
          headers(("X-Audit-Seq" = i64, description = "The audit record of this signature"),
                  ("X-Signature-Field" = String, description = "The signature field"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody, description = "Not signable, or the Idempotency-Key was used with another document or options"),
+        (status = 409, body = ErrorBody, description = "A request with this Idempotency-Key is still being signed; see Retry-After"),
         (status = 503, body = ErrorBody, description = "At capacity or a dependency is down; see Retry-After"),
     ),
     security(("api_key" = []))
@@ -786,7 +798,7 @@ pub struct BatchAccepted {
     request_body(content = BatchUpload, content_type = "multipart/form-data", description = "One part per PDF"),
     responses(
         (status = 202, body = BatchAccepted), (status = 200, body = BatchAccepted, description = "Replayed (same Idempotency-Key)"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -1075,7 +1087,7 @@ async fn owned_batch(state: &AppState, client: &ClientConfig, id: &str) -> Resul
     get,
     path = "/v1/batches/{id}",
     params(("id" = String, Path, description = "Batch id")),
-    responses((status = 200, body = BatchStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = BatchStatus), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]
 async fn get_batch(
@@ -1095,7 +1107,7 @@ async fn get_batch(
     params(("id" = String, Path, description = "Batch id"), ("doc" = String, Path, description = "Document id")),
     responses(
         (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Not signed (yet, or it failed)"),
     ),
     security(("api_key" = []))
@@ -1137,7 +1149,7 @@ async fn get_document(
     request_body(description = "The PDF to verify", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
         (status = 200, description = "The verification report (CONTRACT.md)", body = serde_json::Value),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -1203,7 +1215,7 @@ pub struct KeyInfo {
 #[utoipa::path(
     get,
     path = "/v1/keys",
-    responses((status = 200, body = Vec<KeyInfo>), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<KeyInfo>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After")),
     security(("api_key" = []))
 )]
 async fn keys(State(state): St, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>, ApiError> {
@@ -1261,7 +1273,7 @@ pub struct AuditQuery {
     get,
     path = "/v1/audit",
     params(AuditQuery),
-    responses((status = 200, body = Vec<Record>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<Record>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 async fn audit_records(
@@ -1287,7 +1299,7 @@ async fn audit_records(
 #[utoipa::path(
     get,
     path = "/v1/audit/verify",
-    responses((status = 200, body = ChainReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = ChainReport), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 async fn audit_verify(State(state): St, headers: HeaderMap) -> Result<Json<ChainReport>, ApiError> {

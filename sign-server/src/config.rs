@@ -224,6 +224,19 @@ pub struct ClientConfig {
     /// Profiles it may use.
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// Its request rate limit (none: only the global limits apply).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A client's token bucket: `burst` requests at once, `per_second` on average.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second, on average.
+    pub per_second: f64,
+    /// Requests at once (the bucket's size).
+    pub burst: u32,
 }
 
 /// Environment variables that override the file (for containers and service managers).
@@ -340,6 +353,14 @@ impl Config {
                         "client \"{}\" is granted the profile \"{p}\"; profiles are {}",
                         c.name,
                         PROFILES.join(", ")
+                    ));
+                }
+            }
+            if let Some(r) = &c.rate_limit {
+                if !(r.per_second.is_finite() && r.per_second > 0.0) || r.burst == 0 {
+                    return bad(format!(
+                        "client \"{}\": rate_limit needs per_second > 0 and burst >= 1",
+                        c.name
                     ));
                 }
             }
@@ -470,6 +491,7 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
                 role: Role::Signer,
                 keys: vec!["officer".into(), "agency".into()],
                 profiles: PROFILES.iter().map(|s| s.to_string()).collect(),
+                rate_limit: None,
             },
             ClientConfig {
                 name: "demo-auditor".into(),
@@ -477,6 +499,7 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
                 role: Role::Auditor,
                 keys: vec![],
                 profiles: vec![],
+                rate_limit: None,
             },
         ],
     };

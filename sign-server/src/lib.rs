@@ -14,6 +14,7 @@ pub mod durable;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod ratelimit;
 pub mod signing;
 pub mod store;
 pub mod worker;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The TSA for B-T.
     pub tsa: Option<(String, Arc<dyn pki_core::fetch::Fetcher>)>,
+    /// Per-client rate limits.
+    pub rate_limits: ratelimit::RateLimiter,
     /// The OpenAPI document, as served.
     pub openapi: std::sync::OnceLock<String>,
     committer: mpsc::Sender<CommitRequest>,
@@ -158,6 +161,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             tsa,
             openapi: std::sync::OnceLock::new(),
+            rate_limits: ratelimit::RateLimiter::default(),
             committer: tx,
         });
         tokio::spawn(committer(store, rx));
