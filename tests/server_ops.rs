@@ -229,3 +229,189 @@ fn a_client_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("rate_limit needs per_second > 0"), "{text}");
 }
+
+/// `xmlsec1 --verify` with the fixture root trusted and the XAdES/e-invoice Ids registered.
+fn xmlsec1_verify(tool: &Path, file: &Path) -> (bool, String) {
+    let root = interop_tests::fixtures().join("pki/root.pem");
+    let o = std::process::Command::new(tool)
+        .env("SSL_CERT_FILE", "/dev/null")
+        .arg("--verify")
+        .arg("--trusted-pem")
+        .arg(&root)
+        .args([
+            "--id-attr:Id",
+            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+        ])
+        .args(["--id-attr:Id", "DLHDon"])
+        .args(["--id-attr:Id", "Object"])
+        .arg(file)
+        .output()
+        .unwrap();
+    (o.status.success(), interop_tests::text(&o))
+}
+
+const XML_DOC: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CongVan xmlns=\"urn:vn:test\"><So>12/UBND-VP</So><TrichYeu>Về việc triển khai chữ ký số</TrichYeu></CongVan>\n";
+const INVOICE: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><HDon><DLHDon Id=\"_593651\"><TTChung><PBan>2.1.0</PBan><THDon>Hoá đơn giá trị gia tăng</THDon></TTChung></DLHDon><DSCKS><NBan /><NMua /></DSCKS></HDon>";
+
+#[test]
+fn xml_documents_are_signed_batched_and_verified_and_xmlsec1_accepts_them() {
+    let Some(tool) = interop_tests::require_tool("xmlsec1") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    edit(
+        &cfg,
+        "\"copy\", \"plain\"]",
+        "\"copy\", \"plain\", \"einvoice\"]",
+    );
+    let s = Server::start(&cfg, "a");
+    let sign = |q: &str, ct: &str, body: &[u8]| {
+        s.post(&format!("/v1/sign?{q}"), Some(SIGNER_KEY), ct, body)
+            .unwrap()
+    };
+    let check = |name: &str, bytes: &[u8]| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let (ok, log) = xmlsec1_verify(&tool, &f);
+        assert!(ok, "xmlsec1 rejects {name}:\n{log}");
+        log
+    };
+
+    // Plain XMLDSig, XAdES B-B, and the e-invoice profile, told from the bytes whatever the
+    // content type says.
+    let r = sign("key=officer", "application/xml", XML_DOC.as_bytes());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/xml"));
+    assert_eq!(r.header("x-signature-level"), Some("XMLDSig"));
+    let plain = r.body;
+    assert!(String::from_utf8(plain.clone())
+        .unwrap()
+        .contains("Về việc triển khai chữ ký số"));
+    check("plain.xml", &plain);
+    let r = sign(
+        "key=officer&level=B-B",
+        "application/octet-stream",
+        XML_DOC.as_bytes(),
+    );
+    assert_eq!(r.header("x-signature-level"), Some("XAdES-B-B"));
+    let log = check("xades.xml", &r.body);
+    assert!(log.contains("SignedInfo References (ok/all): 2/2"), "{log}");
+    let r = sign(
+        "key=agency&profile=einvoice",
+        "text/xml",
+        INVOICE.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let log = check("invoice.xml", &r.body);
+    assert!(log.contains("SignedInfo References (ok/all): 2/2"), "{log}");
+
+    // /v1/verify takes XML: ours passes, a changed byte fails.
+    let v = s
+        .post("/v1/verify", Some(SIGNER_KEY), "application/xml", &plain)
+        .unwrap()
+        .json();
+    assert_eq!(
+        (v["format"].as_str(), v["indication"].as_str()),
+        (Some("xml"), Some("TOTAL-PASSED")),
+        "{v}"
+    );
+    let tampered = String::from_utf8(plain.clone())
+        .unwrap()
+        .replace("12/UBND-VP", "13/UBND-VP");
+    let v = s
+        .post(
+            "/v1/verify",
+            Some(SIGNER_KEY),
+            "application/xml",
+            tampered.as_bytes(),
+        )
+        .unwrap()
+        .json();
+    assert_eq!(v["indication"], "TOTAL-FAILED", "{v}");
+    assert_eq!(v["signatures"][0]["sub_indication"], "HASH_FAILURE", "{v}");
+
+    // What does not apply is refused with a sentence.
+    let r = sign(
+        "key=agency&profile=agency",
+        "application/xml",
+        XML_DOC.as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (422, Some("profile_not_for_xml"))
+    );
+    let r = sign("key=officer&profile=einvoice", "application/pdf", &pdf(1));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (422, Some("profile_not_for_pdf"))
+    );
+    let r = sign("key=officer", "application/xml", b"<a><b></a>");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (422, Some("invalid_xml"))
+    );
+    assert!(r.json()["message"].as_str().unwrap().contains("malformed"));
+    let r = sign(
+        "key=officer",
+        "application/xml",
+        b"<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>",
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (422, Some("invalid_xml"))
+    );
+    let r = sign(
+        "key=officer&level=B-T",
+        "application/xml",
+        XML_DOC.as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("level_unavailable"))
+    );
+
+    // A batch mixing PDF and XML: each signed in its own format and served with its type.
+    let files = vec![
+        ("a.xml".to_owned(), XML_DOC.as_bytes().to_vec()),
+        ("b.pdf".to_owned(), pdf(3)),
+        (
+            "c.xml".to_owned(),
+            XML_DOC.replace("12/", "14/").into_bytes(),
+        ),
+    ];
+    let (ct, body) = multipart(&files);
+    let r = s
+        .post(
+            "/v1/batches?key=officer&level=B-B",
+            Some(SIGNER_KEY),
+            &ct,
+            &body,
+        )
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let v = wait_batch(&s, &id, Duration::from_secs(60));
+    assert_eq!(v["done"], 3, "{v}");
+    for d in v["documents"].as_array().unwrap() {
+        let r = s
+            .get(
+                &format!("/v1/batches/{id}/documents/{}", d["id"].as_str().unwrap()),
+                Some(SIGNER_KEY),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let name = d["name"].as_str().unwrap();
+        if name.ends_with(".xml") {
+            assert_eq!(r.header("content-type"), Some("application/xml"));
+            check(&format!("batch-{name}"), &r.body);
+        } else {
+            assert_eq!(r.header("content-type"), Some("application/pdf"));
+            let v = s
+                .post("/v1/verify", Some(SIGNER_KEY), "application/pdf", &r.body)
+                .unwrap()
+                .json();
+            assert_eq!(v["indication"], "TOTAL-PASSED", "{v}");
+        }
+    }
+}

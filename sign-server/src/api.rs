@@ -74,12 +74,12 @@ async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
 }
 
-/// The bytes of a PDF.
+/// The bytes of a PDF or XML document.
 #[derive(Debug, ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct PdfBytes(#[expect(dead_code, reason = "documentation only")] Vec<u8>);
 
-/// A batch upload: one file part per PDF, any part name.
+/// A batch upload: one file part per document (PDF or XML), any part name.
 #[derive(Debug, ToSchema)]
 pub struct BatchUpload {
     /// The PDFs.
@@ -381,14 +381,14 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
 
 // ---------------------------------------------------------------- POST /v1/sign
 
-/// Signs one PDF (the request body) and returns the signed PDF.
+/// Signs one PDF or XML document (the request body) and returns the signed document.
 #[utoipa::path(
     post,
     path = "/v1/sign",
     params(SignParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same client, key, document and options get the first signature's bytes again (kept for the retention period)")),
-    request_body(description = "The PDF to sign (any content type; the bytes are what counts)", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
+    request_body(description = "The PDF or XML document to sign (any content type; the first bytes tell which)", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
-        (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes,
+        (status = 200, description = "The signed document (application/pdf or application/xml)", content_type = "application/pdf", body = PdfBytes,
          headers(("X-Audit-Seq" = i64, description = "The audit record of this signature"),
                  ("X-Signature-Field" = String, description = "The signature field"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
@@ -1123,7 +1123,15 @@ async fn get_document(
         ApiError::not_found("unknown_document", "this batch has no such document")
     })?;
     match (job.state.as_str(), &job.output_path) {
-        ("done", Some(p)) => file_response(&state.blobs.join(p), "application/pdf").await,
+        ("done", Some(p)) => {
+            let path = state.blobs.join(p);
+            let ct = if crate::xml::looks_like_xml(&path) {
+                crate::xml::CONTENT_TYPE
+            } else {
+                "application/pdf"
+            };
+            file_response(&path, ct).await
+        }
         ("failed", _) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "document_failed",
@@ -1142,11 +1150,12 @@ async fn get_document(
 
 // ---------------------------------------------------------------- verify, keys
 
-/// Verifies the signatures of a PDF (the request body); returns the report of CONTRACT.md.
+/// Verifies the signatures of a PDF or XML document (the request body); returns the report of
+/// CONTRACT.md (revocation online or offline per the service's policy).
 #[utoipa::path(
     post,
     path = "/v1/verify",
-    request_body(description = "The PDF to verify", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
+    request_body(description = "The PDF or XML document to verify", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
         (status = 200, description = "The verification report (CONTRACT.md)", body = serde_json::Value),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 413, body = ErrorBody),
@@ -1162,34 +1171,19 @@ async fn verify(State(state): St, headers: HeaderMap, body: Body) -> Result<Resp
         .try_acquire_owned()
         .map_err(|_| ApiError::overloaded(1))?;
     let (input, _) = upload(&state, &headers, body).await?;
-    if !signing::looks_like_pdf(&input.0) {
-        return Err(ApiError::unprocessable(
-            "not_a_pdf",
-            "the document is not a PDF (no %PDF- header); send the PDF file itself",
-        ));
-    }
     let st = state.clone();
     let path = input.0.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let policy = pki_core::crypto::AlgorithmPolicy::default();
-        let opts = pki_core::pades::VerifyOptions {
-            time: time::OffsetDateTime::now_utc(),
-            anchors: &st.anchors,
-            intermediates: &st.intermediates,
-            policy: &policy,
-            fetcher: None,
-        };
-        pki_core::pades::verify_pdf(&path, &opts)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|e| ApiError::unprocessable("invalid_pdf", format!("the PDF cannot be read: {e}")))?;
+    let report = tokio::task::spawn_blocking(move || crate::verify::verify(&st, &path))
+        .await
+        .map_err(|_| ApiError::internal())??;
     let mut v = serde_json::to_value(&report).map_err(|_| ApiError::internal())?;
     if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "file".into(),
-            serde_json::Value::String("upload.pdf".into()),
-        );
+        let name = if report.format == "xml" {
+            "upload.xml"
+        } else {
+            "upload.pdf"
+        };
+        o.insert("file".into(), serde_json::Value::String(name.into()));
     }
     Ok(Json(v).into_response())
 }

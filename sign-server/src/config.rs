@@ -9,8 +9,17 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The profiles the service knows (CONTRACT.md `--profile`).
-pub const PROFILES: &[&str] = &["personal", "agency", "attachment", "copy", "plain"];
+/// The profiles the service knows (CONTRACT.md `--profile`): the PDF layouts, `plain` (both),
+/// and the XML document profiles.
+pub const PROFILES: &[&str] = &[
+    "personal",
+    "agency",
+    "attachment",
+    "copy",
+    "plain",
+    "einvoice",
+    "edxml",
+];
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +170,22 @@ pub struct Policy {
     pub agency_requires_personal: bool,
     /// Trust anchors for that check and for `/v1/verify` (`vn`, PEM files, directories).
     pub trust: Vec<String>,
+    /// Whether `/v1/verify` asks OCSP responders and CRL distribution points (`online`) or
+    /// uses only what documents embed (`offline`).
+    pub verify_revocation: Revocation,
+    /// Seconds an OCSP or CRL request of `/v1/verify` may take.
+    pub revocation_timeout_secs: u64,
+}
+
+/// Where `/v1/verify` gets certificate status from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Revocation {
+    /// Only what the document embeds.
+    #[default]
+    Offline,
+    /// Also OCSP and CRLs fetched at verification time.
+    Online,
 }
 
 impl Default for Policy {
@@ -168,6 +193,8 @@ impl Default for Policy {
         Self {
             agency_requires_personal: true,
             trust: vec!["vn".into()],
+            verify_revocation: Revocation::Offline,
+            revocation_timeout_secs: 10,
         }
     }
 }
@@ -376,6 +403,9 @@ impl Config {
                 return bad(format!("tsa.url \"{}\" is not an http(s) URL", t.url));
             }
         }
+        if self.policy.revocation_timeout_secs == 0 {
+            return bad("policy.revocation_timeout_secs must be positive".into());
+        }
         let l = &self.limits;
         if l.max_in_flight == 0 || l.worker_claim <= 0 || l.lease_secs <= 0 || l.max_attempts <= 0 {
             return bad("limits must be positive".into());
@@ -480,8 +510,8 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
         tsa: None,
         limits: Limits::default(),
         policy: Policy {
-            agency_requires_personal: true,
             trust: vec![pki.root().display().to_string()],
+            ..Policy::default()
         },
         keys,
         clients: vec![

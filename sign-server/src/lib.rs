@@ -17,7 +17,9 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod signing;
 pub mod store;
+pub mod verify;
 pub mod worker;
+pub mod xml;
 
 use crate::config::{ClientConfig, Config};
 use crate::signing::Key;
@@ -79,6 +81,9 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The TSA for B-T.
     pub tsa: Option<(String, Arc<dyn pki_core::fetch::Fetcher>)>,
+    /// The HTTP client for OCSP and CRLs in `/v1/verify` (`policy.verify_revocation =
+    /// "online"`); `None`: offline.
+    pub revocation: Option<Arc<dyn pki_core::fetch::Fetcher>>,
     /// Per-client rate limits.
     pub rate_limits: ratelimit::RateLimiter,
     /// The OpenAPI document, as served.
@@ -146,6 +151,12 @@ impl AppState {
                 ))) as Arc<dyn pki_core::fetch::Fetcher>,
             )
         });
+        let revocation =
+            (config.policy.verify_revocation == config::Revocation::Online).then(|| {
+                Arc::new(worker::HttpClient::new(std::time::Duration::from_secs(
+                    config.policy.revocation_timeout_secs,
+                ))) as Arc<dyn pki_core::fetch::Fetcher>
+            });
         let (tx, rx) = mpsc::channel(4096);
         let state = Arc::new(Self {
             sign_slots: Arc::new(Semaphore::new(config.limits.max_in_flight)),
@@ -162,6 +173,7 @@ impl AppState {
             tsa,
             openapi: std::sync::OnceLock::new(),
             rate_limits: ratelimit::RateLimiter::default(),
+            revocation,
             committer: tx,
         });
         tokio::spawn(committer(store, rx));
