@@ -415,3 +415,74 @@ fn xml_documents_are_signed_batched_and_verified_and_xmlsec1_accepts_them() {
         }
     }
 }
+
+#[test]
+fn verify_checks_revocation_online_when_the_policy_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = interop_tests::LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(&input, pdf(5)).unwrap();
+    // Signed in process (pki sign refuses a revoked certificate, as it should).
+    let signed = |who: &str| {
+        let out = tmp.path().join(format!("{who}.pdf"));
+        let pem = std::fs::read_to_string(live.dir.join(format!("{who}.key.pem"))).unwrap();
+        let key = hsm::SoftwareKey::from_pem(&pem, who).unwrap();
+        let chain = pki_core::cert::parse_certificates(
+            &std::fs::read(live.dir.join(format!("{who}.chain.pem"))).unwrap(),
+        )
+        .unwrap();
+        let opts = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
+        pki_core::pades::sign_pdf(&input, &out, &key, &chain, &opts, None).unwrap();
+        std::fs::read(out).unwrap()
+    };
+    let good = signed("officer-rsa");
+    let revoked = signed("revoked");
+
+    let dir = tmp.path().join("server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = write_config(&dir, None, None, "");
+    let fixture_root = interop_tests::fixtures().join("pki/root.pem");
+    edit(
+        &cfg,
+        &format!("trust = [\"{}\"]", fixture_root.display()),
+        &format!("trust = [\"{}\"]", live.dir.join("root.pem").display()),
+    );
+    let offline = Server::start(&cfg, "offline");
+    edit(
+        &cfg,
+        "[policy]\n",
+        "[policy]\nverify_revocation = \"online\"\nrevocation_timeout_secs = 3\n",
+    );
+    let online = Server::start(&cfg, "online");
+    let verify = |s: &Server, doc: &[u8]| {
+        let r = s
+            .post("/v1/verify", Some(SIGNER_KEY), "application/pdf", doc)
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+
+    // Online: the responder says good for one and revoked for the other.
+    let v = verify(&online, &good);
+    assert_eq!(v["indication"], "TOTAL-PASSED", "{v}");
+    let rev = &v["signatures"][0]["revocation"];
+    assert_eq!(rev["status"], "good", "{v}");
+    assert_eq!(rev["embedded"], false, "{v}");
+    let v = verify(&online, &revoked);
+    assert_ne!(v["indication"], "TOTAL-PASSED", "{v}");
+    assert_eq!(v["signatures"][0]["revocation"]["status"], "revoked", "{v}");
+
+    // Offline (the default): nothing fetched, and the report says so.
+    let v = verify(&offline, &revoked);
+    assert_ne!(v["signatures"][0]["revocation"]["status"], "revoked", "{v}");
+    assert_ne!(v["signatures"][0]["revocation"]["status"], "good", "{v}");
+
+    // Online with the status servers down: not a pass, and no hang.
+    live.stop_ocsp();
+    live.stop_crl();
+    let t = std::time::Instant::now();
+    let v = verify(&online, &good);
+    assert_eq!(v["indication"], "INDETERMINATE", "{v}");
+    assert_eq!(v["signatures"][0]["sub_indication"], "TRY_LATER", "{v}");
+    assert!(t.elapsed() < Duration::from_secs(30));
+}
