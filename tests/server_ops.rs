@@ -486,3 +486,74 @@ fn verify_checks_revocation_online_when_the_policy_says_so() {
     assert_eq!(v["signatures"][0]["sub_indication"], "TRY_LATER", "{v}");
     assert!(t.elapsed() < Duration::from_secs(30));
 }
+
+#[test]
+fn readyz_names_a_pkcs11_key_whose_token_went_away() {
+    let Some(t) = interop_tests::pkcs11::softhsm("Ready Token") else {
+        return;
+    };
+    interop_tests::pkcs11::issue_on_token(
+        &t,
+        "rsa2048",
+        "seal",
+        "CN=Văn thư,O=Sở Tư pháp,C=VN",
+        "personal",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let pki = interop_tests::fixtures().join("pki");
+    edit(
+        &cfg,
+        &format!(
+            "keyref = \"file:{}\"",
+            pki.join("officer-rsa.key.pem").display()
+        ),
+        &format!("keyref = \"{}\"", t.uri("object=seal")),
+    );
+    edit(
+        &cfg,
+        &format!("cert = \"{}\"", pki.join("officer-rsa.chain.pem").display()),
+        &format!(
+            "cert = \"{}\"",
+            t.dir.path().join("seal.chain.pem").display()
+        ),
+    );
+    let s = Server::start(&cfg, "a");
+    let v = s.get("/readyz", None).unwrap().json();
+    assert_eq!(v["status"], "ready", "{v}");
+    let r = s
+        .post(
+            "/v1/sign?key=officer",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(1),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // The token's files disappear (a token pulled out; an HSM partition deleted).
+    let tokens = t.dir.path().join("tokens");
+    let saved = t.dir.path().join("tokens.saved");
+    std::fs::rename(&tokens, &saved).unwrap();
+    std::fs::create_dir(&tokens).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = s.get("/readyz", None).unwrap();
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("retry-after").is_some());
+    let v = r.json();
+    assert_eq!(v["code"], "not_ready");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("\"officer\""), "the key is named: {msg}");
+    assert!(!msg.contains(&t.pin), "{msg}");
+    // The software key is not the one blamed.
+    assert!(!msg.contains("\"agency\""), "{msg}");
+    // The answer is cached for about a second, then probed again: still not ready.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(s.get("/readyz", None).unwrap().status, 503);
+}

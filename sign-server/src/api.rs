@@ -1310,21 +1310,11 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers, the keys are open, the service is not stopping.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, body = serde_json::Value), (status = 503, body = ErrorBody)))]
+/// Readiness: the database answers, every key can be used now (its token answers; no
+/// signature is made), the service is not stopping. Cached for one second.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = serde_json::Value), (status = 503, body = ErrorBody, description = "Not ready: the message names the database or the key")))]
 async fn readyz(State(state): St) -> Result<Json<serde_json::Value>, ApiError> {
-    if state.is_stopping() {
-        return Err(ApiError::unavailable("stopping", "the service is stopping"));
-    }
-    state.store.ping().await?;
-    Ok(Json(serde_json::json!({
-        "status": "ready",
-        "keys": state.keys.keys().collect::<Vec<_>>(),
-        "database": match state.store.backend() {
-            store::Backend::Sqlite => "sqlite",
-            store::Backend::Postgres => "postgres",
-        }
-    })))
+    crate::ready::check(&state).await.map(Json)
 }
 
 /// Prometheus metrics.

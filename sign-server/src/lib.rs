@@ -15,6 +15,7 @@ pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod ratelimit;
+pub mod ready;
 pub mod signing;
 pub mod store;
 pub mod verify;
@@ -84,6 +85,8 @@ pub struct AppState {
     /// The HTTP client for OCSP and CRLs in `/v1/verify` (`policy.verify_revocation =
     /// "online"`); `None`: offline.
     pub revocation: Option<Arc<dyn pki_core::fetch::Fetcher>>,
+    /// The last readiness answer (`/readyz`).
+    pub readiness: ready::Readiness,
     /// Per-client rate limits.
     pub rate_limits: ratelimit::RateLimiter,
     /// The OpenAPI document, as served.
@@ -173,6 +176,7 @@ impl AppState {
             tsa,
             openapi: std::sync::OnceLock::new(),
             rate_limits: ratelimit::RateLimiter::default(),
+            readiness: ready::Readiness::default(),
             revocation,
             committer: tx,
         });
