@@ -557,3 +557,157 @@ fn readyz_names_a_pkcs11_key_whose_token_went_away() {
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(s.get("/readyz", None).unwrap().status, 503);
 }
+
+/// Rewrites the chain from record `from` on (a detail changed, every later hash and the head
+/// recomputed, as an intruder who knows the format would), in Python's sqlite3 and hashlib: an
+/// independent implementation of the record hash of decision 0010.
+const REWRITE: &str = r#"
+import sqlite3, sys, hashlib, struct
+db, start = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(db)
+c.executescript("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+F = lambda s: struct.pack('>I', len(s.encode())) + s.encode()
+prev = None
+for r in c.execute("SELECT seq, time, client, action, key_name, document_sha256, profile, cert_serial, outcome, detail, prev_hash, hash FROM audit_log ORDER BY seq").fetchall():
+    seq, fields, h = r[0], list(r[1:10]), r[11]
+    if seq >= start:
+        if seq == start:
+            fields[8] = 'forged'
+        h = hashlib.sha256(b'vn-pki-audit-v1\x00' + F(str(seq)) + b''.join(F(x) for x in fields) + F(prev)).hexdigest()
+        c.execute("UPDATE audit_log SET detail = ?, prev_hash = ?, hash = ? WHERE seq = ?", (fields[8], prev, h, seq))
+    prev = h
+c.execute("UPDATE audit_head SET last_hash = ? WHERE id = 1", (prev,))
+c.commit()
+"#;
+
+#[test]
+fn time_stamped_audit_heads_reveal_a_rewritten_chain() {
+    let tsa = interop_tests::FixtureTsa::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[tsa]\nurl = \"{}\"\n\n[audit]\nanchor_every_secs = 1\n",
+        tsa.url
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let mut s = Server::start(&cfg, "a");
+    for i in 0..4 {
+        let r = s
+            .post(
+                "/v1/sign?key=officer",
+                Some(SIGNER_KEY),
+                "application/pdf",
+                &pdf(i),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let v = loop {
+        let v = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
+        if v["anchors"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["seq"] == 4))
+        {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no anchor: {v}\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(v["intact"], true, "{v}");
+    let a = v["anchors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["seq"] == 4)
+        .unwrap();
+    assert_eq!(a["valid"], true, "{v}");
+    assert!(a["tsa"].as_str().unwrap().contains("CN="), "{v}");
+    for i in 4..6 {
+        let r = s
+            .post(
+                "/v1/sign?key=officer",
+                Some(SIGNER_KEY),
+                "application/pdf",
+                &pdf(i),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    assert!(s.terminate(), "{}", s.log_text());
+
+    let db = dir.path().join("data/sign-server.db");
+    let root = interop_tests::fixtures().join("pki/root.pem");
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--db", db.to_str().unwrap(), "--json"];
+        args.extend(extra);
+        let out = interop_tests::pki(&args);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", interop_tests::text(&out)));
+        (out.status.code(), v)
+    };
+    let (code, v) = verify(&["--trust", root.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["records"], 6);
+    // Without the TSA's root the anchors cannot be trusted, and the check says so.
+    let (code, v) = verify(&[]);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["problems"][0]["kind"], "anchor", "{v}");
+    assert!(
+        v["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("trusted TSA"),
+        "{v}"
+    );
+
+    // The whole chain rewritten from record 3, head included: the hash chain alone is
+    // consistent again, but record 4 is no longer the one the TSA time-stamped.
+    let pristine = std::fs::read(&db).unwrap();
+    let out = interop_tests::run(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(REWRITE)
+            .arg(&db)
+            .arg("3"),
+    );
+    assert!(out.status.success(), "{}", interop_tests::text(&out));
+    let (code, v) = verify(&["--trust", root.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{v}");
+    let problems = v["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().all(|p| p["kind"] == "rewritten"),
+        "only the anchors see it: {v}"
+    );
+    assert_eq!(problems[0]["seq"], 4, "{v}");
+    // The endpoint says the same.
+    let s = Server::start(&cfg, "b");
+    let e = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
+    assert_eq!(e["problems"], v["problems"]);
+    drop(s);
+
+    // Moving the anchor to the forged hash breaks the time-stamp instead.
+    std::fs::write(&db, &pristine).unwrap();
+    for f in ["sign-server.db-wal", "sign-server.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join("data").join(f));
+    }
+    interop_tests::server::sqlite_exec(
+        &db,
+        "UPDATE audit_anchors SET hash = (SELECT hash FROM audit_log WHERE seq = 3) WHERE seq = 4;",
+    );
+    let (code, v) = verify(&["--trust", root.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(
+        (
+            v["problems"][0]["seq"].as_i64(),
+            v["problems"][0]["kind"].as_str()
+        ),
+        (Some(4), Some("anchor")),
+        "{v}"
+    );
+}

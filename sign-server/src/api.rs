@@ -1289,7 +1289,8 @@ async fn audit_records(
     ))
 }
 
-/// Checks the whole audit chain and says where it is broken (auditors only).
+/// Checks the whole audit chain and its time-stamped heads, and says where it is broken
+/// (auditors only). The TSA's certificate must chain to `policy.trust`.
 #[utoipa::path(
     get,
     path = "/v1/audit/verify",
@@ -1299,7 +1300,9 @@ async fn audit_records(
 async fn audit_verify(State(state): St, headers: HeaderMap) -> Result<Json<ChainReport>, ApiError> {
     let client = authenticate(&state, &headers)?;
     require_auditor(&client)?;
-    Ok(Json(state.store.verify_audit().await?))
+    Ok(Json(
+        crate::anchor::verify(&state.store, &state.anchors, &state.intermediates).await?,
+    ))
 }
 
 // ---------------------------------------------------------------- operations

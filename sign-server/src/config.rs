@@ -85,6 +85,17 @@ pub struct Config {
     /// Who may call.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The audit log.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Time-stamp the chain's head with the `[tsa]` this often, in seconds (0: never).
+    pub anchor_every_secs: u64,
 }
 
 fn default_listen() -> String {
@@ -398,6 +409,11 @@ impl Config {
                 ));
             }
         }
+        if self.audit.anchor_every_secs > 0 && self.tsa.is_none() {
+            return bad(
+                "audit.anchor_every_secs needs a [tsa] to time-stamp the audit head with".into(),
+            );
+        }
         if let Some(t) = &self.tsa {
             if !pki_core::fetch::is_http_url(&t.url) {
                 return bad(format!("tsa.url \"{}\" is not an http(s) URL", t.url));
@@ -514,6 +530,7 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
             ..Policy::default()
         },
         keys,
+        audit: AuditConfig::default(),
         clients: vec![
             ClientConfig {
                 name: "demo".into(),

@@ -7,6 +7,7 @@
 //! The audit chain verifier ([`store::Store::verify_audit`]) is also what `pki audit verify`
 //! runs, so the command line and `GET /v1/audit/verify` can never disagree (decision 0010).
 
+pub mod anchor;
 pub mod api;
 pub mod audit;
 pub mod config;
@@ -119,6 +120,7 @@ impl AppState {
         }
         let store = Store::open(&config.database_url(), 16).await?;
         idempotency::migrate(&store).await?;
+        anchor::migrate(&store).await?;
         let keys = tokio::task::spawn_blocking({
             let c = config.clone();
             move || signing::open_keys(&c)
@@ -268,6 +270,15 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     eprintln!("sign-server listening on http://{addr}");
     let worker = tokio::spawn(worker::run(state.clone()));
     let retention = tokio::spawn(worker::retention(state.clone()));
+    let anchoring = match (&state.tsa, state.config.audit.anchor_every_secs) {
+        (Some((url, fetcher)), secs) if secs > 0 => Some(tokio::spawn(anchor::run(
+            state.store.clone(),
+            std::time::Duration::from_secs(secs),
+            url.clone(),
+            fetcher.clone(),
+        ))),
+        _ => None,
+    };
     let s = state.clone();
     axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(async move {
@@ -281,6 +292,9 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     state.stopping.store(true, Ordering::SeqCst);
     state.work.notify_waiters();
     retention.abort();
+    if let Some(a) = anchoring {
+        a.abort();
+    }
     let _ = worker.await;
     state.store.close().await;
     eprintln!("sign-server stopped");
