@@ -1,5 +1,5 @@
-//! Anchoring the audit chain's head with RFC 3161 time-stamps (decision 0030's sequel in
-//! docs/sign-server.md; the chain itself is decision 0010).
+//! Anchoring the audit chain's head with RFC 3161 time-stamps (decision 0030; the chain itself
+//! is decision 0010).
 //!
 //! The hash chain finds a changed, deleted or moved record, but not a rewrite of every record
 //! from some point on together with the head. When `[audit] anchor_every_secs` is set (and a

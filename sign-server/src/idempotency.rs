@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on `POST /v1/sign` (decision 0029; the IETF draft
+//! `Idempotency-Key` on `POST /v1/sign` (decision 0028; the IETF draft
 //! "The Idempotency-Key HTTP Header Field", draft-ietf-httpapi-idempotency-key-header).
 //!
 //! A client that retries a signing request with the same key gets the bytes of the first

@@ -1,4 +1,4 @@
-//! Per-client rate limits: a token bucket per client (decision 0030).
+//! Per-client rate limits: a token bucket per client (decision 0029).
 //!
 //! A client configured with `rate_limit = { per_second = R, burst = B }` may make B requests
 //! at once and R per second on average; one more gets `429 Too Many Requests` with
