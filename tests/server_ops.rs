@@ -169,6 +169,33 @@ fn batch_uploads_are_synced_before_they_are_accepted() {
     assert_eq!(count, "1", "{m}");
     let v = wait_batch(&s, &id, Duration::from_secs(120));
     assert_eq!(v["done"], 20, "{v}");
+
+    // A batch retried with its Idempotency-Key is the same batch; the key with other options
+    // is refused.
+    let batch = |q: &str| {
+        request(
+            &s.base,
+            "POST",
+            q,
+            Some(SIGNER_KEY),
+            &[("content-type", &ct), ("idempotency-key", "b-1")],
+            &body,
+        )
+        .unwrap()
+    };
+    let r = batch("/v1/batches?key=officer&profile=plain");
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let first = r.json()["id"].as_str().unwrap().to_owned();
+    let r = batch("/v1/batches?key=officer&profile=plain");
+    assert_eq!(
+        (r.status, r.json()["id"].as_str()),
+        (200, Some(first.as_str()))
+    );
+    let r = batch("/v1/batches?key=officer&profile=copy");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
 }
 
 #[test]

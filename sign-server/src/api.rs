@@ -800,6 +800,7 @@ pub struct BatchAccepted {
         (status = 202, body = BatchAccepted), (status = 200, body = BatchAccepted, description = "Replayed (same Idempotency-Key)"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The Idempotency-Key was used for a batch with other options"),
     ),
     security(("api_key" = []))
 )]
@@ -870,6 +871,17 @@ async fn batch_inner(
     if let Some(k) = &idem {
         // A replay is answered without reading the documents again.
         if let Some(id) = state.store.idempotent_batch(&client.name, k).await? {
+            // Options are compared (cheap); the documents are not read again.
+            let same = state.store.batch(&id).await?.is_none_or(|b| {
+                b.options == serde_json::to_string(&sp).unwrap_or_default()
+                    && b.callback_url == params.callback_url
+            });
+            if !same {
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used for a batch with other options; use a new key for a new batch",
+                ));
+            }
             return replayed(state, id).await;
         }
     }
