@@ -738,3 +738,51 @@ fn time_stamped_audit_heads_reveal_a_rewritten_chain() {
         "{v}"
     );
 }
+
+#[test]
+fn concurrent_retries_with_one_idempotency_key_sign_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let s = Server::start(&cfg, "a");
+    let before = audit_records(&s);
+    let doc = pdf(99);
+    let answers: Vec<Resp> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| sc.spawn(|| sign_idem(&s, "same-moment", &doc)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut bodies = Vec::new();
+    for r in &answers {
+        match r.status {
+            200 => bodies.push(r.body.clone()),
+            409 => {
+                assert_eq!(r.json()["code"], "idempotency_in_progress");
+                assert!(r.header("retry-after").is_some());
+            }
+            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert!(!bodies.is_empty());
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "one signature for all"
+    );
+    // One signature record; each 409 is a refused request, audited as such.
+    let recs = s
+        .get(&format!("/v1/audit?after={before}"), Some(AUDITOR_KEY))
+        .unwrap()
+        .json();
+    let recs = recs.as_array().unwrap();
+    let signed = recs.iter().filter(|r| r["action"] == "sign").count();
+    let busy = recs
+        .iter()
+        .filter(|r| r["outcome"] == "idempotency_in_progress")
+        .count();
+    assert_eq!(signed, 1, "one signature record: {recs:?}");
+    assert_eq!(busy, answers.len() - bodies.len(), "{recs:?}");
+    assert_eq!(recs.len(), signed + busy);
+    // After the first finished, a retry gets the bytes.
+    let r = sign_idem(&s, "same-moment", &doc);
+    assert_eq!((r.status, &r.body), (200, &bodies[0]));
+}
