@@ -100,4 +100,31 @@ fn two_instances_one_killed_mid_batch_the_other_finishes_without_duplicates() {
         assert_eq!(r.status, 200);
         assert!(r.body.starts_with(&files[i].1));
     }
+    // Idempotency-Key on POST /v1/sign is kept in PostgreSQL too.
+    let idem = |doc: &[u8]| {
+        request(
+            &b.base,
+            "POST",
+            "/v1/sign?key=officer",
+            Some(SIGNER_KEY),
+            &[
+                ("content-type", "application/pdf"),
+                ("idempotency-key", "pg-1"),
+            ],
+            doc,
+        )
+        .unwrap()
+    };
+    let first = idem(&files[0].1);
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let again = idem(&files[0].1);
+    assert_eq!((again.status, &again.body), (200, &first.body));
+    assert_eq!(idem(&files[1].1).status, 422);
+    let chain = b.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
+    assert_eq!(chain["records"], n as u64 + 2, "{chain}");
 }

@@ -75,6 +75,14 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     fn is_remote(&self) -> bool {
         false
     }
+
+    /// Checks that the key can be used now without signing anything (a service's readiness
+    /// probe): a PKCS#11 key asks its token for session information and one attribute of the
+    /// key object, so a token that was removed or a key that was deleted is noticed. Keys held
+    /// in memory are always usable.
+    fn probe(&self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
@@ -106,6 +114,9 @@ impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
     fn is_remote(&self) -> bool {
         (**self).is_remote()
     }
+    fn probe(&self) -> Result<(), Error> {
+        (**self).probe()
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for Box<T> {
@@ -136,5 +147,8 @@ impl<T: Signer + ?Sized> Signer for Box<T> {
     }
     fn is_remote(&self) -> bool {
         (**self).is_remote()
+    }
+    fn probe(&self) -> Result<(), Error> {
+        (**self).probe()
     }
 }

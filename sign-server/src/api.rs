@@ -4,6 +4,7 @@
 use crate::audit::{ChainReport, Entry, Record};
 use crate::config::{ClientConfig, Role};
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency;
 use crate::signing::{self, SignParams};
 use crate::store::{self, Batch, Commit, Job};
 use crate::AppState;
@@ -73,12 +74,12 @@ async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
 }
 
-/// The bytes of a PDF.
+/// The bytes of a PDF or XML document.
 #[derive(Debug, ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct PdfBytes(#[expect(dead_code, reason = "documentation only")] Vec<u8>);
 
-/// A batch upload: one file part per PDF, any part name.
+/// A batch upload: one file part per document (PDF or XML), any part name.
 #[derive(Debug, ToSchema)]
 pub struct BatchUpload {
     /// The PDFs.
@@ -111,7 +112,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, A
                 "the Authorization header must be \"Bearer <key>\"",
             )
         })?;
-    state
+    let client = state
         .clients
         .get(&crate::config::api_key_hash(key))
         .cloned()
@@ -120,7 +121,15 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, A
                 "invalid_credentials",
                 "the API key is not valid; check it with the service operator",
             )
-        })
+        })?;
+    if let Err(e) = state.rate_limits.check(&client) {
+        state
+            .metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
+    Ok(client)
 }
 
 fn require_auditor(c: &ClientConfig) -> Result<(), ApiError> {
@@ -232,7 +241,10 @@ async fn refused(
     detail: &str,
 ) -> ApiError {
     use std::sync::atomic::Ordering::Relaxed;
-    if e.is_client_error() {
+    if e.status == StatusCode::TOO_MANY_REQUESTS {
+        // Counted where it is decided (authenticate); not audited: a client over its rate
+        // would otherwise grow the log at that rate.
+    } else if e.is_client_error() {
         state.metrics.refused.fetch_add(1, Relaxed);
         if let Err(ae) = state.record(refusal(client, params, doc, &e, detail)).await {
             return ae;
@@ -247,12 +259,20 @@ async fn refused(
 
 // ---------------------------------------------------------------- uploads
 
-/// A temporary file that is removed when dropped.
+/// A temporary file that is removed when dropped, unless kept.
 struct TempFile(PathBuf);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -330,18 +350,16 @@ async fn upload(
     Ok((tmp, sha))
 }
 
-async fn file_response(
-    path: &std::path::Path,
-    content_type: &'static str,
-) -> Result<Response, ApiError> {
+async fn file_response(path: &std::path::Path, content_type: &str) -> Result<Response, ApiError> {
     let f = tokio::fs::File::open(path).await.map_err(|e| {
         tracing::error!("cannot open {}: {e}", path.display());
         ApiError::internal()
     })?;
     let len = f.metadata().await.map(|m| m.len()).ok();
     let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(f)));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let ct = HeaderValue::from_str(content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    r.headers_mut().insert(header::CONTENT_TYPE, ct);
     if let Some(l) = len {
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(l));
@@ -363,18 +381,19 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
 
 // ---------------------------------------------------------------- POST /v1/sign
 
-/// Signs one PDF (the request body) and returns the signed PDF.
+/// Signs one PDF or XML document (the request body) and returns the signed document.
 #[utoipa::path(
     post,
     path = "/v1/sign",
-    params(SignParams),
-    request_body(description = "The PDF to sign (any content type; the bytes are what counts)", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
+    params(SignParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same client, key, document and options get the first signature's bytes again (kept for the retention period)")),
+    request_body(description = "The PDF or XML document to sign (any content type; the first bytes tell which)", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
-        (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes,
+        (status = 200, description = "The signed document (application/pdf or application/xml)", content_type = "application/pdf", body = PdfBytes,
          headers(("X-Audit-Seq" = i64, description = "The audit record of this signature"),
                  ("X-Signature-Field" = String, description = "The signature field"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody, description = "Not signable, or the Idempotency-Key was used with another document or options"),
+        (status = 409, body = ErrorBody, description = "A request with this Idempotency-Key is still being signed; see Retry-After"),
         (status = 503, body = ErrorBody, description = "At capacity or a dependency is down; see Retry-After"),
     ),
     security(("api_key" = []))
@@ -451,6 +470,7 @@ async fn sign_inner(
 ) -> Result<Response, ApiError> {
     let key = check_grants(state, client, params)?.clone();
     crate::remote::refuse_sync(&key)?;
+    let idem = idempotency::header(headers)?;
     if state.is_stopping() {
         return Err(ApiError::unavailable(
             "stopping",
@@ -464,12 +484,71 @@ async fn sign_inner(
         .map_err(|_| ApiError::overloaded(1))?;
     let (input, sha) = upload(state, headers, body).await?;
     *doc_sha = sha.clone();
-    let output = TempFile(state.blobs.join("tmp").join(format!("{request_id}.out")));
+    let reservation = match idem {
+        None => None,
+        Some(k) => {
+            let fp = idempotency::fingerprint(&sha, params);
+            match idempotency::begin(&state.store, &client.name, &k, &fp).await? {
+                idempotency::Begin::Replay(earlier) => {
+                    return signed_response(state, &earlier, true).await
+                }
+                idempotency::Begin::New(token) => Some((k, token)),
+            }
+        }
+    };
+    let r = sign_and_record(
+        state,
+        client,
+        params,
+        key,
+        input,
+        sha,
+        request_id,
+        reservation.as_ref(),
+    )
+    .await;
+    if let (Err(_), Some((k, token))) = (&r, &reservation) {
+        idempotency::abandon(&state.store, &client.name, k, token).await;
+    }
+    r
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one request's parts, passed on once"
+)]
+async fn sign_and_record(
+    state: &Arc<AppState>,
+    client: &ClientConfig,
+    params: &SignParams,
+    key: Arc<signing::Key>,
+    input: TempFile,
+    sha: String,
+    request_id: &str,
+    reservation: Option<&(String, String)>,
+) -> Result<Response, ApiError> {
+    // A request with an Idempotency-Key keeps its output (for the retention period) so that
+    // a retry gets the same bytes; any other output is a temporary file.
+    let kept = reservation.map(|_| format!("sign/{request_id}"));
+    let output = TempFile(match &kept {
+        Some(rel) => state.blobs.join(rel),
+        None => state.blobs.join("tmp").join(format!("{request_id}.out")),
+    });
     let outcome = {
         let st = state.clone();
         let (inp, out, p) = (input.0.clone(), output.0.clone(), params.clone());
+        let keep = kept.is_some();
         tokio::task::spawn_blocking(move || {
-            signing::sign_document(&key, &p, &inp, &out, &signing_context(&st))
+            let o = signing::sign_document(&key, &p, &inp, &out, &signing_context(&st))?;
+            if keep {
+                // The row that names this file commits with the audit record: the file must
+                // be on disk first (decision 0028).
+                crate::durable::sync_file_and_dir(&out).map_err(|e| {
+                    tracing::error!("cannot sync {}: {e}", out.display());
+                    ApiError::internal()
+                })?;
+            }
+            Ok::<_, ApiError>(o)
         })
         .await
         .map_err(|e| {
@@ -478,42 +557,90 @@ async fn sign_inner(
         })??
     };
     drop(input);
+    let request = match (reservation, &kept) {
+        (Some((k, token)), Some(rel)) => Some(idempotency::Done {
+            client: client.name.clone(),
+            key: k.clone(),
+            token: token.clone(),
+            result: idempotency::Earlier {
+                output_path: rel.clone(),
+                content_type: outcome.content_type.into(),
+                field: outcome.field.clone(),
+                level: outcome.level.clone(),
+                audit_seq: 0,
+            },
+        }),
+        _ => None,
+    };
     // The signature is released only once its audit record is committed.
     let committed = state
-        .record(Commit {
-            entry: Entry {
-                time: now_rfc3339(),
-                client: client.name.clone(),
-                action: "sign".into(),
-                key: params.key.clone(),
-                document_sha256: sha,
-                profile: params.profile().into(),
-                cert_serial: outcome.cert_serial.clone(),
-                outcome: "signed".into(),
-                detail: format!("request {request_id}"),
+        .record_with(
+            Commit {
+                entry: Entry {
+                    time: now_rfc3339(),
+                    client: client.name.clone(),
+                    action: "sign".into(),
+                    key: params.key.clone(),
+                    document_sha256: sha,
+                    profile: params.profile().into(),
+                    cert_serial: outcome.cert_serial.clone(),
+                    outcome: "signed".into(),
+                    detail: format!("request {request_id}"),
+                },
+                job: None,
             },
-            job: None,
-        })
+            request,
+        )
         .await?;
     let seq = match committed {
         store::Committed::Recorded(s) => s,
         store::Committed::LeaseLost => return Err(ApiError::internal()),
     };
-    let mut r = file_response(&output.0, "application/pdf").await?;
-    // The open file keeps streaming after the name is gone.
-    drop(output);
     state
         .metrics
         .sync_signed
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let earlier = idempotency::Earlier {
+        output_path: output.0.display().to_string(),
+        content_type: outcome.content_type.into(),
+        field: outcome.field,
+        level: outcome.level,
+        audit_seq: seq,
+    };
+    let mut r = file_response(&output.0, &earlier.content_type).await?;
+    if kept.is_some() {
+        // Kept for retries; the retention task deletes it.
+        output.keep();
+    } else {
+        // The open file keeps streaming after the name is gone.
+        drop(output);
+    }
+    signature_headers(&mut r, &earlier, false);
+    Ok(r)
+}
+
+fn signature_headers(r: &mut Response, e: &idempotency::Earlier, replayed: bool) {
     let h = r.headers_mut();
-    h.insert("x-audit-seq", HeaderValue::from(seq));
-    if let Ok(v) = HeaderValue::from_str(&outcome.field) {
+    h.insert("x-audit-seq", HeaderValue::from(e.audit_seq));
+    if let Ok(v) = HeaderValue::from_str(&e.field) {
         h.insert("x-signature-field", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&outcome.level) {
+    if let Ok(v) = HeaderValue::from_str(&e.level) {
         h.insert("x-signature-level", v);
     }
+    if replayed {
+        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+}
+
+/// The output of an earlier request with the same Idempotency-Key, sent again.
+async fn signed_response(
+    state: &AppState,
+    e: &idempotency::Earlier,
+    replayed: bool,
+) -> Result<Response, ApiError> {
+    let mut r = file_response(&state.blobs.join(&e.output_path), &e.content_type).await?;
+    signature_headers(&mut r, e, replayed);
     Ok(r)
 }
 
@@ -677,8 +804,9 @@ pub struct BatchAccepted {
     request_body(content = BatchUpload, content_type = "multipart/form-data", description = "One part per PDF"),
     responses(
         (status = 202, body = BatchAccepted), (status = 200, body = BatchAccepted, description = "Replayed (same Idempotency-Key)"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The Idempotency-Key was used for a batch with other options"),
     ),
     security(("api_key" = []))
 )]
@@ -749,6 +877,17 @@ async fn batch_inner(
     if let Some(k) = &idem {
         // A replay is answered without reading the documents again.
         if let Some(id) = state.store.idempotent_batch(&client.name, k).await? {
+            // Options are compared (cheap); the documents are not read again.
+            let same = state.store.batch(&id).await?.is_none_or(|b| {
+                b.options == serde_json::to_string(&sp).unwrap_or_default()
+                    && b.callback_url == params.callback_url
+            });
+            if !same {
+                return Err(ApiError::unprocessable(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was already used for a batch with other options; use a new key for a new batch",
+                ));
+            }
             return replayed(state, id).await;
         }
     }
@@ -865,6 +1004,22 @@ async fn batch_inner(
         total: jobs.len() as i64,
     };
     let total = b.total;
+    // The accepted documents must survive a power cut, not only a crash: on disk before the
+    // row that accepts them commits (decision 0028).
+    let synced = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || crate::durable::sync_upload_dir(&dir)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| {
+        tracing::error!("cannot sync the batch upload {}: {e}", dir.display());
+        ApiError::unavailable(
+            "storage_unavailable",
+            "the documents could not be stored durably; nothing was accepted; try again later",
+        )
+    })?;
+    state.metrics.observe_upload_sync(synced);
     let (id, replayed) = match state.store.create_batch(&b, idem.as_deref(), &jobs).await? {
         Ok(()) => {
             cleanup.keep();
@@ -950,7 +1105,7 @@ async fn owned_batch(state: &AppState, client: &ClientConfig, id: &str) -> Resul
     get,
     path = "/v1/batches/{id}",
     params(("id" = String, Path, description = "Batch id")),
-    responses((status = 200, body = BatchStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = BatchStatus), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]
 async fn get_batch(
@@ -970,7 +1125,7 @@ async fn get_batch(
     params(("id" = String, Path, description = "Batch id"), ("doc" = String, Path, description = "Document id")),
     responses(
         (status = 200, description = "The signed PDF", content_type = "application/pdf", body = PdfBytes),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Not signed (yet, or it failed)"),
     ),
     security(("api_key" = []))
@@ -986,7 +1141,15 @@ async fn get_document(
         ApiError::not_found("unknown_document", "this batch has no such document")
     })?;
     match (job.state.as_str(), &job.output_path) {
-        ("done", Some(p)) => file_response(&state.blobs.join(p), "application/pdf").await,
+        ("done", Some(p)) => {
+            let path = state.blobs.join(p);
+            let ct = if crate::xml::looks_like_xml(&path) {
+                crate::xml::CONTENT_TYPE
+            } else {
+                "application/pdf"
+            };
+            file_response(&path, ct).await
+        }
         ("failed", _) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "document_failed",
@@ -1005,14 +1168,15 @@ async fn get_document(
 
 // ---------------------------------------------------------------- verify, keys
 
-/// Verifies the signatures of a PDF (the request body); returns the report of CONTRACT.md.
+/// Verifies the signatures of a PDF or XML document (the request body); returns the report of
+/// CONTRACT.md (revocation online or offline per the service's policy).
 #[utoipa::path(
     post,
     path = "/v1/verify",
-    request_body(description = "The PDF to verify", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
+    request_body(description = "The PDF or XML document to verify", content((PdfBytes = "application/pdf"), (PdfBytes = "application/octet-stream"))),
     responses(
         (status = 200, description = "The verification report (CONTRACT.md)", body = serde_json::Value),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -1025,34 +1189,19 @@ async fn verify(State(state): St, headers: HeaderMap, body: Body) -> Result<Resp
         .try_acquire_owned()
         .map_err(|_| ApiError::overloaded(1))?;
     let (input, _) = upload(&state, &headers, body).await?;
-    if !signing::looks_like_pdf(&input.0) {
-        return Err(ApiError::unprocessable(
-            "not_a_pdf",
-            "the document is not a PDF (no %PDF- header); send the PDF file itself",
-        ));
-    }
     let st = state.clone();
     let path = input.0.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let policy = pki_core::crypto::AlgorithmPolicy::default();
-        let opts = pki_core::pades::VerifyOptions {
-            time: time::OffsetDateTime::now_utc(),
-            anchors: &st.anchors,
-            intermediates: &st.intermediates,
-            policy: &policy,
-            fetcher: None,
-        };
-        pki_core::pades::verify_pdf(&path, &opts)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|e| ApiError::unprocessable("invalid_pdf", format!("the PDF cannot be read: {e}")))?;
+    let report = tokio::task::spawn_blocking(move || crate::verify::verify(&st, &path))
+        .await
+        .map_err(|_| ApiError::internal())??;
     let mut v = serde_json::to_value(&report).map_err(|_| ApiError::internal())?;
     if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "file".into(),
-            serde_json::Value::String("upload.pdf".into()),
-        );
+        let name = if report.format == "xml" {
+            "upload.xml"
+        } else {
+            "upload.pdf"
+        };
+        o.insert("file".into(), serde_json::Value::String(name.into()));
     }
     Ok(Json(v).into_response())
 }
@@ -1081,7 +1230,7 @@ pub struct KeyInfo {
 #[utoipa::path(
     get,
     path = "/v1/keys",
-    responses((status = 200, body = Vec<KeyInfo>), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<KeyInfo>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After")),
     security(("api_key" = []))
 )]
 async fn keys(State(state): St, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>, ApiError> {
@@ -1140,7 +1289,7 @@ pub struct AuditQuery {
     get,
     path = "/v1/audit",
     params(AuditQuery),
-    responses((status = 200, body = Vec<Record>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<Record>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 async fn audit_records(
@@ -1162,17 +1311,20 @@ async fn audit_records(
     ))
 }
 
-/// Checks the whole audit chain and says where it is broken (auditors only).
+/// Checks the whole audit chain and its time-stamped heads, and says where it is broken
+/// (auditors only). The TSA's certificate must chain to `policy.trust`.
 #[utoipa::path(
     get,
     path = "/v1/audit/verify",
-    responses((status = 200, body = ChainReport), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = ChainReport), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 async fn audit_verify(State(state): St, headers: HeaderMap) -> Result<Json<ChainReport>, ApiError> {
     let client = authenticate(&state, &headers)?;
     require_auditor(&client)?;
-    Ok(Json(state.store.verify_audit().await?))
+    Ok(Json(
+        crate::anchor::verify(&state.store, &state.anchors, &state.intermediates).await?,
+    ))
 }
 
 // ---------------------------------------------------------------- operations
@@ -1183,21 +1335,11 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers, the keys are open, the service is not stopping.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, body = serde_json::Value), (status = 503, body = ErrorBody)))]
+/// Readiness: the database answers, every key can be used now (its token answers; no
+/// signature is made), the service is not stopping. Cached for one second.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = serde_json::Value), (status = 503, body = ErrorBody, description = "Not ready: the message names the database or the key")))]
 async fn readyz(State(state): St) -> Result<Json<serde_json::Value>, ApiError> {
-    if state.is_stopping() {
-        return Err(ApiError::unavailable("stopping", "the service is stopping"));
-    }
-    state.store.ping().await?;
-    Ok(Json(serde_json::json!({
-        "status": "ready",
-        "keys": state.keys.keys().collect::<Vec<_>>(),
-        "database": match state.store.backend() {
-            store::Backend::Sqlite => "sqlite",
-            store::Backend::Postgres => "postgres",
-        }
-    })))
+    crate::ready::check(&state).await.map(Json)
 }
 
 /// Prometheus metrics.

@@ -105,7 +105,8 @@ pub fn chain(last_seq: i64, last_hash: &str, e: Entry) -> Record {
 pub struct Problem {
     /// The record where it shows.
     pub seq: i64,
-    /// `changed`, `deleted`, `reordered` or `truncated`.
+    /// `changed`, `deleted`, `reordered`, `truncated`, `rewritten` (differs from a
+    /// time-stamped head) or `anchor` (a time-stamp that does not check).
     pub kind: String,
     /// One sentence.
     pub message: String,
@@ -124,6 +125,9 @@ pub struct ChainReport {
     pub last_hash: String,
     /// What is wrong, in chain order.
     pub problems: Vec<Problem>,
+    /// The time-stamps over earlier heads (`[audit] anchor_every_secs`), checked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<crate::anchor::Anchor>,
 }
 
 /// Checks records fed in `seq` order, one at a time (the log is read in pages, never whole).
@@ -242,6 +246,7 @@ impl Verifier {
             last_seq,
             last_hash: self.prev_stored_hash,
             problems: self.problems,
+            anchors: Vec::new(),
         }
     }
 }

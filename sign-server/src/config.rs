@@ -9,8 +9,17 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The profiles the service knows (CONTRACT.md `--profile`).
-pub const PROFILES: &[&str] = &["personal", "agency", "attachment", "copy", "plain"];
+/// The profiles the service knows (CONTRACT.md `--profile`): the PDF layouts, `plain` (both),
+/// and the XML document profiles.
+pub const PROFILES: &[&str] = &[
+    "personal",
+    "agency",
+    "attachment",
+    "copy",
+    "plain",
+    "einvoice",
+    "edxml",
+];
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +85,17 @@ pub struct Config {
     /// Who may call.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The audit log.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Time-stamp the chain's head with the `[tsa]` this often, in seconds (0: never).
+    pub anchor_every_secs: u64,
 }
 
 fn default_listen() -> String {
@@ -161,6 +181,22 @@ pub struct Policy {
     pub agency_requires_personal: bool,
     /// Trust anchors for that check and for `/v1/verify` (`vn`, PEM files, directories).
     pub trust: Vec<String>,
+    /// Whether `/v1/verify` asks OCSP responders and CRL distribution points (`online`) or
+    /// uses only what documents embed (`offline`).
+    pub verify_revocation: Revocation,
+    /// Seconds an OCSP or CRL request of `/v1/verify` may take.
+    pub revocation_timeout_secs: u64,
+}
+
+/// Where `/v1/verify` gets certificate status from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Revocation {
+    /// Only what the document embeds.
+    #[default]
+    Offline,
+    /// Also OCSP and CRLs fetched at verification time.
+    Online,
 }
 
 impl Default for Policy {
@@ -168,6 +204,8 @@ impl Default for Policy {
         Self {
             agency_requires_personal: true,
             trust: vec!["vn".into()],
+            verify_revocation: Revocation::Offline,
+            revocation_timeout_secs: 10,
         }
     }
 }
@@ -236,6 +274,19 @@ pub struct ClientConfig {
     /// Profiles it may use.
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// Its request rate limit (none: only the global limits apply).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A client's token bucket: `burst` requests at once, `per_second` on average.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second, on average.
+    pub per_second: f64,
+    /// Requests at once (the bucket's size).
+    pub burst: u32,
 }
 
 /// Environment variables that override the file (for containers and service managers).
@@ -355,6 +406,14 @@ impl Config {
                     ));
                 }
             }
+            if let Some(r) = &c.rate_limit {
+                if !(r.per_second.is_finite() && r.per_second > 0.0) || r.burst == 0 {
+                    return bad(format!(
+                        "client \"{}\": rate_limit needs per_second > 0 and burst >= 1",
+                        c.name
+                    ));
+                }
+            }
             if c.role == Role::Auditor && !c.keys.is_empty() {
                 return bad(format!(
                     "client \"{}\" is an auditor and cannot be granted keys (auditors do not sign)",
@@ -362,10 +421,18 @@ impl Config {
                 ));
             }
         }
+        if self.audit.anchor_every_secs > 0 && self.tsa.is_none() {
+            return bad(
+                "audit.anchor_every_secs needs a [tsa] to time-stamp the audit head with".into(),
+            );
+        }
         if let Some(t) = &self.tsa {
             if !pki_core::fetch::is_http_url(&t.url) {
                 return bad(format!("tsa.url \"{}\" is not an http(s) URL", t.url));
             }
+        }
+        if self.policy.revocation_timeout_secs == 0 {
+            return bad("policy.revocation_timeout_secs must be positive".into());
         }
         let l = &self.limits;
         if l.max_in_flight == 0 || l.worker_claim <= 0 || l.lease_secs <= 0 || l.max_attempts <= 0 {
@@ -474,10 +541,11 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
         tsa: None,
         limits: Limits::default(),
         policy: Policy {
-            agency_requires_personal: true,
             trust: vec![pki.root().display().to_string()],
+            ..Policy::default()
         },
         keys,
+        audit: AuditConfig::default(),
         clients: vec![
             ClientConfig {
                 name: "demo".into(),
@@ -485,6 +553,7 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
                 role: Role::Signer,
                 keys: vec!["officer".into(), "agency".into()],
                 profiles: PROFILES.iter().map(|s| s.to_string()).collect(),
+                rate_limit: None,
             },
             ClientConfig {
                 name: "demo-auditor".into(),
@@ -492,6 +561,7 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
                 role: Role::Auditor,
                 keys: vec![],
                 profiles: vec![],
+                rate_limit: None,
             },
         ],
     };

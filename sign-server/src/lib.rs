@@ -7,15 +7,22 @@
 //! The audit chain verifier ([`store::Store::verify_audit`]) is also what `pki audit verify`
 //! runs, so the command line and `GET /v1/audit/verify` can never disagree (decision 0010).
 
+pub mod anchor;
 pub mod api;
 pub mod audit;
 pub mod config;
+pub mod durable;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
+pub mod ratelimit;
+pub mod ready;
 pub mod remote;
 pub mod signing;
 pub mod store;
+pub mod verify;
 pub mod worker;
+pub mod xml;
 
 use crate::config::{ClientConfig, Config};
 use crate::signing::Key;
@@ -45,7 +52,11 @@ pub enum StartError {
     Io(String),
 }
 
-type CommitRequest = (Commit, oneshot::Sender<Result<Committed, ()>>);
+type CommitRequest = (
+    Commit,
+    Option<idempotency::Done>,
+    oneshot::Sender<Result<Committed, ()>>,
+);
 
 /// Everything a request handler needs.
 pub struct AppState {
@@ -73,6 +84,13 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The TSA for B-T.
     pub tsa: Option<(String, Arc<dyn pki_core::fetch::Fetcher>)>,
+    /// The HTTP client for OCSP and CRLs in `/v1/verify` (`policy.verify_revocation =
+    /// "online"`); `None`: offline.
+    pub revocation: Option<Arc<dyn pki_core::fetch::Fetcher>>,
+    /// The last readiness answer (`/readyz`).
+    pub readiness: ready::Readiness,
+    /// Per-client rate limits.
+    pub rate_limits: ratelimit::RateLimiter,
     /// The OpenAPI document, as served.
     pub openapi: std::sync::OnceLock<String>,
     committer: mpsc::Sender<CommitRequest>,
@@ -91,7 +109,7 @@ impl AppState {
     /// Opens the database and the keys, and starts the audit committer.
     pub async fn new(config: Config) -> Result<Arc<Self>, StartError> {
         let blobs = config.blob_dir();
-        for d in ["in", "out", "tmp"] {
+        for d in ["in", "out", "tmp", "sign"] {
             std::fs::create_dir_all(blobs.join(d))
                 .map_err(|e| StartError::Io(format!("cannot create {}: {e}", blobs.display())))?;
         }
@@ -102,6 +120,8 @@ impl AppState {
             }
         }
         let store = Store::open(&config.database_url(), 16).await?;
+        idempotency::migrate(&store).await?;
+        anchor::migrate(&store).await?;
         let keys = tokio::task::spawn_blocking({
             let c = config.clone();
             move || signing::open_keys(&c)
@@ -137,6 +157,12 @@ impl AppState {
                 ))) as Arc<dyn pki_core::fetch::Fetcher>,
             )
         });
+        let revocation =
+            (config.policy.verify_revocation == config::Revocation::Online).then(|| {
+                Arc::new(worker::HttpClient::new(std::time::Duration::from_secs(
+                    config.policy.revocation_timeout_secs,
+                ))) as Arc<dyn pki_core::fetch::Fetcher>
+            });
         let (tx, rx) = mpsc::channel(4096);
         let state = Arc::new(Self {
             sign_slots: Arc::new(Semaphore::new(config.limits.max_in_flight)),
@@ -152,6 +178,9 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             tsa,
             openapi: std::sync::OnceLock::new(),
+            rate_limits: ratelimit::RateLimiter::default(),
+            readiness: ready::Readiness::default(),
+            revocation,
             committer: tx,
         });
         tokio::spawn(committer(store, rx));
@@ -161,9 +190,18 @@ impl AppState {
     /// Appends an audit record (grouped with others arriving at the same moment into one
     /// transaction).
     pub async fn record(&self, c: Commit) -> Result<Committed, error::ApiError> {
+        self.record_with(c, None).await
+    }
+
+    /// [`Self::record`], completing an idempotent request in the same transaction.
+    pub async fn record_with(
+        &self,
+        c: Commit,
+        request: Option<idempotency::Done>,
+    ) -> Result<Committed, error::ApiError> {
         let (tx, rx) = oneshot::channel();
         self.committer
-            .send((c, tx))
+            .send((c, request, tx))
             .await
             .map_err(|_| error::ApiError::unavailable("stopping", "the service is stopping"))?;
         rx.await.ok().and_then(Result::ok).ok_or_else(|| {
@@ -190,16 +228,17 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<CommitRequest>) {
                 Err(_) => break,
             }
         }
-        let items: Vec<Commit> = batch.iter().map(|(c, _)| c.clone()).collect();
-        match store.commit(&items).await {
+        let items: Vec<Commit> = batch.iter().map(|(c, _, _)| c.clone()).collect();
+        let requests: Vec<_> = batch.iter().map(|(_, r, _)| r.clone()).collect();
+        match store.commit_with(&items, &requests).await {
             Ok(results) => {
-                for ((_, tx), r) in batch.into_iter().zip(results) {
+                for ((_, _, tx), r) in batch.into_iter().zip(results) {
                     let _ = tx.send(Ok(r));
                 }
             }
             Err(e) => {
                 tracing::error!("audit commit failed: {e}");
-                for (_, tx) in batch {
+                for (_, _, tx) in batch {
                     let _ = tx.send(Err(()));
                 }
             }
@@ -233,6 +272,15 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     let worker = tokio::spawn(worker::run(state.clone()));
     let retention = tokio::spawn(worker::retention(state.clone()));
     let remote = tokio::spawn(remote::run(state.clone()));
+    let anchoring = match (&state.tsa, state.config.audit.anchor_every_secs) {
+        (Some((url, fetcher)), secs) if secs > 0 => Some(tokio::spawn(anchor::run(
+            state.store.clone(),
+            std::time::Duration::from_secs(secs),
+            url.clone(),
+            fetcher.clone(),
+        ))),
+        _ => None,
+    };
     let s = state.clone();
     axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(async move {
@@ -246,6 +294,9 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
     state.stopping.store(true, Ordering::SeqCst);
     state.work.notify_waiters();
     retention.abort();
+    if let Some(a) = anchoring {
+        a.abort();
+    }
     let _ = worker.await;
     let _ = remote.await;
     state.store.close().await;

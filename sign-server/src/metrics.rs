@@ -23,6 +23,10 @@ pub struct Metrics {
     pub errors: AtomicU64,
     /// Batches accepted.
     pub batches: AtomicU64,
+    /// Requests refused for a client's rate limit (429).
+    pub rate_limited: AtomicU64,
+    upload_syncs: AtomicU64,
+    upload_sync_micros: AtomicU64,
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
 }
@@ -37,6 +41,15 @@ impl Metrics {
             .unwrap_or(BUCKETS.len());
         self.latency[i].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Records the time a batch upload took to be made durable.
+    pub fn observe_upload_sync(&self, d: std::time::Duration) {
+        self.upload_syncs.fetch_add(1, Ordering::Relaxed);
+        self.upload_sync_micros.fetch_add(
             u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
@@ -81,6 +94,11 @@ impl Metrics {
             &[("", g(&self.overloaded))],
         );
         counter(
+            "sign_server_requests_rate_limited_total",
+            "Requests refused with 429 for a client's rate limit.",
+            &[("", g(&self.rate_limited))],
+        );
+        counter(
             "sign_server_errors_total",
             "Requests answered with another 5xx.",
             &[("", g(&self.errors))],
@@ -95,6 +113,12 @@ impl Metrics {
                 "# HELP sign_server_queue_documents Batch documents queued or being signed.\n# TYPE sign_server_queue_documents gauge\nsign_server_queue_documents {p}"
             );
         }
+        let _ = writeln!(
+            o,
+            "# HELP sign_server_batch_upload_sync_seconds Time spent making batch uploads durable (syncfs and directory fsync) before accepting them.\n# TYPE sign_server_batch_upload_sync_seconds summary\nsign_server_batch_upload_sync_seconds_sum {}\nsign_server_batch_upload_sync_seconds_count {}",
+            g(&self.upload_sync_micros) as f64 / 1e6,
+            g(&self.upload_syncs)
+        );
         let name = "sign_server_sign_duration_seconds";
         let _ = writeln!(
             o,

@@ -1,7 +1,7 @@
 //! Signing one document with a named key: the thin mapping from the service's profile, level
 //! and options onto `pki_core::pades`. Runs on blocking threads, never on the async executor.
 //!
-//! Profiles: every profile is an invisible PAdES signature for now (the visible Decree 30
+//! XML documents go to [`crate::xml`]. PDF profiles: see [`layout`] (the visible Decree 30
 //! layouts land in pki-core's pades module and are then a field here); `agency` additionally
 //! enforces Decree 30/2020 Art. 32(2)(d) when the policy asks it.
 
@@ -194,7 +194,8 @@ pub fn open_keys(config: &Config) -> Result<BTreeMap<String, Arc<Key>>, KeyLoadE
 pub struct SignParams {
     /// The key's name (see `GET /v1/keys`).
     pub key: String,
-    /// `personal`, `agency`, `attachment`, `copy` or `plain` (default `plain`).
+    /// PDF: `personal`, `agency`, `attachment`, `copy` or `plain`; XML: `plain`, `einvoice`
+    /// or `edxml` (default `plain`).
     #[serde(default)]
     pub profile: Option<String>,
     /// `B-B` (default) or `B-T` (when the service has a TSA).
@@ -254,6 +255,8 @@ pub fn level(name: Option<&str>, tsa: bool) -> Result<Level, ApiError> {
 pub struct Outcome {
     /// Signature field.
     pub field: String,
+    /// The signed document's media type.
+    pub content_type: &'static str,
     /// Level name.
     pub level: String,
     /// Algorithm name.
@@ -286,7 +289,16 @@ impl std::fmt::Debug for Context<'_> {
 
 pub use pki_core::pdf::looks_like_pdf;
 
-/// Signs `input` into `output` (written atomically by pki-core).
+/// The answer to a body that is neither a PDF nor XML (the code predates XML).
+pub fn not_a_document() -> ApiError {
+    ApiError::unprocessable(
+        "not_a_pdf",
+        "the document is neither a PDF (no %PDF- header) nor XML; send the PDF or XML file itself",
+    )
+}
+
+/// Signs `input` (a PDF or an XML document, told by its first bytes) into `output`, written
+/// atomically.
 pub fn sign_document(
     key: &Key,
     params: &SignParams,
@@ -294,7 +306,15 @@ pub fn sign_document(
     output: &Path,
     ctx: &Context<'_>,
 ) -> Result<Outcome, ApiError> {
+    let xml = !looks_like_pdf(input) && crate::xml::looks_like_xml(input);
+    if !xml && !looks_like_pdf(input) {
+        return Err(not_a_document());
+    }
     let now = time::OffsetDateTime::now_utc();
+    if xml {
+        check_not_expired(key, now)?;
+        return crate::xml::sign(key, params, input, output, ctx, now);
+    }
     let o = pades_options(key, params, input, ctx, now)?;
     let signed = pades::sign_pdf(
         input,
@@ -307,10 +327,21 @@ pub fn sign_document(
     .map_err(map_pades_error)?;
     Ok(Outcome {
         field: signed.field_name,
+        content_type: "application/pdf",
         level: signed.level.name().into(),
         algorithm: signed.algorithm.name(),
         cert_serial: key.chain[0].serial_hex(),
     })
+}
+
+fn check_not_expired(key: &Key, now: time::OffsetDateTime) -> Result<(), ApiError> {
+    if now > key.chain[0].not_after() {
+        return Err(ApiError::unavailable(
+            "key_unusable",
+            "the key's certificate has expired; the operator must renew it",
+        ));
+    }
+    Ok(())
 }
 
 /// The PAdES options for `params` over `input` (the Decree 30 check and the layout done):
@@ -328,10 +359,14 @@ pub fn pades_options(
             "the document is not a PDF (no %PDF- header); send the PDF file itself",
         ));
     }
-    if now > key.chain[0].not_after() {
-        return Err(ApiError::unavailable(
-            "key_unusable",
-            "the key's certificate has expired; the operator must renew it",
+    check_not_expired(key, now)?;
+    if matches!(params.profile(), "einvoice" | "edxml") {
+        return Err(ApiError::unprocessable(
+            "profile_not_for_pdf",
+            format!(
+                "the profile \"{}\" is for XML documents; this document is a PDF",
+                params.profile()
+            ),
         ));
     }
     let lvl = level(params.level.as_deref(), ctx.tsa.is_some())?;

@@ -412,6 +412,11 @@ impl Store {
         self.backend
     }
 
+    /// The connection pool (for the tables of other modules: `idempotency`).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         if self.backend == Backend::Postgres {
@@ -461,11 +466,21 @@ impl Store {
 
     /// Commits audit records (and the jobs they finish) in one transaction, in order.
     pub async fn commit(&self, items: &[Commit]) -> Result<Vec<Committed>, StoreError> {
+        self.commit_with(items, &[]).await
+    }
+
+    /// [`Self::commit`], also completing the idempotent requests that the records answer
+    /// (`requests[i]` belongs to `items[i]`; missing ones are `None`) in the same transaction.
+    pub async fn commit_with(
+        &self,
+        items: &[Commit],
+        requests: &[Option<crate::idempotency::Done>],
+    ) -> Result<Vec<Committed>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let (mut last_seq, mut last_hash) = self.audit_head(&mut tx).await?;
         let mut out = Vec::with_capacity(items.len());
         let now = now_micros();
-        for item in items {
+        for (i, item) in items.iter().enumerate() {
             let seq = last_seq + 1;
             if let Some((job_id, token, outcome)) = &item.job {
                 let q = match outcome {
@@ -500,6 +515,9 @@ impl Store {
                 }
             }
             append_audit(&mut tx, &mut last_seq, &mut last_hash, &item.entry).await?;
+            if let Some(Some(done)) = requests.get(i) {
+                done.apply(&mut tx, seq).await?;
+            }
             out.push(Committed::Recorded(seq));
         }
         write_audit_head(&mut tx, last_seq, last_hash).await?;

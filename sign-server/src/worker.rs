@@ -418,6 +418,9 @@ pub async fn retention(state: Arc<AppState>) {
     loop {
         let days = i64::from(state.config.storage.retention_days);
         let before = crate::store::now_micros() - days * 86_400 * 1_000_000;
+        if let Err(e) = crate::idempotency::expire(&state.store, &state.blobs, before).await {
+            tracing::warn!("retention: {e}");
+        }
         match state.store.expired_batches(before).await {
             Ok(ids) => {
                 for id in ids {

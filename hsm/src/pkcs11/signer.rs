@@ -297,4 +297,19 @@ impl Signer for Pkcs11Signer {
     fn certificates(&self) -> Vec<Vec<u8>> {
         self.certs.clone()
     }
+
+    fn probe(&self) -> Result<(), Error> {
+        // C_GetSessionInfo alone answers from the module's memory; reading an attribute of
+        // the key object reaches the token (and its object store), so a token pulled out or a
+        // key deleted by another process shows up here.
+        self.pool.with_key(
+            |session, key| {
+                session.get_session_info()?;
+                session
+                    .get_attributes(key, &[cryptoki::object::AttributeType::KeyType])
+                    .map(|_| ())
+            },
+            |e| map("C_GetAttributeValue", &self.token.label, e),
+        )
+    }
 }

@@ -17,4 +17,8 @@ pub struct VerifyArgs {
     /// Print the result as JSON (the same document as GET /v1/audit/verify).
     #[arg(long)]
     pub json: bool,
+    /// Trust anchors for the TSA that time-stamped the log's head (`[audit]
+    /// anchor_every_secs`): PEM files, directories, or `vn` (the default).
+    #[arg(long = "trust", value_name = "PEM|DIR|vn")]
+    pub trust: Vec<String>,
 }

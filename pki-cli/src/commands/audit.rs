@@ -29,6 +29,12 @@ fn db_url(db: &str) -> Result<String, CliError> {
 fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     let vi = lang == Lang::Vi;
     let url = db_url(&a.db)?;
+    let trust = if a.trust.is_empty() {
+        vec!["vn".to_owned()]
+    } else {
+        a.trust.clone()
+    };
+    let (anchors, intermediates) = crate::commands::common::load_trust_and_intermediates(&trust)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,7 +42,7 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
     let report = rt
         .block_on(async {
             let store = sign_server::store::Store::open_existing(&url).await?;
-            let r = store.verify_audit().await;
+            let r = sign_server::anchor::verify(&store, &anchors, &intermediates).await;
             store.close().await;
             r
         })
@@ -57,6 +63,20 @@ fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
             if vi { "mã băm cuối" } else { "last hash" },
             report.last_hash
         );
+        if let Some(last) = report.anchors.last() {
+            println!(
+                "  {} {} {} {} ({})",
+                if vi {
+                    "dấu thời gian mới nhất: bản ghi"
+                } else {
+                    "latest time-stamp: record"
+                },
+                last.seq,
+                if vi { "lúc" } else { "at" },
+                last.time,
+                last.tsa
+            );
+        }
     } else {
         println!(
             "{} {}",

@@ -1,0 +1,54 @@
+//! Making files durable before the database refers to them (decision 0028).
+//!
+//! A row that names a blob is committed only after the blob's bytes *and* its directory entry
+//! are on stable storage, so a power cut can lose a request that was never answered, never one
+//! that was: POSIX `fsync` of a file does not persist its name, which needs an `fsync` of the
+//! directory (see fsync(2), "Calling fsync() does not necessarily ensure that the entry in the
+//! directory containing the file has also reached disk").
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// `fsync` of a directory (its entries: names created or renamed in it).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `fsync` of one file and of the directory holding it.
+pub fn sync_file_and_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a batch's upload directory durable before its transaction commits: one `syncfs` of
+/// the blob file system (every document's data and entry, instead of one `fsync` per file),
+/// then an `fsync` of the directory and of its parent, whose entry names it. Returns how long
+/// it took (for `/metrics`).
+pub fn sync_upload_dir(dir: &Path) -> std::io::Result<Duration> {
+    let t = Instant::now();
+    let f = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&f).map_err(std::io::Error::from)?;
+    f.sync_all()?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(t.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syncs_a_directory_of_files() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("b");
+        std::fs::create_dir(&sub).unwrap();
+        for i in 0..3 {
+            std::fs::write(sub.join(format!("{i}.pdf")), b"%PDF-1.7").unwrap();
+        }
+        sync_upload_dir(&sub).unwrap();
+        sync_file_and_dir(&sub.join("0.pdf")).unwrap();
+        assert!(sync_upload_dir(&d.path().join("missing")).is_err());
+    }
+}
