@@ -200,6 +200,17 @@ pub fn analyse<R: Read + Seek>(
     from: usize,
     constraints: &Constraints,
 ) -> Result<Analysis, PdfError> {
+    analyse_signed(reader, from, from, constraints)
+}
+
+/// [`analyse`], also checking the dictionaries of every revision up to `signed` (the newest
+/// revision a signature covers) for keys given twice with different values.
+pub fn analyse_signed<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    from: usize,
+    signed: usize,
+    constraints: &Constraints,
+) -> Result<Analysis, PdfError> {
     let mut out = Analysis::default();
     let n = reader.revisions().len();
     for rev in 0..n {
@@ -212,6 +223,15 @@ pub fn analyse<R: Read + Seek>(
     let mut store = Store::default();
     for rev in 0..n {
         let cur = view_of(reader, prev.as_ref(), rev);
+        if rev <= signed {
+            let problems = repeated_keys(reader, &mut store, &cur, rev);
+            if !problems.is_empty() {
+                out.structure_problems
+                    .entry(rev)
+                    .or_default()
+                    .extend(problems);
+            }
+        }
         if rev > from {
             if let Some(old) = &prev {
                 let mut cmp = Compare::new(reader, &mut store, old, &cur, rev, constraints);
@@ -331,6 +351,102 @@ fn revision_structure<R: Read + Seek>(
         )),
     }
     Ok(problems)
+}
+
+/// Most objects of one revision checked for repeated keys.
+const MAX_KEY_CHECKS: usize = 200_000;
+
+/// Dictionaries that give one key two different values, among the objects revision `rev`
+/// defines in its own sections (as its view shows them). Readers differ on which value counts
+/// (the first, the last), so the signed bytes do not fix what the signer saw: a parser
+/// differential an attacker can plant before signing. Repeats with equal values are harmless
+/// and not reported; objects that cannot be read are judged where they are used.
+fn repeated_keys<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    store: &mut Store,
+    view: &View,
+    rev: usize,
+) -> Vec<String> {
+    let mut defined: Vec<(u32, XrefEntry)> = reader.revisions()[rev]
+        .sections
+        .iter()
+        .flat_map(|&i| reader.sections()[i].entries.iter().map(|(n, e)| (*n, *e)))
+        .collect();
+    defined.sort_unstable_by_key(|(n, _)| *n);
+    defined.dedup_by_key(|(n, _)| *n);
+    let mut bad = Vec::new();
+    for (num, _) in defined.into_iter().take(MAX_KEY_CHECKS) {
+        let Some(&e) = view.entries.get(&num) else {
+            continue;
+        };
+        let (r, stream_entry) = match e {
+            XrefEntry::InUse { gen, .. } => (ObjRef { num, gen }, None),
+            XrefEntry::Compressed { stream, .. } => {
+                (ObjRef::new(num), view.entries.get(&stream).copied())
+            }
+            XrefEntry::Free { .. } => continue,
+        };
+        let key = (r, Some(e), stream_entry);
+        let obj = match store.objects.get(&key) {
+            Some(o) => Rc::clone(o),
+            None => {
+                let loaded = if reader.entry(num) == Some(e)
+                    && stream_entry.is_none_or(|se| {
+                        matches!(e, XrefEntry::Compressed { stream, .. } if reader.entry(stream) == Some(se))
+                    }) {
+                    reader.get(r)
+                } else {
+                    match (e, stream_entry) {
+                        (XrefEntry::Compressed { stream, index }, Some(se)) => {
+                            reader.get_compressed_version(r, ObjRef::new(stream), se, index)
+                        }
+                        (XrefEntry::Compressed { .. }, None) => continue,
+                        _ => reader.get_version(r, e),
+                    }
+                };
+                let Ok(o) = loaded else { continue };
+                let o = Rc::new(o);
+                if store.objects.len() < STORE_OBJECTS {
+                    store.objects.insert(key, Rc::clone(&o));
+                }
+                o
+            }
+        };
+        if conflicting_key(&obj, 0) {
+            bad.push(num);
+        }
+    }
+    if bad.is_empty() {
+        return Vec::new();
+    }
+    bad.truncate(5);
+    vec![format!(
+        "revision {} has dictionaries that give one key two different values (objects {:?}): readers differ on which value they show",
+        rev + 1,
+        bad
+    )]
+}
+
+/// Whether a value holds a dictionary that gives one key two different values.
+fn conflicting_key(o: &Object, depth: usize) -> bool {
+    let d = match o {
+        Object::Dictionary(d) => d,
+        Object::Stream(s) => &s.dict,
+        Object::Array(a) => return depth < 64 && a.iter().any(|x| conflicting_key(x, depth + 1)),
+        _ => return false,
+    };
+    if depth >= 64 {
+        return false;
+    }
+    if repeated_key(d).is_some() {
+        let entries: Vec<(&[u8], &Object)> = d.iter().map(|(k, v)| (k.as_bytes(), v)).collect();
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|(k2, v2)| k2 == k && v2 != v) {
+                return true;
+            }
+        }
+    }
+    d.iter().any(|(_, v)| conflicting_key(v, depth + 1))
 }
 
 /// Objects a revision's view places at or after the end of that revision's bytes.

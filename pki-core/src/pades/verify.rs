@@ -464,8 +464,13 @@ fn apply_changes<R: std::io::Read + std::io::Seek>(
     else {
         return Ok(());
     };
+    let signed = reports
+        .iter()
+        .filter_map(|r| r.revision)
+        .max()
+        .map_or(from, |r| r as usize - 1);
     let c = constraints(reader, fields, reports)?;
-    let analysis = match changes::analyse(reader, from, &c) {
+    let analysis = match changes::analyse_signed(reader, from, signed, &c) {
         Ok(a) => a,
         Err(e) => {
             for r in reports.iter_mut().filter(|r| r.revision.is_some()) {
