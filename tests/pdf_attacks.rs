@@ -920,3 +920,44 @@ fn xmp_metadata_updates_are_allowed_other_catalog_changes_are_not() {
         "{mods:?}"
     );
 }
+
+/// A dictionary in the signed revision that gives a key twice with different values (readers
+/// differ on which counts: a parser differential planted before signing) fails the signature;
+/// the same value given twice is harmless.
+#[test]
+fn a_signed_dictionary_that_repeats_a_key_with_another_value_fails() {
+    let base = document();
+    let mut r = reader(&base);
+    let (pref, page_dict) = page(&mut r);
+    let repeated = |value: &[u8]| {
+        let mut b = Object::Dictionary(page_dict.clone()).to_bytes();
+        b.truncate(b.len() - 2);
+        b.extend(b"/MediaBox ");
+        b.extend(value);
+        b.extend(b">>");
+        b
+    };
+    let same = page_dict.get("MediaBox").unwrap().to_bytes();
+    let harmless = sign(
+        &raw_update(&base, &[(pref.num, repeated(&same))], &[]),
+        "officer-rsa",
+    );
+    let rep = verify(&harmless);
+    assert_eq!(
+        first(&rep).indication,
+        Indication::TotalPassed,
+        "{}",
+        rep.to_json()
+    );
+    let ambiguous = sign(
+        &raw_update(&base, &[(pref.num, repeated(b"[0 0 200 200]"))], &[]),
+        "officer-rsa",
+    );
+    let rep = verify(&ambiguous);
+    assert_failed(&rep, "FORMAT_FAILURE", "a page with two /MediaBox values");
+    assert!(
+        rep.to_json().contains("two different values"),
+        "{}",
+        rep.to_json()
+    );
+}

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 
 /// What the end-entity certificate must be good for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Purpose {
     /// Signing documents: keyUsage digitalSignature or nonRepudiation; an EKU, when present,

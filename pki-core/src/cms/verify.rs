@@ -224,6 +224,26 @@ impl SignedData {
         extra_certs: &[Certificate],
         policy: &AlgorithmPolicy,
     ) -> Result<SignerCheck, CmsError> {
+        self.verify_signer_among(
+            index,
+            content,
+            self.parsed_certificates(),
+            extra_certs,
+            policy,
+        )
+    }
+
+    /// [`Self::verify_signer`] with the embedded certificates already parsed (`embedded`, as
+    /// [`Self::parsed_certificates`] gives them), for a caller that parses each certificate
+    /// once for many signatures.
+    pub fn verify_signer_among(
+        &self,
+        index: usize,
+        content: Content<'_>,
+        embedded: Vec<Certificate>,
+        extra_certs: &[Certificate],
+        policy: &AlgorithmPolicy,
+    ) -> Result<SignerCheck, CmsError> {
         let si = self
             .signer_infos
             .get(index)
@@ -236,8 +256,7 @@ impl SignedData {
         // Several certificates may match the identifier (an embedded impostor with the same
         // issuer and serial as the real one supplied by the caller): the one whose key verifies
         // the signature wins, else the first.
-        let candidates: Vec<Certificate> = self
-            .parsed_certificates()
+        let candidates: Vec<Certificate> = embedded
             .into_iter()
             .chain(extra_certs.iter().cloned())
             .filter(|c| sid_matches(&si.sid, c))

@@ -24,6 +24,7 @@ use crate::report::Modification;
 use hsm::HashAlgorithm;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek};
+use std::rc::Rc;
 
 /// Most object comparisons made for one revision before giving up (a disallowed change).
 const MAX_STEPS: usize = 2_000_000;
@@ -199,6 +200,17 @@ pub fn analyse<R: Read + Seek>(
     from: usize,
     constraints: &Constraints,
 ) -> Result<Analysis, PdfError> {
+    analyse_signed(reader, from, from, constraints)
+}
+
+/// [`analyse`], also checking the dictionaries of every revision up to `signed` (the newest
+/// revision a signature covers) for keys given twice with different values.
+pub fn analyse_signed<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    from: usize,
+    signed: usize,
+    constraints: &Constraints,
+) -> Result<Analysis, PdfError> {
     let mut out = Analysis::default();
     let n = reader.revisions().len();
     for rev in 0..n {
@@ -208,11 +220,21 @@ pub fn analyse<R: Read + Seek>(
         }
     }
     let mut prev: Option<View> = None;
+    let mut store = Store::default();
     for rev in 0..n {
         let cur = view_of(reader, prev.as_ref(), rev);
+        if rev <= signed {
+            let problems = repeated_keys(reader, &mut store, &cur, rev);
+            if !problems.is_empty() {
+                out.structure_problems
+                    .entry(rev)
+                    .or_default()
+                    .extend(problems);
+            }
+        }
         if rev > from {
             if let Some(old) = &prev {
-                let mut cmp = Compare::new(reader, old, &cur, rev, constraints);
+                let mut cmp = Compare::new(reader, &mut store, old, &cur, rev, constraints);
                 let changes = match cmp.run() {
                     Ok(()) => cmp.changes,
                     Err(e) => {
@@ -331,6 +353,102 @@ fn revision_structure<R: Read + Seek>(
     Ok(problems)
 }
 
+/// Most objects of one revision checked for repeated keys.
+const MAX_KEY_CHECKS: usize = 200_000;
+
+/// Dictionaries that give one key two different values, among the objects revision `rev`
+/// defines in its own sections (as its view shows them). Readers differ on which value counts
+/// (the first, the last), so the signed bytes do not fix what the signer saw: a parser
+/// differential an attacker can plant before signing. Repeats with equal values are harmless
+/// and not reported; objects that cannot be read are judged where they are used.
+fn repeated_keys<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
+    store: &mut Store,
+    view: &View,
+    rev: usize,
+) -> Vec<String> {
+    let mut defined: Vec<(u32, XrefEntry)> = reader.revisions()[rev]
+        .sections
+        .iter()
+        .flat_map(|&i| reader.sections()[i].entries.iter().map(|(n, e)| (*n, *e)))
+        .collect();
+    defined.sort_unstable_by_key(|(n, _)| *n);
+    defined.dedup_by_key(|(n, _)| *n);
+    let mut bad = Vec::new();
+    for (num, _) in defined.into_iter().take(MAX_KEY_CHECKS) {
+        let Some(&e) = view.entries.get(&num) else {
+            continue;
+        };
+        let (r, stream_entry) = match e {
+            XrefEntry::InUse { gen, .. } => (ObjRef { num, gen }, None),
+            XrefEntry::Compressed { stream, .. } => {
+                (ObjRef::new(num), view.entries.get(&stream).copied())
+            }
+            XrefEntry::Free { .. } => continue,
+        };
+        let key = (r, Some(e), stream_entry);
+        let obj = match store.objects.get(&key) {
+            Some(o) => Rc::clone(o),
+            None => {
+                let loaded = if reader.entry(num) == Some(e)
+                    && stream_entry.is_none_or(|se| {
+                        matches!(e, XrefEntry::Compressed { stream, .. } if reader.entry(stream) == Some(se))
+                    }) {
+                    reader.get(r)
+                } else {
+                    match (e, stream_entry) {
+                        (XrefEntry::Compressed { stream, index }, Some(se)) => {
+                            reader.get_compressed_version(r, ObjRef::new(stream), se, index)
+                        }
+                        (XrefEntry::Compressed { .. }, None) => continue,
+                        _ => reader.get_version(r, e),
+                    }
+                };
+                let Ok(o) = loaded else { continue };
+                let o = Rc::new(o);
+                if store.objects.len() < STORE_OBJECTS {
+                    store.objects.insert(key, Rc::clone(&o));
+                }
+                o
+            }
+        };
+        if conflicting_key(&obj, 0) {
+            bad.push(num);
+        }
+    }
+    if bad.is_empty() {
+        return Vec::new();
+    }
+    bad.truncate(5);
+    vec![format!(
+        "revision {} has dictionaries that give one key two different values (objects {:?}): readers differ on which value they show",
+        rev + 1,
+        bad
+    )]
+}
+
+/// Whether a value holds a dictionary that gives one key two different values.
+fn conflicting_key(o: &Object, depth: usize) -> bool {
+    let d = match o {
+        Object::Dictionary(d) => d,
+        Object::Stream(s) => &s.dict,
+        Object::Array(a) => return depth < 64 && a.iter().any(|x| conflicting_key(x, depth + 1)),
+        _ => return false,
+    };
+    if depth >= 64 {
+        return false;
+    }
+    if repeated_key(d).is_some() {
+        let entries: Vec<(&[u8], &Object)> = d.iter().map(|(k, v)| (k.as_bytes(), v)).collect();
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|(k2, v2)| k2 == k && v2 != v) {
+                return true;
+            }
+        }
+    }
+    d.iter().any(|(_, v)| conflicting_key(v, depth + 1))
+}
+
 /// Objects a revision's view places at or after the end of that revision's bytes.
 fn objects_outside<R: Read + Seek>(reader: &PdfReader<R>, v: &View, rev: usize) -> Vec<String> {
     let end = reader.revisions()[rev].end;
@@ -377,6 +495,24 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).rposition(|w| w == needle)
 }
 
+/// A version of an object: its reference and the cross-reference entries that locate it (its
+/// own, and its object stream's).
+type VersionKey = (ObjRef, Option<XrefEntry>, Option<XrefEntry>);
+
+/// Object versions parsed during one analysis, shared by the comparisons of every pair of
+/// consecutive revisions (decision 0024): a version is fixed by its cross-reference entries, so
+/// an object is parsed once, not once per later revision, and the references it holds are
+/// collected once.
+#[derive(Default)]
+struct Store {
+    objects: HashMap<VersionKey, Rc<Object>>,
+    /// The references each version holds (`None`: nested too deep to follow).
+    refs: HashMap<VersionKey, Option<Rc<[ObjRef]>>>,
+}
+
+/// Most object versions kept in the [`Store`] before it is emptied (bounded memory).
+const STORE_OBJECTS: usize = 100_000;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Old,
@@ -391,6 +527,7 @@ struct NewSigField {
 
 struct Compare<'a, R> {
     reader: &'a mut PdfReader<R>,
+    store: &'a mut Store,
     old: &'a View,
     new: &'a View,
     rev: usize,
@@ -398,7 +535,6 @@ struct Compare<'a, R> {
     certified: bool,
     constraints: &'a Constraints,
     changes: Vec<Modification>,
-    cache: [HashMap<u32, Object>; 2],
     /// Structural objects (page tree, annotations, fields, form, DSS) compared by the
     /// structural walk: elsewhere a reference to them is compared by identity.
     structural: HashSet<u32>,
@@ -444,6 +580,7 @@ enum EqState {
 impl<'a, R: Read + Seek> Compare<'a, R> {
     fn new(
         reader: &'a mut PdfReader<R>,
+        store: &'a mut Store,
         old: &'a View,
         new: &'a View,
         rev: usize,
@@ -452,6 +589,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         let (level, certified) = constraints.level_for(rev);
         Self {
             reader,
+            store,
             old,
             new,
             rev,
@@ -459,7 +597,6 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             certified,
             constraints,
             changes: Vec::new(),
-            cache: [HashMap::new(), HashMap::new()],
             structural: HashSet::new(),
             old_structural: HashSet::new(),
             walked: HashSet::new(),
@@ -537,12 +674,29 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     }
 
     fn load(&mut self, side: Side, r: ObjRef) -> Res<Object> {
-        self.step()?;
-        let slot = side as usize;
-        if let Some(o) = self.cache[slot].get(&r.num) {
-            return Ok(o.clone());
-        }
+        let o = self.load_rc(side, r)?;
+        Ok(Object::clone(&o))
+    }
+
+    /// The version of `r` that the view of `side` holds (shared, not copied).
+    fn version_key(&self, side: Side, r: ObjRef) -> VersionKey {
         let entry = self.view(side).entries.get(&r.num).copied();
+        let stream_entry = match entry {
+            Some(XrefEntry::Compressed { stream, .. }) => {
+                self.view(side).entries.get(&stream).copied()
+            }
+            _ => None,
+        };
+        (r, entry, stream_entry)
+    }
+
+    fn load_rc(&mut self, side: Side, r: ObjRef) -> Res<Rc<Object>> {
+        self.step()?;
+        let key = self.version_key(side, r);
+        if let Some(o) = self.store.objects.get(&key) {
+            return Ok(Rc::clone(o));
+        }
+        let entry = key.1;
         // The newest version of an object (and of its object stream) is what the reader's own
         // cache holds: most objects of most revisions, parsed once for all comparisons.
         let newest = entry.is_some() && entry == self.reader.entry(r.num) && {
@@ -571,24 +725,67 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 }
             }
         };
-        if self.cache[slot].len() > 100_000 {
-            self.cache[slot].clear();
+        if self.store.objects.len() >= STORE_OBJECTS {
+            self.store.objects.clear();
         }
-        self.cache[slot].insert(r.num, obj.clone());
+        let obj = Rc::new(obj);
+        self.store.objects.insert(key, Rc::clone(&obj));
         Ok(obj)
     }
 
-    fn resolve(&mut self, side: Side, o: &Object) -> Res<Object> {
-        let mut cur = o.clone();
+    /// The references the version of object `num` in the view of `side` holds; `None` when it
+    /// is nested too deep to follow.
+    fn refs_of(&mut self, side: Side, num: u32) -> Res<Option<Rc<[ObjRef]>>> {
+        let key = self.version_key(side, ObjRef::new(num));
+        if let Some(r) = self.store.refs.get(&key).cloned() {
+            self.step()?;
+            return Ok(r);
+        }
+        let o = self.load_rc(side, ObjRef::new(num))?;
+        let mut refs = Vec::new();
+        let found = collect_refs(&o, &mut refs, 0).then(|| Rc::from(refs));
+        if self.store.refs.len() >= STORE_OBJECTS {
+            self.store.refs.clear();
+        }
+        self.store.refs.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// [`Self::resolve`], shared rather than copied.
+    fn resolve_rc(&mut self, side: Side, o: &Object) -> Res<Rc<Object>> {
+        let Object::Reference(mut r) = o else {
+            return Ok(Rc::new(o.clone()));
+        };
         let mut n = 0;
-        while let Object::Reference(r) = cur {
+        loop {
             n += 1;
             if n > 32 {
                 return Err(PdfError::ReferenceLoop { obj: r });
             }
-            cur = self.load(side, r)?;
+            let cur = self.load_rc(side, r)?;
+            match &*cur {
+                Object::Reference(next) => r = *next,
+                _ => return Ok(cur),
+            }
         }
-        Ok(cur)
+    }
+
+    fn resolve(&mut self, side: Side, o: &Object) -> Res<Object> {
+        let Object::Reference(mut r) = o else {
+            return Ok(o.clone());
+        };
+        let mut n = 0;
+        loop {
+            n += 1;
+            if n > 32 {
+                return Err(PdfError::ReferenceLoop { obj: r });
+            }
+            let cur = self.load_rc(side, r)?;
+            match &*cur {
+                Object::Reference(next) => r = *next,
+                _ => return Ok(Object::clone(&cur)),
+            }
+        }
     }
 
     fn root(&mut self, side: Side) -> Res<(Option<ObjRef>, Dictionary)> {
@@ -642,6 +839,36 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
     }
 
+    /// Whether `a` (old) and `b` (new) are the same reference to a dictionary that is the same
+    /// version in both revisions, without `/Kids`, whose every value compares equal: then
+    /// nothing about that annotation or field changed and comparing it key by key would find
+    /// nothing (the values are compared exactly as that would). Recorded as walked. This keeps
+    /// the comparison of a revision that adds one signature from costing as much as every
+    /// earlier signature's field and widget (decision 0024).
+    fn unchanged_dict(&mut self, a: &Object, b: &Object) -> Res<bool> {
+        let (Some(x), Some(y)) = (a.as_reference(), b.as_reference()) else {
+            return Ok(false);
+        };
+        if x != y || self.changed(x.num) {
+            return Ok(false);
+        }
+        let o = self.load_rc(Side::New, y)?;
+        let Object::Dictionary(d) = &*o else {
+            return Ok(false);
+        };
+        if d.get("Kids").is_some() {
+            return Ok(false);
+        }
+        for (k, v) in d.iter() {
+            // `/P` (the page) is not compared by either comparison: pages are walked.
+            if k.as_bytes() != b"P" && !self.eq(v, v, 0)? {
+                return Ok(false);
+            }
+        }
+        self.walk(a, b);
+        Ok(true)
+    }
+
     /// Records that the structural walk compares `a` (old) with `b` (new).
     fn walk(&mut self, a: &Object, b: &Object) {
         if let (Some(x), Some(y)) = (a.as_reference(), b.as_reference()) {
@@ -693,8 +920,8 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 if kind == 5 {
                     continue;
                 }
-                let v = self.resolve(side, &o)?;
-                match (kind, &v) {
+                let v = self.resolve_rc(side, &o)?;
+                match (kind, &*v) {
                     (0, Object::Dictionary(d)) if !is_leaf(d) => {
                         if let Some(Object::Array(kids)) =
                             d.get("Kids").map(|k| self.resolve(side, k)).transpose()?
@@ -828,13 +1055,11 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         let mut stack = vec![start];
         seen.insert(start);
         while let Some(n) = stack.pop() {
-            let o = self.load(Side::New, ObjRef::new(n))?;
-            let mut refs = Vec::new();
-            if !collect_refs(&o, &mut refs, 0) {
+            let Some(refs) = self.refs_of(Side::New, n)? else {
                 // Nested too deep to follow: not shown to be unchanged.
                 return Ok(true);
-            }
-            for r in refs {
+            };
+            for &r in refs.iter() {
                 if self.clean.contains(&r.num) || !seen.insert(r.num) {
                     continue;
                 }
@@ -876,8 +1101,8 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         self.eq_depth += 1;
         let outer_low = std::mem::replace(&mut self.eq_low, usize::MAX);
         let res = (|| {
-            let x = self.load(Side::Old, ra)?;
-            let y = self.load(Side::New, rb)?;
+            let x = self.load_rc(Side::Old, ra)?;
+            let y = self.load_rc(Side::New, rb)?;
             self.eq(&x, &y, depth + 1)
         })();
         self.eq_depth -= 1;
@@ -1145,10 +1370,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             Some(k) => self.resolve(Side::New, k)?,
             None => Object::Null,
         };
-        let (ka, kb) = (
-            ka.as_array().map(<[Object]>::to_vec).unwrap_or_default(),
-            kb.as_array().map(<[Object]>::to_vec).unwrap_or_default(),
-        );
+        let (ka, kb) = (into_array(ka), into_array(kb));
         if ka.len() != kb.len() {
             self.deny(
                 "pages",
@@ -1214,38 +1436,59 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
-        let x = x.as_array().map(<[Object]>::to_vec).unwrap_or_default();
-        let y = y.as_array().map(<[Object]>::to_vec).unwrap_or_default();
-        // Every old annotation must still be there, in order; new ones may follow or be
-        // interleaved.
-        let mut j = 0;
-        for old in &x {
-            let mut found = None;
-            while j < y.len() {
-                if same_slot(old, &y[j]) {
-                    found = Some(j);
-                    j += 1;
-                    break;
-                }
-                self.new_annotation(&y[j])?;
-                j += 1;
-            }
-            match found {
-                Some(i) => self.annotation(old, &y[i])?,
-                None => {
-                    self.deny("annotation", "an annotation was removed from a page".into());
-                    return Ok(());
-                }
-            }
-        }
-        for n in &y[j..] {
-            self.new_annotation(n)?;
+        let (x, y) = (into_array(x), into_array(y));
+        let kept = self.ordered_merge(
+            &x,
+            &y,
+            |s, n| s.new_annotation(n),
+            |s, o, n| s.annotation(o, n),
+        )?;
+        if !kept {
+            self.deny("annotation", "an annotation was removed from a page".into());
         }
         Ok(())
     }
 
+    /// Walks an old and a new array of annotations or fields: every old element must still be
+    /// there, in order (the same object, [`same_slot`]); new ones may follow or be interleaved.
+    /// `added` is called for each new element and `kept` for each old element with its new
+    /// version, in the order of the new array. Returns false, having stopped, when an old
+    /// element is missing (removed or moved out of order).
+    fn ordered_merge(
+        &mut self,
+        old: &[Object],
+        new: &[Object],
+        mut added: impl FnMut(&mut Self, &Object) -> Res<()>,
+        mut kept: impl FnMut(&mut Self, &Object, &Object) -> Res<()>,
+    ) -> Res<bool> {
+        let mut j = 0;
+        for o in old {
+            let mut found = None;
+            while j < new.len() {
+                if same_slot(o, &new[j]) {
+                    found = Some(j);
+                    j += 1;
+                    break;
+                }
+                added(self, &new[j])?;
+                j += 1;
+            }
+            match found {
+                Some(i) => kept(self, o, &new[i])?,
+                None => return Ok(false),
+            }
+        }
+        for n in &new[j..] {
+            added(self, n)?;
+        }
+        Ok(true)
+    }
+
     /// An annotation present in both revisions.
     fn annotation(&mut self, a: &Object, b: &Object) -> Res<()> {
+        if self.unchanged_dict(a, b)? {
+            return Ok(());
+        }
         self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
@@ -1478,30 +1721,15 @@ impl<R: Read + Seek> Compare<'_, R> {
         }
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
-        let x = x.as_array().map(<[Object]>::to_vec).unwrap_or_default();
-        let y = y.as_array().map(<[Object]>::to_vec).unwrap_or_default();
-        let mut j = 0;
-        for old in &x {
-            let mut found = None;
-            while j < y.len() {
-                if same_slot(old, &y[j]) {
-                    found = Some(j);
-                    j += 1;
-                    break;
-                }
-                self.new_field(&y[j], prefix, ft.clone(), depth)?;
-                j += 1;
-            }
-            match found {
-                Some(i) => self.field(old, &y[i], prefix, ft.clone(), depth)?,
-                None => {
-                    self.deny("form", "a form field was removed".into());
-                    return Ok(());
-                }
-            }
-        }
-        for n in &y[j..] {
-            self.new_field(n, prefix, ft.clone(), depth)?;
+        let (x, y) = (into_array(x), into_array(y));
+        let kept = self.ordered_merge(
+            &x,
+            &y,
+            |s, n| s.new_field(n, prefix, ft.clone(), depth),
+            |s, o, n| s.field(o, n, prefix, ft.clone(), depth),
+        )?;
+        if !kept {
+            self.deny("form", "a form field was removed".into());
         }
         Ok(())
     }
@@ -1514,6 +1742,9 @@ impl<R: Read + Seek> Compare<'_, R> {
         ft: Option<Vec<u8>>,
         depth: usize,
     ) -> Res<()> {
+        if self.unchanged_dict(a, b)? {
+            return Ok(());
+        }
         self.walk(a, b);
         let x = self.resolve(Side::Old, a)?;
         let y = self.resolve(Side::New, b)?;
@@ -1838,10 +2069,23 @@ fn collect_refs(o: &Object, out: &mut Vec<ObjRef>, depth: usize) -> bool {
 /// A key a dictionary gives twice, if any (a malformed or hostile file: readers differ on
 /// which value they use).
 fn repeated_key(d: &Dictionary) -> Option<String> {
-    let mut seen = HashSet::new();
-    d.iter()
-        .find(|(k, _)| !seen.insert(k.as_bytes().to_vec()))
-        .map(|(k, _)| String::from_utf8_lossy(k.as_bytes()).into_owned())
+    let keys: Vec<&[u8]> = d.iter().map(|(k, _)| k.as_bytes()).collect();
+    let found = if keys.len() <= 32 {
+        // Most dictionaries are small: no set to build.
+        (1..keys.len()).find(|&i| keys[..i].contains(&keys[i]))
+    } else {
+        let mut seen = HashSet::new();
+        (0..keys.len()).find(|&i| !seen.insert(keys[i]))
+    };
+    found.map(|i| String::from_utf8_lossy(keys[i]).into_owned())
+}
+
+/// The elements of an array, or none for anything else.
+fn into_array(o: Object) -> Vec<Object> {
+    match o {
+        Object::Array(a) => a,
+        _ => Vec::new(),
+    }
 }
 
 fn is_leaf(d: &Dictionary) -> bool {

@@ -95,8 +95,13 @@ pub fn from_dss<R: Read + Seek>(reader: &mut PdfReader<R>) -> Result<Embedded, P
 /// The validation data inside signer `index` of a CMS: certificates, `crls`
 /// (RevocationInfoChoices), revocationInfoArchival and CAdES revocation values.
 pub fn from_cms(sd: &SignedData, index: usize) -> Embedded {
+    from_cms_with(sd, index, sd.parsed_certificates())
+}
+
+/// [`from_cms`] with the CMS certificates already parsed (`certs`).
+pub fn from_cms_with(sd: &SignedData, index: usize, certs: Vec<Certificate>) -> Embedded {
     let mut out = Embedded {
-        certs: sd.parsed_certificates(),
+        certs,
         ..Embedded::default()
     };
     for choice in &sd.crls {

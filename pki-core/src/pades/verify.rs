@@ -18,7 +18,7 @@ use crate::crypto::AlgorithmPolicy;
 use crate::fetch::Fetcher;
 use crate::pades::changes::{self, Constraints, FieldLock, MdpLevel};
 use crate::pades::embedded::{self, Embedded, Origin};
-use crate::path::{self, Purpose, ValidationOptions};
+use crate::path::{self, PathFailure, Purpose, ValidPath, ValidationOptions};
 use crate::pdf::{ObjRef, Object, PdfError, PdfReader};
 use crate::report::{
     self, ChainEntry, Indication, Modification, Report, SignatureKind, SignatureReport,
@@ -27,6 +27,7 @@ use crate::revocation::Status;
 use crate::trust::CertPool;
 use crate::tsp::{self, Imprint, TimeStampToken};
 use hsm::HashAlgorithm;
+use std::collections::HashMap;
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -68,28 +69,252 @@ const MAX_FIELDS: usize = 10_000;
 /// Verifies every signature in the PDF at `path`. `Err` means the file could not be read as a
 /// PDF at all (not a PDF, encrypted, damaged beyond reading).
 pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfError> {
-    let mut reader = PdfReader::open(path)?;
-    let len = reader.len();
-    let sha256 = hex::encode(reader.digest_ranges(&[(0, len)], HashAlgorithm::Sha256)?);
-    let fields = signature_fields(&mut reader)?;
-    let revision_ends: Vec<u64> = reader.revisions().iter().map(|r| r.end).collect();
-    // The DSS is optional evidence: a store that cannot be read is ignored, not fatal.
-    let dss = embedded::from_dss(&mut reader).unwrap_or_default();
-    let mut reports = Vec::new();
-    for f in &fields {
-        reports.push(verify_field(&mut reader, f, &revision_ends, &dss, opts));
-    }
-    apply_changes(&mut reader, &fields, &mut reports)?;
-    archive_levels(&mut reports);
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let size = std::fs::metadata(path).map_err(PdfError::io(0))?.len();
+    // A file of a few megabytes is read whole: every object and signed range is then a copy
+    // from memory, not a system call. A bigger one is read in bounded pieces.
+    if size <= IN_MEMORY {
+        let bytes = std::fs::read(path).map_err(PdfError::io(0))?;
+        let len = bytes.len() as u64;
+        let reader = PdfReader::new(std::io::Cursor::new(bytes), len)?;
+        verify_reader(reader, file, opts)
+    } else {
+        verify_reader(PdfReader::open(path)?, file, opts)
+    }
+}
+
+/// Largest file [`verify_pdf`] reads into memory at once.
+const IN_MEMORY: u64 = 16 << 20;
+
+fn verify_reader<R: std::io::Read + std::io::Seek>(
+    mut reader: PdfReader<R>,
+    file: String,
+    opts: &VerifyOptions<'_>,
+) -> Result<Report, PdfError> {
+    let len = reader.len();
+    let fields = signature_fields(&mut reader)?;
+    let revision_ends: Vec<u64> = reader.revisions().iter().map(|r| r.end).collect();
+    // The DSS is optional evidence: a store that cannot be read is ignored, not fatal.
+    let dss = embedded::from_dss(&mut reader).unwrap_or_default();
+    let ranges: Vec<(u64, u64, u64)> = fields
+        .iter()
+        .filter_map(|f| sane_byte_range(&f.dict, len))
+        .collect();
+    let (file_digest, digests) = one_pass_sha256(&mut reader, &ranges)?;
+    let sha256 = hex::encode(file_digest);
+    let mut shared = Shared::new(opts, &dss, digests);
+    let mut reports = Vec::new();
+    for f in &fields {
+        reports.push(verify_field(&mut reader, f, &revision_ends, &mut shared));
+    }
+    apply_changes(&mut reader, &fields, &mut reports)?;
+    archive_levels(&mut reports);
     let mut report = Report::new(file, "pdf", sha256, opts.time, reports);
     if report.signatures.is_empty() {
         report.indication = Indication::TotalFailed;
     }
     Ok(report)
+}
+
+/// What one verification computes once and shares between its signatures (decision 0024): the
+/// SHA-256 of each signed range (from one pass over the file), parsed certificates (by their
+/// exact DER) and validated paths (by the exact DER of the certificate and of the extra
+/// certificates offered with it, the validation time and the purpose; the trust anchors, the
+/// caller's intermediates, the DSS and the policy are fixed for the whole verification).
+struct Shared<'a> {
+    opts: &'a VerifyOptions<'a>,
+    dss: &'a Embedded,
+    /// The caller's intermediates and the DSS certificates: the base pool of signer paths.
+    with_dss: CertPool,
+    digests: RangeDigests,
+    certs: HashMap<Vec<u8>, Option<Certificate>>,
+    paths: HashMap<PathKey, Result<ValidPath, PathFailure>>,
+}
+
+/// SHA-256 digests of signed ranges, by `(b, c, l)`: `[0, b)` and `[c, c + l)`.
+type RangeDigests = HashMap<(u64, u64, u64), Vec<u8>>;
+
+#[derive(PartialEq, Eq, Hash)]
+struct PathKey {
+    cert: Vec<u8>,
+    extra: Vec<Vec<u8>>,
+    with_dss: bool,
+    at: OffsetDateTime,
+    purpose: Purpose,
+}
+
+impl<'a> Shared<'a> {
+    fn new(opts: &'a VerifyOptions<'a>, dss: &'a Embedded, digests: RangeDigests) -> Self {
+        let mut with_dss = opts.intermediates.clone();
+        for c in &dss.certs {
+            with_dss.add(c.clone());
+        }
+        Self {
+            opts,
+            dss,
+            with_dss,
+            digests,
+            certs: HashMap::new(),
+            paths: HashMap::new(),
+        }
+    }
+
+    /// The digest of `[0, b)` and `[c, c + l)`: from the one pass when it is SHA-256, else read.
+    fn digest<R: std::io::Read + std::io::Seek>(
+        &self,
+        reader: &mut PdfReader<R>,
+        (b, c, l): (u64, u64, u64),
+        hash: HashAlgorithm,
+    ) -> Result<Vec<u8>, PdfError> {
+        match self.digests.get(&(b, c, l)) {
+            Some(d) if hash == HashAlgorithm::Sha256 => Ok(d.clone()),
+            _ => reader.digest_ranges(&[(0, b), (c, l)], hash),
+        }
+    }
+
+    /// The certificates of a CMS, each parsed once per verification (unparsable ones left out,
+    /// as [`SignedData::parsed_certificates`] does).
+    fn parse_certs(&mut self, ders: &[Vec<u8>]) -> Vec<Certificate> {
+        ders.iter()
+            .filter_map(|d| {
+                self.certs
+                    .entry(d.clone())
+                    .or_insert_with(|| Certificate::from_der(d).ok())
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// `path::validate` for `cert` with `extra` added to the base pool (the caller's
+    /// intermediates, and the DSS certificates when `with_dss`), memoised.
+    fn validate(
+        &mut self,
+        cert: &Certificate,
+        extra: &[Certificate],
+        with_dss: bool,
+        at: OffsetDateTime,
+        purpose: Purpose,
+    ) -> Result<ValidPath, PathFailure> {
+        let key = PathKey {
+            cert: cert.der().to_vec(),
+            extra: extra.iter().map(|c| c.der().to_vec()).collect(),
+            with_dss,
+            at,
+            purpose,
+        };
+        if let Some(r) = self.paths.get(&key) {
+            return r.clone();
+        }
+        let mut pool = if with_dss {
+            self.with_dss.clone()
+        } else {
+            self.opts.intermediates.clone()
+        };
+        for c in extra {
+            pool.add(c.clone());
+        }
+        let r = path::validate(
+            cert,
+            &pool,
+            self.opts.anchors,
+            &ValidationOptions::new(at, purpose),
+        );
+        self.paths.insert(key, r.clone());
+        r
+    }
+}
+
+/// The `/ByteRange` of a signature dictionary as `(b, c, l)` — `[0, b)` and `[c, c + l)` —
+/// when it is a sane range of a file of `len` bytes (ISO 32000-1 §12.8.1).
+fn sane_byte_range(d: &crate::pdf::Dictionary, len: u64) -> Option<(u64, u64, u64)> {
+    let br: Vec<i64> = d
+        .get("ByteRange")
+        .and_then(Object::as_array)
+        .map(|a| a.iter().filter_map(Object::as_i64).collect())
+        .unwrap_or_default();
+    let [0, b, c, l] = br.as_slice() else {
+        return None;
+    };
+    let (b, c, l) = (
+        u64::try_from(*b).ok()?,
+        u64::try_from(*c).ok()?,
+        u64::try_from(*l).ok()?,
+    );
+    (b > 0 && c > b && c.checked_add(l).is_some_and(|e| e <= len)).then_some((b, c, l))
+}
+
+/// The SHA-256 of the whole file and of each signature's ranges `[0, b)` and `[c, c + l)`, in
+/// one pass: the digest of `[0, b)` is the state of the whole-file digest at `b`, copied and
+/// then fed `[c, c + l)`. Each later signature of a file covers the earlier ones, so hashing
+/// each signature's ranges separately reads the file once per signature (quadratic in the
+/// number of signatures); this reads it once.
+fn one_pass_sha256<R: std::io::Read + std::io::Seek>(
+    reader: &mut PdfReader<R>,
+    ranges: &[(u64, u64, u64)],
+) -> Result<(Vec<u8>, RangeDigests), PdfError> {
+    use aws_lc_rs::digest::{Context, SHA256};
+    const CHUNK: u64 = 1 << 20;
+    let len = reader.len();
+    let mut jobs = ranges.to_vec();
+    jobs.sort_unstable();
+    jobs.dedup();
+    let mut whole = Context::new(&SHA256);
+    let mut active: Vec<((u64, u64, u64), Context)> = Vec::new();
+    let mut out = HashMap::new();
+    let mut next = 0;
+    let mut pos = 0;
+    while pos < len {
+        let mut end = (pos + CHUNK).min(len);
+        if let Some(j) = jobs.get(next) {
+            end = end.min(j.0);
+        }
+        let buf = reader.read_at(pos, (end - pos) as usize)?;
+        if buf.len() as u64 != end - pos {
+            return Err(PdfError::TooLarge {
+                obj: ObjRef::new(0),
+                what: "a byte range past the end of the file",
+                limit: len,
+            });
+        }
+        whole.update(&buf);
+        for ((_, c, l), ctx) in &mut active {
+            let (s, e) = ((*c).max(pos), (*c + *l).min(end));
+            if s < e {
+                ctx.update(&buf[(s - pos) as usize..(e - pos) as usize]);
+            }
+        }
+        pos = end;
+        while jobs.get(next).is_some_and(|j| j.0 == pos) {
+            active.push((jobs[next], whole.clone()));
+            next += 1;
+        }
+        let (finished, open): (Vec<_>, Vec<_>) =
+            active.into_iter().partition(|((_, c, l), _)| c + l <= pos);
+        active = open;
+        for (j, ctx) in finished {
+            out.insert(j, ctx.finish().as_ref().to_vec());
+        }
+    }
+    Ok((whole.finish().as_ref().to_vec(), out))
+}
+
+/// Whether `hex` (a hex string's digits, either case) encodes exactly `bytes`.
+fn hex_encodes(hex: &[u8], bytes: &[u8]) -> bool {
+    // The lower-case encoding of `bytes` matches `hex` ignoring ASCII case exactly when `hex`
+    // spells the same digits in either case.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    if hex.len() != 2 * bytes.len() {
+        return false;
+    }
+    let mut lower = Vec::with_capacity(hex.len());
+    for b in bytes {
+        lower.push(DIGITS[usize::from(b >> 4)]);
+        lower.push(DIGITS[usize::from(b & 15)]);
+    }
+    hex.eq_ignore_ascii_case(&lower)
 }
 
 /// Walks `/AcroForm /Fields` (with `/Kids`, inherited `/FT`) for signature fields with a value.
@@ -239,8 +464,13 @@ fn apply_changes<R: std::io::Read + std::io::Seek>(
     else {
         return Ok(());
     };
+    let signed = reports
+        .iter()
+        .filter_map(|r| r.revision)
+        .max()
+        .map_or(from, |r| r as usize - 1);
     let c = constraints(reader, fields, reports)?;
-    let analysis = match changes::analyse(reader, from, &c) {
+    let analysis = match changes::analyse_signed(reader, from, signed, &c) {
         Ok(a) => a,
         Err(e) => {
             for r in reports.iter_mut().filter(|r| r.revision.is_some()) {
@@ -355,9 +585,10 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     reader: &mut PdfReader<R>,
     f: &SigField,
     revision_ends: &[u64],
-    dss: &Embedded,
-    opts: &VerifyOptions<'_>,
+    shared: &mut Shared<'_>,
 ) -> SignatureReport {
+    let opts = shared.opts;
+    let dss = shared.dss;
     let d = &f.dict;
     let is_dts = d.get("Type").and_then(Object::as_name) == Some(b"DocTimeStamp")
         || d.get("SubFilter").and_then(Object::as_name) == Some(b"ETSI.RFC3161");
@@ -423,7 +654,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             let ok = gap.len() >= 2
                 && gap[0] == b'<'
                 && gap[gap.len() - 1] == b'>'
-                && hex::decode(&gap[1..gap.len() - 1]).is_ok_and(|v| v == contents);
+                && hex_encodes(&gap[1..gap.len() - 1], &contents);
             if !ok {
                 return failed(r, "FORMAT_FAILURE", "the part of the file the signature leaves out is not exactly its /Contents (a signature wrapping attempt or a damaged file)".into());
             }
@@ -454,10 +685,8 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     r.covers_whole_document = end == len
         || is_eol_tail(end, len)
         || revision + 1 == revision_ends.len() && is_eol_tail(revision_ends[revision], len);
-    let ranges = [(0, b), (c, dl)];
-
     if is_dts {
-        return verify_doc_timestamp(reader, r, &contents, &ranges, dss, opts);
+        return verify_doc_timestamp(reader, r, &contents, (b, c, dl), shared);
     }
     let sd = match SignedData::parse(&contents) {
         Ok(sd) => sd,
@@ -479,7 +708,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             format!("unsupported digest algorithm {}", si.digest_algorithm.oid),
         );
     };
-    let digest = match reader.digest_ranges(&ranges, hash) {
+    let digest = match shared.digest(reader, (b, c, dl), hash) {
         Ok(d) => d,
         Err(e) => {
             return failed(
@@ -489,7 +718,14 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             )
         }
     };
-    let check = match sd.verify_signer(0, Content::Digest(&digest), &[], opts.policy) {
+    let cms_certs = shared.parse_certs(&sd.certificates);
+    let check = match sd.verify_signer_among(
+        0,
+        Content::Digest(&digest),
+        cms_certs.clone(),
+        &[],
+        opts.policy,
+    ) {
         Ok(c) => c,
         Err(e) => return failed(r, "FORMAT_FAILURE", e.to_string()),
     };
@@ -525,8 +761,26 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
         match t {
             Ok(token) => match token.validate(Imprint::Data(&si.signature), None, &[], opts.policy)
             {
-                Ok(tc) if tc.is_valid() && tsa_trusted(&token, opts) => {
+                Ok(tc) if tc.is_valid() && tsa_trusted(&token, shared) => {
                     let gt = token.tst_info.gen_time;
+                    let path = tsa_path(&token, shared).unwrap_or_default();
+                    let (revoked, warnings) =
+                        timestamp_path_revocation(&token, &path, 0, dss, opts);
+                    r.warnings.extend(
+                        warnings
+                            .into_iter()
+                            .map(|w| format!("signature time-stamp: {w}")),
+                    );
+                    if let Some(why) = revoked {
+                        r.timestamp = Some(report::Timestamp {
+                            time: crate::time::rfc3339_utc(gt),
+                            tsa: tsa_display(&token),
+                            valid: false,
+                        });
+                        r.warnings
+                            .push(format!("the signature time-stamp is not valid: {why}"));
+                        continue;
+                    }
                     proven = Some(proven.map_or(gt, |p: OffsetDateTime| p.min(gt)));
                     r.timestamp = Some(report::Timestamp {
                         time: crate::time::rfc3339_utc(gt),
@@ -575,13 +829,8 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     }
     // Path validation at the proven time, else the validation time.
     let at = proven.unwrap_or(opts.time);
-    let cms_data = embedded::from_cms(&sd, 0);
-    let mut pool = opts.intermediates.clone();
-    for c in cms_data.certs.iter().chain(&dss.certs) {
-        pool.add(c.clone());
-    }
-    let vopts = ValidationOptions::new(at, Purpose::DocumentSigning);
-    match path::validate(&cert, &pool, opts.anchors, &vopts) {
+    let cms_data = embedded::from_cms_with(&sd, 0, cms_certs);
+    match shared.validate(&cert, &cms_data.certs, true, at, Purpose::DocumentSigning) {
         Err(f) => {
             r.chain = chain_entries(&f.path);
             r.errors.push(f.error.to_string());
@@ -613,6 +862,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
                     opts.policy,
                 )
             });
+            let sources = [(Origin::Cms, &cms_data), (Origin::Dss, dss)];
             if let Some((status, _origin)) = from_document {
                 apply_revocation(&mut r, status, proven, claimed);
                 if let Some(rev) = &mut r.revocation {
@@ -621,6 +871,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
                 if proven.is_some() {
                     r.level = Some("PAdES-B-LT".into());
                 }
+                ca_revocation(&mut r, &p.certs, &sources, signing_time, proven, opts);
                 return r;
             }
             match (opts.fetcher, issuer) {
@@ -645,9 +896,153 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
                 }
                 (Some(_), None) => {}
             }
+            ca_revocation(&mut r, &p.certs, &sources, signing_time, proven, opts);
         }
     }
     r
+}
+
+/// What could be learnt about one certificate's revocation.
+enum CertRevocation {
+    /// An answer (good, revoked or unknown), from the document or online.
+    Found(Status),
+    /// Nothing embedded answers and verification is offline.
+    Offline,
+    /// Nothing embedded answers and the certificate names no OCSP responder or CRL: there is
+    /// nobody to ask (as for a CA certificate its root publishes no status for).
+    NoSource,
+}
+
+/// The revocation of `cert`, issued by `issuer`: embedded evidence judged at `at` first
+/// (decision 0013), then online unless offline.
+fn cert_revocation(
+    cert: &Certificate,
+    issuer: &Certificate,
+    sources: &[(Origin, &Embedded)],
+    at: OffsetDateTime,
+    opts: &VerifyOptions<'_>,
+) -> CertRevocation {
+    if let Some((s, _)) = embedded::status(sources, cert, issuer, at, opts.policy) {
+        return CertRevocation::Found(s);
+    }
+    let ext = cert.extensions();
+    if ext.ocsp_nocheck || (ext.ocsp_urls.is_empty() && ext.crl_urls.is_empty()) {
+        return CertRevocation::NoSource;
+    }
+    match opts.fetcher {
+        Some(f) => CertRevocation::Found(
+            crate::revocation::online_status(cert, issuer, f, opts.time, opts.policy).0,
+        ),
+        None => CertRevocation::Offline,
+    }
+}
+
+/// The revocation of the CA certificates of a signer's validated path (each one between the
+/// signer and the trust anchor; ETSI EN 319 102-1 §5.2.6 and §5.6.2.1): a CA revoked before a
+/// proven signing time, or with nothing proving the signature came first, makes the signature
+/// INDETERMINATE / REVOKED_CA_NO_POE; a status nobody can give (an unreachable responder)
+/// INDETERMINATE / TRY_LATER, as for the signer.
+fn ca_revocation(
+    r: &mut SignatureReport,
+    path: &[Certificate],
+    sources: &[(Origin, &Embedded)],
+    signing_time: OffsetDateTime,
+    proven: Option<OffsetDateTime>,
+    opts: &VerifyOptions<'_>,
+) {
+    let mut offline = false;
+    for i in 1..path.len().saturating_sub(1) {
+        let ca = &path[i];
+        match cert_revocation(ca, &path[i + 1], sources, signing_time, opts) {
+            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoSource => {}
+            CertRevocation::Offline => offline = true,
+            CertRevocation::Found(Status::Revoked { at, reason, .. }) => {
+                let why = format!(
+                    "the certificate of the CA \"{}\" was revoked on {}{}",
+                    ca.subject(),
+                    crate::time::vietnam(at),
+                    reason.map(|x| format!(" ({x})")).unwrap_or_default()
+                );
+                if proven.is_some_and(|p| p < at) {
+                    r.warnings
+                        .push(format!("{why}, after the proven signing time"));
+                } else {
+                    if r.indication == Indication::TotalPassed {
+                        r.indication = Indication::Indeterminate;
+                        r.sub_indication = Some("REVOKED_CA_NO_POE".into());
+                    }
+                    r.errors.push(format!(
+                        "{why}; nothing proves the signature was made before that"
+                    ));
+                }
+            }
+            CertRevocation::Found(Status::Unknown { reason }) => {
+                if r.indication == Indication::TotalPassed {
+                    r.indication = Indication::Indeterminate;
+                    r.sub_indication = Some("TRY_LATER".into());
+                }
+                r.errors.push(format!(
+                    "the revocation status of the CA \"{}\" is unknown: {reason}",
+                    ca.subject()
+                ));
+            }
+        }
+    }
+    if offline {
+        r.warnings
+            .push("the revocation of the issuing CAs was not checked (offline)".into());
+    }
+}
+
+/// The revocation of a time-stamp authority's path (the TSA and its CAs, from `path[from]`) at
+/// the time-stamp's genTime (ETSI EN 319 102-1 §5.6.2.4: a time-stamp is validated in turn).
+/// Returns why the time-stamp cannot be relied on (a certificate revoked at or before genTime),
+/// if so, and warnings (revoked after genTime, unknown, and — when the TSA itself is checked
+/// here — not checked).
+fn timestamp_path_revocation(
+    token: &TimeStampToken,
+    path: &[Certificate],
+    from: usize,
+    dss: &Embedded,
+    opts: &VerifyOptions<'_>,
+) -> (Option<String>, Vec<String>) {
+    let gen = token.tst_info.gen_time;
+    let cms = embedded::from_cms(&token.signed_data, 0);
+    let sources = [(Origin::Cms, &cms), (Origin::Dss, dss)];
+    let mut warnings = Vec::new();
+    let mut offline = false;
+    for i in from..path.len().saturating_sub(1) {
+        let c = &path[i];
+        let who = if i == 0 {
+            "the time-stamp authority's certificate".to_string()
+        } else {
+            format!("the certificate of the CA \"{}\"", c.subject())
+        };
+        match cert_revocation(c, &path[i + 1], &sources, gen, opts) {
+            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoSource => {}
+            CertRevocation::Offline => offline = true,
+            CertRevocation::Found(Status::Revoked { at, .. }) if at <= gen => {
+                return (
+                    Some(format!(
+                        "{who} was revoked on {}, before the time-stamp",
+                        crate::time::vietnam(at)
+                    )),
+                    warnings,
+                );
+            }
+            CertRevocation::Found(Status::Revoked { at, .. }) => warnings.push(format!(
+                "{who} was revoked on {}, after the time-stamp",
+                crate::time::vietnam(at)
+            )),
+            CertRevocation::Found(Status::Unknown { reason }) => warnings.push(format!(
+                "the revocation status of {who} is unknown: {reason}"
+            )),
+        }
+    }
+    if offline && from == 0 {
+        warnings.push("the time-stamp authority's revocation was not checked (offline)".into());
+    }
+    (None, warnings)
 }
 
 fn apply_revocation(
@@ -711,10 +1106,11 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
     reader: &mut PdfReader<R>,
     mut r: SignatureReport,
     contents: &[u8],
-    ranges: &[(u64, u64)],
-    dss: &Embedded,
-    opts: &VerifyOptions<'_>,
+    range: (u64, u64, u64),
+    shared: &mut Shared<'_>,
 ) -> SignatureReport {
+    let opts = shared.opts;
+    let dss = shared.dss;
     let token = match TimeStampToken::from_der(contents) {
         Ok(t) => t,
         Err(e) => {
@@ -732,7 +1128,7 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
             "the document time-stamp uses an unknown hash".into(),
         );
     };
-    let digest = match reader.digest_ranges(ranges, hash) {
+    let digest = match shared.digest(reader, range, hash) {
         Ok(d) => d,
         Err(e) => return failed(r, "FORMAT_FAILURE", e.to_string()),
     };
@@ -750,10 +1146,19 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
             if let Some(c) = &tc.tsa_cert {
                 r.signer = Some(report::Signer::from_cert(c));
             }
-            if let Some(path) = tsa_path(&token, opts) {
+            if let Some(path) = tsa_path(&token, shared) {
                 r.chain = chain_entries(&path);
                 r.indication = Indication::TotalPassed;
                 tsa_revocation(&mut r, &token, &path, dss, opts);
+                let (revoked, warnings) = timestamp_path_revocation(&token, &path, 1, dss, opts);
+                r.warnings.extend(warnings);
+                if let Some(why) = revoked {
+                    if r.indication == Indication::TotalPassed {
+                        r.indication = Indication::Indeterminate;
+                        r.sub_indication = Some("REVOKED_CA_NO_POE".into());
+                    }
+                    r.errors.push(why);
+                }
             } else {
                 r.indication = Indication::Indeterminate;
                 r.sub_indication = Some("NO_CERTIFICATE_CHAIN_FOUND".into());
@@ -858,43 +1263,31 @@ fn tsa_revocation(
 }
 
 /// The TSA's validated path at genTime, if it reaches a trust anchor.
-fn tsa_path(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> Option<Vec<Certificate>> {
+fn tsa_path(token: &TimeStampToken, shared: &mut Shared<'_>) -> Option<Vec<Certificate>> {
     let tc = token
         .validate(
             Imprint::Digest(&token.tst_info.message_imprint.digest),
             None,
             &[],
-            opts.policy,
+            shared.opts.policy,
         )
         .ok()?;
     let tsa = tc.tsa_cert?;
-    let mut pool = opts.intermediates.clone();
-    for c in token.signed_data.parsed_certificates() {
-        pool.add(c);
-    }
-    let vopts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
-    path::validate(&tsa, &pool, opts.anchors, &vopts)
+    let certs = shared.parse_certs(&token.signed_data.certificates);
+    shared
+        .validate(
+            &tsa,
+            &certs,
+            false,
+            token.tst_info.gen_time,
+            Purpose::TimeStamping,
+        )
         .ok()
         .map(|p| p.certs)
 }
 
-fn tsa_trusted(token: &TimeStampToken, opts: &VerifyOptions<'_>) -> bool {
-    let certs = token.signed_data.parsed_certificates();
-    let Ok(tc) = token.validate(
-        Imprint::Digest(&token.tst_info.message_imprint.digest),
-        None,
-        &[],
-        opts.policy,
-    ) else {
-        return false;
-    };
-    let Some(tsa) = tc.tsa_cert else { return false };
-    let mut pool = opts.intermediates.clone();
-    for c in certs {
-        pool.add(c);
-    }
-    let vopts = ValidationOptions::new(token.tst_info.gen_time, Purpose::TimeStamping);
-    path::validate(&tsa, &pool, opts.anchors, &vopts).is_ok()
+fn tsa_trusted(token: &TimeStampToken, shared: &mut Shared<'_>) -> bool {
+    tsa_path(token, shared).is_some()
 }
 
 fn tsa_display(token: &TimeStampToken) -> String {

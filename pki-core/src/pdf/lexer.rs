@@ -91,6 +91,23 @@ pub fn is_delimiter(b: u8) -> bool {
     )
 }
 
+/// The value of each hex digit; 255 for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 fn is_regular(b: u8) -> bool {
     !is_whitespace(b) && !is_delimiter(b)
 }
@@ -232,6 +249,16 @@ impl<'a> Lexer<'a> {
         let mut out = Vec::new();
         let mut hi: Option<u8> = None;
         let mut i = self.pos + 1;
+        // Fast path for the common run of digit pairs (a signature's /Contents is kilobytes
+        // of them); anything else falls through to the byte-by-byte loop below.
+        while let (Some(&h), Some(&l)) = (self.buf.get(i), self.buf.get(i + 1)) {
+            let (h, l) = (HEX_VALUE[usize::from(h)], HEX_VALUE[usize::from(l)]);
+            if h > 15 || l > 15 {
+                break;
+            }
+            out.push(h << 4 | l);
+            i += 2;
+        }
         loop {
             let Some(&c) = self.buf.get(i) else {
                 return Err(self.end());

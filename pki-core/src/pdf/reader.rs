@@ -40,7 +40,7 @@ const MAX_CHAIN: usize = 32;
 const CACHE_OBJECTS: usize = 256;
 
 /// One cross-reference entry (§7.5.4 Table 18, §7.5.8.3 Table 19).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum XrefEntry {
     /// A free entry (the object is deleted in this revision).
     Free {
