@@ -34,6 +34,21 @@ pub enum Script {
     PinBlocked,
 }
 
+/// How a credential's one-time password (OTP) comes to the person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Otp {
+    /// Sent by the service on `credentials/sendOTP` (an SMS): the server "texts" a fresh OTP by
+    /// writing it to this file (the phone's inbox), and accepts it once, within `ttl`.
+    Online {
+        /// Where the SMS goes.
+        outbox: std::path::PathBuf,
+        /// How long a sent OTP stays good.
+        ttl: Duration,
+    },
+    /// From the person's own generator: each of these is good once.
+    Offline(Vec<String>),
+}
+
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct CscConfig {
@@ -59,6 +74,8 @@ pub struct CscConfig {
     pub sign_with: Option<String>,
     /// Tokens expire after this many authenticated calls (a long wait outliving its token).
     pub token_uses: Option<usize>,
+    /// The credential asks an OTP at each authorisation.
+    pub otp: Option<Otp>,
 }
 
 impl CscConfig {
@@ -76,6 +93,7 @@ impl CscConfig {
             script: Script::ApproveAfter(Duration::from_millis(300)),
             sign_with: None,
             token_uses: None,
+            otp: None,
         }
     }
 }
@@ -95,6 +113,8 @@ pub struct Stats {
     pub polls: usize,
     /// The largest `numSignatures` authorised at once.
     pub max_batch: usize,
+    /// OTPs sent (`credentials/sendOTP`).
+    pub otps_sent: usize,
 }
 
 struct Job {
@@ -115,6 +135,10 @@ struct State {
     jobs: HashMap<String, Job>,
     stats: Stats,
     counter: u64,
+    /// The OTP sent last (online) and when; taken when used.
+    sent_otp: Option<(String, Instant)>,
+    /// Offline OTPs already used.
+    used_otps: Vec<String>,
 }
 
 /// A running CSC service; stops when dropped.
@@ -167,6 +191,8 @@ impl CscServer {
             jobs: HashMap::new(),
             stats: Stats::default(),
             counter: 0,
+            sent_otp: None,
+            used_otps: Vec::new(),
         }));
         let st = state.clone();
         let base_cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
@@ -248,6 +274,9 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
         if s.cfg.offer_async {
             methods.push("signatures/signPolling");
         }
+        if matches!(s.cfg.otp, Some(Otp::Online { .. })) {
+            methods.push("credentials/sendOTP");
+        }
         return Response::json(
             200,
             &json!({
@@ -300,15 +329,52 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                 "cert": {"status": "valid", "certificates": certs},
                 "multisign": s.cfg.multisign, "SCAL": "2", "lang": "vi-VN",
             });
+            let online = matches!(s.cfg.otp, Some(Otp::Online { .. }));
             if s.cfg.v1 {
                 v["authMode"] = json!("explicit");
                 v["PIN"] = json!({"presence": "true", "format": "N", "label": "PIN"});
-                v["OTP"] = json!({"presence": "false"});
+                v["OTP"] = match &s.cfg.otp {
+                    None => json!({"presence": "false"}),
+                    Some(_) => {
+                        json!({"presence": "true", "type": if online { "online" } else { "offline" },
+                        "format": "N", "ID": "otp-1", "provider": "test"})
+                    }
+                };
             } else {
-                v["auth"] = json!({"mode": "explicit",
-                    "objects": [{"type": "Password", "id": "PIN", "format": "N", "label": "PIN"}]});
+                let mut objects =
+                    vec![json!({"type": "Password", "id": "PIN", "format": "N", "label": "PIN"})];
+                match &s.cfg.otp {
+                    None => {}
+                    Some(Otp::Online { .. }) => objects.push(
+                        json!({"type": "OTP", "id": "OTP-SMS", "format": "N", "label": "OTP"}),
+                    ),
+                    Some(Otp::Offline(_)) => objects.push(
+                        json!({"type": "OTP", "id": "OTP-GEN", "format": "N", "generator": "totp"}),
+                    ),
+                }
+                v["auth"] = json!({"mode": "explicit", "objects": objects});
             }
             Response::json(200, &v)
+        }
+        "credentials/sendOTP" => {
+            let Some(Otp::Online { outbox, .. }) = s.cfg.otp.clone() else {
+                return err(400, "invalid_request", "The credential has no online OTP");
+            };
+            s.stats.otps_sent += 1;
+            s.counter += 1;
+            // Six digits that differ per call (not guessable from the previous one in a test).
+            let otp = format!(
+                "{:06}",
+                (s.counter * 7919 + u64::from(std::process::id()) * 104_729) % 1_000_000
+            );
+            let tmp = outbox.with_extension("tmp");
+            if std::fs::write(&tmp, format!("{otp}\n")).is_err()
+                || std::fs::rename(&tmp, &outbox).is_err()
+            {
+                return err(500, "server_error", "cannot send the SMS");
+            }
+            s.sent_otp = Some((otp, Instant::now()));
+            Response::json(200, &json!({}))
         }
         "credentials/authorize" => {
             s.stats.authorizations += 1;
@@ -334,6 +400,43 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
             }
             if pin != s.cfg.pin {
                 return err(400, "invalid_pin", "The PIN is invalid");
+            }
+            if let Some(otp_cfg) = s.cfg.otp.clone() {
+                let given = if s.cfg.v1 {
+                    body.get("OTP").and_then(Value::as_str)
+                } else {
+                    body.get("authData")
+                        .and_then(Value::as_array)
+                        .and_then(|a| {
+                            a.iter().find(|o| {
+                                o.get("id")
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|i| i == "OTP-SMS" || i == "OTP-GEN")
+                            })
+                        })
+                        .and_then(|o| o.get("value"))
+                        .and_then(Value::as_str)
+                }
+                .unwrap_or("")
+                .to_owned();
+                if given.is_empty() {
+                    return err(400, "invalid_request", "Missing parameter OTP");
+                }
+                match otp_cfg {
+                    Otp::Online { ttl, .. } => match s.sent_otp.take() {
+                        Some((otp, at)) if otp == given && at.elapsed() > ttl => {
+                            return err(400, "invalid_otp", "The OTP has expired")
+                        }
+                        Some((otp, _)) if otp == given => {}
+                        _ => return err(400, "invalid_otp", "The OTP is invalid"),
+                    },
+                    Otp::Offline(good) => {
+                        if !good.contains(&given) || s.used_otps.contains(&given) {
+                            return err(400, "invalid_otp", "The OTP is invalid");
+                        }
+                        s.used_otps.push(given);
+                    }
+                }
             }
             if n == 0 || n > s.cfg.multisign {
                 return err(400, "invalid_request", "Invalid parameter numSignatures");

@@ -2,7 +2,8 @@
 //! `info` (which also names the OAuth 2.0 server), an OAuth 2.0 client-credentials token
 //! (RFC 6749 §4.4), `credentials/list`, `credentials/info` (certificate chain, key algorithms,
 //! how the credential is authorised, how many signatures one authorisation allows),
-//! `credentials/authorize` (PIN/OTP to a SAD for `numSignatures` hashes) and
+//! `credentials/sendOTP` (an online OTP), `credentials/authorize` (PIN and OTP to a SAD for
+//! `numSignatures` hashes) and
 //! `signatures/signHash`, synchronous or asynchronous (`operationMode` "A", then polling).
 //!
 //! Key reference: `csc:https://host/csc/v2?credential=ID&client-id=APP&secret-source=file:S`
@@ -41,6 +42,14 @@ pub struct CredentialInfo {
     pub needs_pin: bool,
     /// Whether an OTP is asked.
     pub needs_otp: bool,
+    /// Whether the OTP is sent by the service on request (`credentials/sendOTP`: v1
+    /// `OTP/type` "online"; v2 an OTP object without a `generator`), rather than read from the
+    /// person's own generator ("offline").
+    pub otp_online: bool,
+    /// The v2 `authData` id of the PIN object ("PIN" when the service names none).
+    pub pin_id: String,
+    /// The v2 `authData` id of the OTP object ("OTP" when the service names none).
+    pub otp_id: String,
 }
 
 impl CredentialInfo {
@@ -96,20 +105,38 @@ impl CredentialInfo {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let has_object = |t: &str| {
-            objects.iter().any(|o| {
+        let object = |types: &[&str]| {
+            objects.iter().find(|o| {
                 o.get("type")
                     .and_then(Value::as_str)
-                    .is_some_and(|x| x.eq_ignore_ascii_case(t))
+                    .is_some_and(|x| types.iter().any(|t| x.eq_ignore_ascii_case(t)))
             })
+        };
+        let id_of = |o: Option<&Value>, default: &str| {
+            o.and_then(|o| o.get("id"))
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_owned()
+        };
+        let pin_object = object(&["Password", "PIN"]);
+        let otp_object = object(&["OTP"]);
+        let otp_online = match otp_object {
+            Some(o) => o.get("generator").is_none(),
+            None => v
+                .pointer("/OTP/type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("online")),
         };
         Ok(Self {
             certificates,
             key_algorithms,
             key_enabled,
             multisign,
-            needs_pin: present("/PIN/presence") || has_object("Password") || has_object("PIN"),
-            needs_otp: present("/OTP/presence") || has_object("OTP"),
+            needs_pin: present("/PIN/presence") || pin_object.is_some(),
+            needs_otp: present("/OTP/presence") || otp_object.is_some(),
+            otp_online,
+            pin_id: id_of(pin_object, "PIN"),
+            otp_id: id_of(otp_object, "OTP"),
             auth_mode,
         })
     }
@@ -194,7 +221,17 @@ pub struct CscSession {
     /// Client id, secret and token endpoint, to fetch a new token when one expires.
     client: Option<(String, SecretString, String)>,
     pin: Option<SecretString>,
-    otp_prompt: bool,
+    /// Who gives the OTP when the credential asks one (each authorisation).
+    otp: Option<OtpSource>,
+}
+
+/// Who gives the OTP (a terminal prompt or a script's file), shown in Debug only as present.
+struct OtpSource(std::sync::Arc<dyn PinPrompt>);
+
+impl std::fmt::Debug for OtpSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtpSource")
+    }
 }
 
 impl CscSession {
@@ -247,7 +284,7 @@ impl CscSession {
             token: Mutex::new(token),
             client,
             pin,
-            otp_prompt: false,
+            otp: None,
         };
         s.credential_id = match r.get("credential") {
             Some(c) => c.to_owned(),
@@ -288,7 +325,14 @@ impl CscSession {
             let req = PinRequest::token(&s.who());
             s.pin = Some(prompt.prompt(&req)?);
         }
-        s.otp_prompt = s.info.needs_otp;
+        if s.info.needs_otp {
+            // Asked at each authorisation, not now: an OTP is good for one use and minutes.
+            s.otp = Some(OtpSource(
+                opts.otp_prompt
+                    .clone()
+                    .ok_or_else(|| Error::OtpRequired { who: s.who() })?,
+            ));
+        }
         Ok(s)
     }
 
@@ -356,6 +400,25 @@ impl CscSession {
         }
     }
 
+    /// The OTP for one authorisation: `credentials/sendOTP` first when the service sends it
+    /// (CSC v1 §11.8; v2 keeps the method), then the person (or the script's source) gives it.
+    fn one_time_password(&self) -> Result<Option<SecretString>, Error> {
+        let Some(OtpSource(prompt)) = &self.otp else {
+            return Ok(None);
+        };
+        if self.info.otp_online && self.has_method("credentials/sendOTP") {
+            let (status, v) = self.call(
+                "credentials/sendOTP",
+                json!({"credentialID": self.credential_id}),
+                None,
+            )?;
+            if !(200..300).contains(&status) {
+                return Err(self.error("credentials/sendOTP", status, &v));
+            }
+        }
+        prompt.prompt(&PinRequest::otp(&self.who())).map(Some)
+    }
+
     /// `credentials/authorize` for `digests`: the SAD.
     pub fn authorize(
         &self,
@@ -368,16 +431,27 @@ impl CscSession {
             "numSignatures": digests.len(),
         });
         let hash_oid = alg.hash().map(|h| h.oid().to_string()).unwrap_or_default();
+        let otp = self.one_time_password()?;
         if self.v1 {
             body["hash"] = json!(hashes);
             if let Some(p) = &self.pin {
                 body["PIN"] = json!(p.expose());
             }
+            if let Some(o) = &otp {
+                body["OTP"] = json!(o.expose());
+            }
         } else {
             body["hashes"] = json!(hashes);
             body["hashAlgorithmOID"] = json!(hash_oid);
+            let mut auth = Vec::new();
             if let Some(p) = &self.pin {
-                body["authData"] = json!([{"id": "PIN", "value": p.expose()}]);
+                auth.push(json!({"id": self.info.pin_id, "value": p.expose()}));
+            }
+            if let Some(o) = &otp {
+                auth.push(json!({"id": self.info.otp_id, "value": o.expose()}));
+            }
+            if !auth.is_empty() {
+                body["authData"] = Value::Array(auth);
             }
         }
         let (status, v) = self.call("credentials/authorize", body, None)?;
@@ -395,9 +469,9 @@ impl CscSession {
         self.methods.is_empty() || self.methods.iter().any(|m| m == method)
     }
 
-    /// Whether the credential asks for an OTP (not supported: no OTP channel here).
+    /// Whether the credential asks for an OTP at each authorisation.
     pub fn needs_otp(&self) -> bool {
-        self.otp_prompt
+        self.otp.is_some()
     }
 }
 
@@ -467,7 +541,15 @@ pub fn csc_error(http: &HttpClient, method: &str, status: u16, v: &Value, who: &
     if low.contains("locked") || low.contains("blocked") {
         return Error::RemotePinBlocked { who };
     }
-    if code == "invalid_pin" || code == "invalid_otp" {
+    if matches!(code, "expired_otp" | "otp_expired")
+        || (code == "invalid_otp" && low.contains("expired"))
+    {
+        return Error::OtpExpired { who };
+    }
+    if code == "invalid_otp" {
+        return Error::WrongOtp { who };
+    }
+    if code == "invalid_pin" {
         return Error::WrongPin {
             token: who,
             final_try: low.contains("last") || low.contains("final"),
@@ -564,15 +646,6 @@ impl Dialect for CscDialect {
         digests: &[Vec<u8>],
         wait: Duration,
     ) -> Result<Step, Error> {
-        if self.session.needs_otp() {
-            return Err(Error::Remote {
-                service: self.session.http.service().into(),
-                reason: format!(
-                    "asks an OTP for {}, which this program cannot supply yet",
-                    self.session.credential_id
-                ),
-            });
-        }
         let sad = self.session.authorize(alg, digests)?;
         let (sign_algo, params) = sign_algo(alg);
         let hashes: Vec<String> = digests.iter().map(|d| B64.encode(d)).collect();
@@ -719,6 +792,18 @@ mod tests {
         assert!(i.needs_pin && !i.needs_otp && !i.key_enabled);
         assert_eq!(i.multisign, 1);
         assert_eq!(i.allowed().unwrap().len(), 3);
+        // v1 online OTP (sent by credentials/sendOTP); v2 objects with their own ids, an OTP
+        // from the person's generator (offline).
+        let v1otp = json!({"cert": {"certificates": ["MAEC"]}, "authMode": "explicit",
+            "PIN": {"presence": "true"}, "OTP": {"presence": "true", "type": "online"}});
+        let i = CredentialInfo::from_json(&v1otp).unwrap();
+        assert!(i.needs_otp && i.otp_online);
+        let v2otp = json!({"cert": {"certificates": ["MAEC"]}, "auth": {"mode": "explicit",
+            "objects": [{"type": "Password", "id": "PIN1"},
+                        {"type": "OTP", "id": "otp-a", "generator": "totp"}]}});
+        let i = CredentialInfo::from_json(&v2otp).unwrap();
+        assert!(i.needs_pin && i.needs_otp && !i.otp_online);
+        assert_eq!((i.pin_id.as_str(), i.otp_id.as_str()), ("PIN1", "otp-a"));
         assert!(CredentialInfo::from_json(&json!({"cert": {"certificates": []}})).is_err());
     }
 
@@ -781,6 +866,14 @@ mod tests {
             Error::UserCancelled { .. }
         ));
         assert!(matches!(e("expired", ""), Error::TransactionExpired { .. }));
+        assert!(matches!(
+            e("invalid_otp", "The OTP is invalid"),
+            Error::WrongOtp { .. }
+        ));
+        assert!(matches!(
+            e("invalid_otp", "The OTP has expired"),
+            Error::OtpExpired { .. }
+        ));
         let other = e("invalid_request", "Invalid parameter hashes").to_string();
         assert_eq!(
             other,

@@ -76,6 +76,10 @@ pub struct RemoteOptions {
     pub progress: Option<Progress>,
     /// A short text shown to the person on the phone where the service supports one.
     pub message: Option<String>,
+    /// Who gives a one-time password when a credential asks one at each authorisation (CSC
+    /// `OTP`): the CLI's terminal prompt, or [`crate::pin::OtpFile`] for scripts. `None` (a
+    /// service): such a credential is refused when it is opened.
+    pub otp_prompt: Option<Arc<dyn crate::pin::PinPrompt>>,
 }
 
 impl Default for RemoteOptions {
@@ -87,6 +91,7 @@ impl Default for RemoteOptions {
             ca_file: None,
             progress: None,
             message: None,
+            otp_prompt: None,
         }
     }
 }
@@ -100,6 +105,7 @@ impl std::fmt::Debug for RemoteOptions {
             .field("ca_file", &self.ca_file)
             .field("progress", &self.progress.is_some())
             .field("message", &self.message)
+            .field("otp_prompt", &self.otp_prompt.is_some())
             .finish()
     }
 }
