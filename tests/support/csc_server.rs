@@ -228,6 +228,12 @@ impl CscServer {
         format!("{}/sca/sp769", self.base)
     }
 
+    /// The base URL of the second vendor dialect (`dialect=requests`): CSC `info`, token and
+    /// `credentials/*`, then `signatures/signHash` with `async: 1` and `requests/status`.
+    pub fn requests_api(&self) -> String {
+        format!("{}/vnca/v1", self.base)
+    }
+
     /// What the server saw so far.
     pub fn stats(&self) -> Stats {
         self.state
@@ -256,8 +262,15 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
     if let Some(method) = path.strip_prefix("/sca/sp769/") {
         return vendor(state, method, req);
     }
-    let Some(method) = path.strip_prefix("/csc/v2/") else {
-        return err(404, "invalid_request", "no such path");
+    // `/vnca/v1/`: the second vendor dialect (no authorisation, `async: 1`, `requests/status`)
+    // over the same info, token and credential calls.
+    let (method, requests_dialect) = match (
+        path.strip_prefix("/csc/v2/"),
+        path.strip_prefix("/vnca/v1/"),
+    ) {
+        (Some(m), _) => (m, false),
+        (None, Some(m)) => (m, true),
+        (None, None) => return err(404, "invalid_request", "no such path"),
     };
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     if method == "info" {
@@ -271,6 +284,14 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
             "credentials/authorize",
             "signatures/signHash",
         ];
+        if requests_dialect {
+            methods = vec![
+                "credentials/list",
+                "credentials/info",
+                "signatures/signHash",
+                "requests/status",
+            ];
+        }
         if s.cfg.offer_async {
             methods.push("signatures/signPolling");
         }
@@ -310,6 +331,9 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
     {
         return err(400, "invalid_request", "Invalid parameter credentialID");
     }
+    if requests_dialect && matches!(method, "signatures/signHash" | "requests/status") {
+        return requests(&mut s, method, &body);
+    }
     match method {
         "credentials/list" => Response::json(200, &json!({"credentialIDs": [s.cfg.credential]})),
         "credentials/info" => {
@@ -330,7 +354,10 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                 "multisign": s.cfg.multisign, "SCAL": "2", "lang": "vi-VN",
             });
             let online = matches!(s.cfg.otp, Some(Otp::Online { .. }));
-            if s.cfg.v1 {
+            if requests_dialect {
+                // The person approves in the provider's app: nothing to give here.
+                v["auth"] = json!({"mode": "implicit"});
+            } else if s.cfg.v1 {
                 v["authMode"] = json!("explicit");
                 v["PIN"] = json!({"presence": "true", "format": "N", "label": "PIN"});
                 v["OTP"] = match &s.cfg.otp {
@@ -642,6 +669,80 @@ fn sign_all(s: &mut State, alg: SignatureAlgorithm, hashes: &[Vec<u8>]) -> Respo
     }
     s.stats.hashes_signed += sigs.len();
     Response::json(200, &json!({"signatures": sigs}))
+}
+
+/// The second vendor dialect: `signatures/signHash` with `credentialID, numSignatures,
+/// documents[], hash[], hashAlgo, signAlgo, async: 1` (no SAD: the person approves on the
+/// phone), then `requests/status` until the scripted person decides.
+fn requests(s: &mut State, method: &str, body: &Value) -> Response {
+    if method == "signatures/signHash" {
+        s.stats.sign_requests += 1;
+        let n = body
+            .get("numSignatures")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        let hashes = hashes_of(body, "hash");
+        let docs = body
+            .get("documents")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if n == 0 || n > s.cfg.multisign || hashes.len() != n || docs != n {
+            return err(
+                400,
+                "invalid_request",
+                "numSignatures, hash[] and documents[] do not match",
+            );
+        }
+        if body.get("async").and_then(Value::as_u64) != Some(1) {
+            return err(400, "invalid_request", "Only async: 1 is supported");
+        }
+        let Some(alg) = algorithm(body, true) else {
+            return err(400, "invalid_request", "Invalid parameter signAlgo");
+        };
+        s.stats.max_batch = s.stats.max_batch.max(n);
+        s.counter += 1;
+        let id = format!("req-{}", s.counter);
+        s.jobs.insert(
+            id.clone(),
+            Job {
+                started: Instant::now(),
+                alg,
+                hashes,
+                hashes_by_doc: Vec::new(),
+            },
+        );
+        return Response::json(200, &json!({"requestID": id, "status": "pending"}));
+    }
+    s.stats.polls += 1;
+    let id = body
+        .get("requestID")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(job) = s.jobs.get(&id) else {
+        return err(400, "invalid_request", "Invalid parameter requestID");
+    };
+    match s.cfg.script {
+        Script::ApproveAfter(d) if job.started.elapsed() >= d => {
+            let Some(job) = s.jobs.remove(&id) else {
+                return err(500, "server_error", "");
+            };
+            let mut sigs = Vec::new();
+            for h in &job.hashes {
+                match s.key.sign_digest(job.alg, h) {
+                    Ok(sig) => sigs.push(B64.encode(sig)),
+                    Err(e) => return err(400, "invalid_request", &e.to_string()),
+                }
+            }
+            s.stats.hashes_signed += sigs.len();
+            Response::json(
+                200,
+                &json!({"requestID": id, "status": "approved", "signatures": sigs}),
+            )
+        }
+        Script::UserCancels => Response::json(200, &json!({"requestID": id, "status": "rejected"})),
+        _ => Response::json(200, &json!({"requestID": id, "status": "pending"})),
+    }
 }
 
 /// The vendor dialect: `{status_code, message, data}` answers, the SP account in every body.

@@ -8,7 +8,8 @@
 //!
 //! Key reference: `csc:https://host/csc/v2?credential=ID&client-id=APP&secret-source=file:S`
 //! with optional `pin-source=file:P`, `mode=sync|async`, `poll-ms=N`, `ca-file=PEM`;
-//! `dialect=sign-files` selects the vendor dialect of [`super::vendor`] instead.
+//! `dialect=sign-files` selects the vendor dialect of [`super::vendor`] instead,
+//! `dialect=requests` the one of [`super::requests`].
 
 use super::http::{form_encode, HttpClient};
 use super::{Dialect, RemoteOptions, RemoteSigner, Step};
@@ -742,9 +743,12 @@ pub fn open(
     match r.get("dialect").unwrap_or("csc") {
         "csc" => {}
         "sign-files" => return super::vendor::open(r, client_secret, opts),
+        "requests" => {}
         d => {
             return Err(Error::BadKeyRef {
-                reason: format!("unknown dialect \"{d}\"; this program speaks csc and sign-files"),
+                reason: format!(
+                    "unknown dialect \"{d}\"; this program speaks csc, requests and sign-files"
+                ),
             })
         }
     }
@@ -752,8 +756,14 @@ pub fn open(
     let session = CscSession::open(r, client_secret, pin, prompt, &opts)?;
     let certs = session.info.certificates.clone();
     let allowed = session.info.allowed();
-    let dialect = CscDialect::new(session, r.get("mode"))?;
-    RemoteSigner::new(Box::new(dialect), certs, allowed.as_deref(), opts)
+    let dialect: Box<dyn Dialect> = match r.get("dialect") {
+        Some("requests") => Box::new(super::requests::RequestsDialect::new(
+            session,
+            opts.message.clone(),
+        )),
+        _ => Box::new(CscDialect::new(session, r.get("mode"))?),
+    };
+    RemoteSigner::new(dialect, certs, allowed.as_deref(), opts)
 }
 
 #[cfg(test)]

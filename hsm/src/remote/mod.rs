@@ -8,11 +8,14 @@
 //! - [`csc`]: Cloud Signature Consortium API v2 (and v1 field names);
 //! - [`vendor`]: a Vietnamese provider's CSC-like "sign_files" hash-signing API, as a thin
 //!   dialect (submit and poll) over the same core;
+//! - [`requests`]: a second CSC-like vendor dialect (`documents[]`, `hash[]`, `async: 1`,
+//!   polling `requests/status`), also a thin dialect over the CSC session;
 //! - [`mss`]: ETSI TS 102 204 mobile signature (PKI SIM) over SOAP.
 
 pub mod csc;
 mod http;
 pub mod mss;
+pub mod requests;
 pub mod vendor;
 
 pub use http::HttpClient;
