@@ -806,6 +806,29 @@ fn an_access_token_that_expires_during_the_wait_is_renewed() {
 }
 
 #[test]
+fn an_expired_access_token_is_renewed_with_the_refresh_token() {
+    let mut cfg = CscConfig::new("officer-rsa");
+    cfg.token_uses = Some(3);
+    cfg.refresh_tokens = true;
+    cfg.script = Script::ApproveAfter(Duration::from_millis(800));
+    let server = CscServer::start(cfg);
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a.pdf");
+    pdf(&a, "So: 1");
+    let out = work.path().join("out");
+    let o = sign(&[a], &out, &s.csc(&server.api(), ""), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = server.stats();
+    // One client-credentials grant at the start; every renewal after that by refresh token
+    // (rotated each time: the server accepts only the latest).
+    assert_eq!(st.tokens, 1, "{st:?}");
+    assert!(st.refreshes >= 1, "{st:?}");
+    pdfsig_ok(&out.join("a.pdf"));
+    pyhanko_ok(&out.join("a.pdf"));
+}
+
+#[test]
 fn https_with_a_private_ca_given_by_ca_file() {
     // A service on https whose certificate comes from a CA the system does not know: refused
     // by default, accepted with ca-file=. The CA and server certificate are made by openssl.

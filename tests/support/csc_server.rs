@@ -76,6 +76,8 @@ pub struct CscConfig {
     pub token_uses: Option<usize>,
     /// The credential asks an OTP at each authorisation.
     pub otp: Option<Otp>,
+    /// Token answers carry a refresh token (rotated at each use).
+    pub refresh_tokens: bool,
 }
 
 impl CscConfig {
@@ -94,6 +96,7 @@ impl CscConfig {
             sign_with: None,
             token_uses: None,
             otp: None,
+            refresh_tokens: false,
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct Stats {
     pub max_batch: usize,
     /// OTPs sent (`credentials/sendOTP`).
     pub otps_sent: usize,
+    /// Refresh-token grants.
+    pub refreshes: usize,
 }
 
 struct Job {
@@ -139,6 +144,8 @@ struct State {
     sent_otp: Option<(String, Instant)>,
     /// Offline OTPs already used.
     used_otps: Vec<String>,
+    /// The refresh token given last.
+    refresh: Option<String>,
 }
 
 /// A running CSC service; stops when dropped.
@@ -193,6 +200,7 @@ impl CscServer {
             counter: 0,
             sent_otp: None,
             used_otps: Vec::new(),
+            refresh: None,
         }));
         let st = state.clone();
         let base_cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
@@ -574,7 +582,6 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
     let Ok(mut s) = state.lock() else {
         return err(500, "server_error", "");
     };
-    s.stats.tokens += 1;
     let form = String::from_utf8_lossy(&req.body).into_owned();
     let field = |name: &str| {
         form.split('&').find_map(|kv| {
@@ -582,21 +589,36 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
             (k == name).then(|| pct_decode(v))
         })
     };
-    if field("grant_type").as_deref() != Some("client_credentials") {
-        return err(400, "unsupported_grant_type", "");
-    }
     if field("client_id").as_deref() != Some(s.cfg.client_id.as_str())
         || field("client_secret").as_deref() != Some(s.cfg.client_secret.as_str())
     {
         return err(401, "invalid_client", "Client authentication failed");
     }
+    match field("grant_type").as_deref() {
+        Some("client_credentials") => s.stats.tokens += 1,
+        Some("refresh_token") if s.cfg.refresh_tokens => {
+            if s.refresh.is_none() || field("refresh_token") != s.refresh {
+                return err(400, "invalid_grant", "The refresh token is not valid");
+            }
+            s.stats.refreshes += 1;
+        }
+        _ => return err(400, "unsupported_grant_type", ""),
+    }
     // A new token each time; the old one stops working.
-    s.token = format!("tok-{}-{}", std::process::id(), s.stats.tokens);
+    s.token = format!(
+        "tok-{}-{}-{}",
+        std::process::id(),
+        s.stats.tokens,
+        s.stats.refreshes
+    );
     s.token_used = 0;
-    Response::json(
-        200,
-        &json!({"access_token": s.token, "token_type": "Bearer", "expires_in": 3600}),
-    )
+    let mut answer = json!({"access_token": s.token, "token_type": "Bearer", "expires_in": 3600});
+    if s.cfg.refresh_tokens {
+        let rt = format!("rt-{}-{}", s.stats.tokens, s.stats.refreshes);
+        answer["refresh_token"] = json!(rt);
+        s.refresh = Some(rt);
+    }
+    Response::json(200, &answer)
 }
 
 fn pct_decode(v: &str) -> String {

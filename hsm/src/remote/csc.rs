@@ -219,6 +219,8 @@ pub struct CscSession {
     /// What `credentials/info` said.
     pub info: CredentialInfo,
     token: Mutex<Option<SecretString>>,
+    /// The refresh token the last token answer gave, if any (RFC 6749 §6).
+    refresh: Mutex<Option<SecretString>>,
     /// Client id, secret and token endpoint, to fetch a new token when one expires.
     client: Option<(String, SecretString, String)>,
     pin: Option<SecretString>,
@@ -270,9 +272,13 @@ impl CscSession {
                     reason: "client-id needs its secret: add secret-source=file:PATH".into(),
                 })?;
                 let url = token_url(&info, &base);
-                let t = fetch_token(&http, &url, client_id, &secret)?;
+                let t = fetch_token(&http, &url, client_id, &secret, None)?;
                 (Some(t), Some((client_id.to_owned(), secret, url)))
             }
+            None => (None, None),
+        };
+        let (token, refresh) = match token {
+            Some(t) => (Some(t.access), t.refresh),
             None => (None, None),
         };
         let mut s = Self {
@@ -283,6 +289,7 @@ impl CscSession {
             credential_id: String::new(),
             info: CredentialInfo::default(),
             token: Mutex::new(token),
+            refresh: Mutex::new(refresh),
             client,
             pin,
             otp: None,
@@ -343,7 +350,9 @@ impl CscSession {
     }
 
     /// POSTs `body` to `{base}/{method}` with the bearer token. A token the service no longer
-    /// accepts (HTTP 401: expired during a long wait) is replaced once and the call repeated.
+    /// accepts (HTTP 401: expired during a long wait) is replaced once and the call repeated:
+    /// with the refresh token when the token answer gave one (RFC 6749 §6), else (or when the
+    /// refresh token is refused too) with a new client-credentials grant.
     pub fn call(
         &self,
         method: &str,
@@ -355,9 +364,20 @@ impl CscSession {
         let (status, v) = self.http.post_json(&url, current().as_ref(), &body, wait)?;
         match (&self.client, status) {
             (Some((id, secret, token_url)), 401) => {
-                let fresh = fetch_token(&self.http, token_url, id, secret)?;
+                let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
+                let fresh = match refresh {
+                    Some(rt) => fetch_token(&self.http, token_url, id, secret, Some(&rt))
+                        .or_else(|_| fetch_token(&self.http, token_url, id, secret, None))?,
+                    None => fetch_token(&self.http, token_url, id, secret, None)?,
+                };
                 if let Ok(mut t) = self.token.lock() {
-                    *t = Some(fresh);
+                    *t = Some(fresh.access);
+                }
+                if let Ok(mut r) = self.refresh.lock() {
+                    // A rotated refresh token replaces the old one; none given: keep it.
+                    if fresh.refresh.is_some() {
+                        *r = fresh.refresh;
+                    }
                 }
                 self.http.post_json(&url, current().as_ref(), &body, wait)
             }
@@ -488,14 +508,30 @@ fn token_url(info: &Value, base: &str) -> String {
     format!("{oauth}/oauth2/token")
 }
 
+/// A token answer: the access token and, where the server gives one, a refresh token.
+struct Tokens {
+    access: SecretString,
+    refresh: Option<SecretString>,
+}
+
+/// The client-credentials grant (RFC 6749 §4.4), or with `refresh` the refresh-token grant
+/// (§6), the client authenticating with its secret in the body either way.
 fn fetch_token(
     http: &HttpClient,
     url: &str,
     client_id: &str,
     secret: &SecretString,
-) -> Result<SecretString, Error> {
+    refresh: Option<&SecretString>,
+) -> Result<Tokens, Error> {
+    let grant = match refresh {
+        Some(rt) => format!(
+            "grant_type=refresh_token&refresh_token={}",
+            form_encode(rt.expose())
+        ),
+        None => "grant_type=client_credentials".to_owned(),
+    };
     let form = format!(
-        "grant_type=client_credentials&client_id={}&client_secret={}",
+        "{grant}&client_id={}&client_secret={}",
         form_encode(client_id),
         form_encode(secret.expose())
     );
@@ -520,10 +556,17 @@ fn fetch_token(
         }
         return Err(csc_error(http, "oauth2/token", a.status, &v, ""));
     }
-    v.get("access_token")
+    let access = v
+        .get("access_token")
         .and_then(Value::as_str)
         .map(SecretString::from)
-        .ok_or_else(|| http.bad_answer("the OAuth 2.0 token answer has no access_token"))
+        .ok_or_else(|| http.bad_answer("the OAuth 2.0 token answer has no access_token"))?;
+    let refresh = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .map(SecretString::from);
+    Ok(Tokens { access, refresh })
 }
 
 /// Maps a CSC error answer (`{"error": ..., "error_description": ...}`, §10) to one sentence.
