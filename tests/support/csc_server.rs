@@ -78,6 +78,10 @@ pub struct CscConfig {
     pub otp: Option<Otp>,
     /// Token answers carry a refresh token (rotated at each use).
     pub refresh_tokens: bool,
+    /// The credential is authorised by the person's browser login (`authMode: oauth2code`):
+    /// `oauth2/authorize` (PKCE S256, loopback redirect) and an authorization-code grant
+    /// giving a credential-scoped token that replaces the SAD.
+    pub oauth2code: bool,
 }
 
 impl CscConfig {
@@ -97,6 +101,7 @@ impl CscConfig {
             token_uses: None,
             otp: None,
             refresh_tokens: false,
+            oauth2code: false,
         }
     }
 }
@@ -120,6 +125,10 @@ pub struct Stats {
     pub otps_sent: usize,
     /// Refresh-token grants.
     pub refreshes: usize,
+    /// Browser logins that ended with a code.
+    pub logins: usize,
+    /// Authorization codes exchanged for a credential token.
+    pub code_grants: usize,
 }
 
 struct Job {
@@ -146,6 +155,10 @@ struct State {
     used_otps: Vec<String>,
     /// The refresh token given last.
     refresh: Option<String>,
+    /// Authorization codes: code -> (code_challenge, redirect_uri, hashes).
+    codes: HashMap<String, (String, String, Vec<Vec<u8>>)>,
+    /// Credential-scoped tokens and the hashes they authorise.
+    cred_tokens: HashMap<String, Vec<Vec<u8>>>,
 }
 
 /// A running CSC service; stops when dropped.
@@ -201,6 +214,8 @@ impl CscServer {
             sent_otp: None,
             used_otps: Vec::new(),
             refresh: None,
+            codes: HashMap::new(),
+            cred_tokens: HashMap::new(),
         }));
         let st = state.clone();
         let base_cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
@@ -267,6 +282,9 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
     if path == "/oauth/oauth2/token" {
         return token(state, req);
     }
+    if path == "/oauth/oauth2/authorize" {
+        return authorize_page(state, req);
+    }
     if let Some(method) = path.strip_prefix("/sca/sp769/") {
         return vendor(state, method, req);
     }
@@ -325,7 +343,12 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
         .get("authorization")
         .cloned()
         .unwrap_or_default();
-    if auth != format!("Bearer {}", s.token) {
+    // A credential-scoped token (oauth2code) is good for signing its hashes only.
+    let login_hashes = auth
+        .strip_prefix("Bearer ")
+        .and_then(|t| s.cred_tokens.get(t).cloned())
+        .filter(|_| matches!(method, "signatures/signHash" | "signatures/signPolling"));
+    if auth != format!("Bearer {}", s.token) && login_hashes.is_none() {
         return err(401, "invalid_token", "The access token is not valid");
     }
     s.token_used += 1;
@@ -365,6 +388,9 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
             if requests_dialect {
                 // The person approves in the provider's app: nothing to give here.
                 v["auth"] = json!({"mode": "implicit"});
+            } else if s.cfg.oauth2code {
+                v["authMode"] = json!("oauth2code");
+                v["auth"] = json!({"mode": "oauth2code"});
             } else if s.cfg.v1 {
                 v["authMode"] = json!("explicit");
                 v["PIN"] = json!({"presence": "true", "format": "N", "label": "PIN"});
@@ -498,8 +524,12 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                 .unwrap_or("")
                 .to_owned();
             let hashes = hashes_of(&body, if s.cfg.v1 { "hash" } else { "hashes" });
-            let Some((authorised, _)) = s.sads.remove(&sad) else {
-                return err(400, "invalid_request", "Invalid SAD");
+            let authorised = match login_hashes {
+                Some(h) => h,
+                None => match s.sads.remove(&sad) {
+                    Some((h, _)) => h,
+                    None => return err(400, "invalid_request", "Invalid SAD"),
+                },
             };
             if authorised != hashes {
                 return err(
@@ -596,6 +626,29 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
     }
     match field("grant_type").as_deref() {
         Some("client_credentials") => s.stats.tokens += 1,
+        Some("authorization_code") if s.cfg.oauth2code => {
+            let code = field("code").unwrap_or_default();
+            let Some((challenge, redirect, hashes)) = s.codes.remove(&code) else {
+                return err(400, "invalid_grant", "The authorization code is not valid");
+            };
+            let verifier = field("code_verifier").unwrap_or_default();
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(HashAlgorithm::Sha256.digest(verifier.as_bytes()));
+            if verifier.len() < 43 || computed != challenge {
+                return err(400, "invalid_grant", "PKCE verification failed");
+            }
+            if field("redirect_uri").as_deref() != Some(redirect.as_str()) {
+                return err(400, "invalid_grant", "redirect_uri does not match");
+            }
+            s.stats.code_grants += 1;
+            s.counter += 1;
+            let t = format!("ctok-{}", s.counter);
+            s.cred_tokens.insert(t.clone(), hashes);
+            return Response::json(
+                200,
+                &json!({"access_token": t, "token_type": "Bearer", "expires_in": 300}),
+            );
+        }
         Some("refresh_token") if s.cfg.refresh_tokens => {
             if s.refresh.is_none() || field("refresh_token") != s.refresh {
                 return err(400, "invalid_grant", "The refresh token is not valid");
@@ -619,6 +672,91 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
         s.refresh = Some(rt);
     }
     Response::json(200, &answer)
+}
+
+/// `GET oauth2/authorize` (CSC v2 §8.3.2): checks what a provider checks (client, loopback
+/// redirect, PKCE S256, scope, the credential and hashes), lets the scripted person log in,
+/// and sends the browser back to the redirect with a code (or `error=access_denied`).
+fn authorize_page(state: &Mutex<State>, req: &Request) -> Response {
+    let Ok(mut s) = state.lock() else {
+        return err(500, "server_error", "");
+    };
+    let query = req.path.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let p = |name: &str| {
+        query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| pct_decode(v))
+        })
+    };
+    let bad = |why: &str| Response::html(400, &format!("<p>{why}</p>"));
+    if req.method != "GET" || !s.cfg.oauth2code {
+        return bad("no browser login for this credential");
+    }
+    if p("response_type").as_deref() != Some("code")
+        || p("client_id").as_deref() != Some(s.cfg.client_id.as_str())
+        || p("scope").as_deref() != Some("credential")
+        || p("code_challenge_method").as_deref() != Some("S256")
+        || p("credentialID").as_deref() != Some(s.cfg.credential.as_str())
+    {
+        return bad("invalid authorization request");
+    }
+    let (Some(redirect), Some(challenge), Some(st)) =
+        (p("redirect_uri"), p("code_challenge"), p("state"))
+    else {
+        return bad("redirect_uri, code_challenge and state are required");
+    };
+    // RFC 8252 §7.3 / §8.3: a native app's redirect is the loopback IP literal, any port.
+    if !redirect.starts_with("http://127.0.0.1:") || challenge.len() < 43 || st.is_empty() {
+        return bad("invalid redirect_uri or code_challenge");
+    }
+    let n: usize = p("numSignatures").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let hashes: Vec<Vec<u8>> = p("hashes")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .filter_map(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .collect();
+    if n == 0 || n > s.cfg.multisign || hashes.len() != n {
+        return bad("numSignatures and hashes do not match");
+    }
+    match s.cfg.script {
+        Script::UserCancels => Response::redirect(format!(
+            "{redirect}?error=access_denied&state={}",
+            form(&st)
+        )),
+        // The person never logs in: the page stays open.
+        Script::NeverAnswers => Response::html(200, "<form>login</form>"),
+        _ => {
+            s.stats.logins += 1;
+            s.stats.max_batch = s.stats.max_batch.max(n);
+            s.counter += 1;
+            let code = format!("code+{}/{}", s.counter, std::process::id());
+            s.codes
+                .insert(code.clone(), (challenge, redirect.clone(), hashes));
+            Response::redirect(format!(
+                "{redirect}?code={}&state={}",
+                form(&code),
+                form(&st)
+            ))
+        }
+    }
+}
+
+fn form(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn pct_decode(v: &str) -> String {

@@ -226,6 +226,10 @@ pub struct CscSession {
     pin: Option<SecretString>,
     /// Who gives the OTP when the credential asks one (each authorisation).
     otp: Option<OtpSource>,
+    /// The OAuth 2.0 server's base (`oauth2` of `info`, else the API base).
+    oauth_base: String,
+    /// How the person is told to log in (`oauth2code`).
+    opts: RemoteOptions,
 }
 
 /// Who gives the OTP (a terminal prompt or a script's file), shown in Debug only as present.
@@ -281,6 +285,7 @@ impl CscSession {
             Some(t) => (Some(t.access), t.refresh),
             None => (None, None),
         };
+        let oauth_base = oauth_base(&info, &base);
         let mut s = Self {
             http,
             base,
@@ -293,6 +298,8 @@ impl CscSession {
             client,
             pin,
             otp: None,
+            oauth_base,
+            opts: opts.clone(),
         };
         s.credential_id = match r.get("credential") {
             Some(c) => c.to_owned(),
@@ -320,14 +327,23 @@ impl CscSession {
                 ),
             });
         }
-        if s.info.auth_mode.eq_ignore_ascii_case("oauth2code") {
-            return Err(Error::Remote {
-                service: s.http.service().into(),
-                reason: format!(
-                    "authorises credential {} only through a browser login (oauth2code), which this program does not do",
-                    s.credential_id
-                ),
-            });
+        if s.oauth2code() {
+            if !opts.browser_login {
+                return Err(Error::Remote {
+                    service: s.http.service().into(),
+                    reason: format!(
+                        "authorises credential {} only through a person's browser login (oauth2code), which a signing service cannot do; sign with `pki sign`",
+                        s.credential_id
+                    ),
+                });
+            }
+            if s.client.is_none() {
+                return Err(Error::BadKeyRef {
+                    reason: "a credential authorised by browser login (oauth2code) needs client-id= (and secret-source= for a confidential client)".into(),
+                });
+            }
+            // The PIN, if any, is typed on the provider's login page, not here.
+            return Ok(s);
         }
         if s.info.needs_pin && s.pin.is_none() {
             let req = PinRequest::token(&s.who());
@@ -342,6 +358,55 @@ impl CscSession {
             ));
         }
         Ok(s)
+    }
+
+    /// Whether the credential is authorised by the person's browser login (`oauth2code`).
+    pub fn oauth2code(&self) -> bool {
+        self.info.auth_mode.eq_ignore_ascii_case("oauth2code")
+    }
+
+    /// The browser login for `digests` (CSC v2 §8.3.2): a credential-scoped token, used as the
+    /// bearer of `signHash` instead of a SAD.
+    pub fn browser_login(
+        &self,
+        alg: SignatureAlgorithm,
+        digests: &[Vec<u8>],
+        wait: Duration,
+    ) -> Result<SecretString, Error> {
+        let (client_id, secret) = match &self.client {
+            Some((id, secret, _)) => (id.as_str(), Some(secret)),
+            None => ("", None),
+        };
+        let login = super::oauth2code::Login {
+            authorize_url: format!("{}/oauth2/authorize", self.oauth_base),
+            token_url: format!("{}/oauth2/token", self.oauth_base),
+            client_id,
+            client_secret: secret,
+            credential_id: &self.credential_id,
+            hashes: digests,
+            hash_oid: alg.hash().map(|h| h.oid().to_string()).unwrap_or_default(),
+            who: self.who(),
+            timeout: wait,
+        };
+        let show = |url: &str| {
+            self.opts.emit(super::RemoteEvent::BrowserLogin {
+                who: self.who(),
+                url: url.to_owned(),
+            })
+        };
+        super::oauth2code::credential_token(&self.http, &login, &show)
+    }
+
+    /// POSTs `body` with a credential-scoped token (`oauth2code`) as the bearer.
+    pub fn call_as(
+        &self,
+        method: &str,
+        body: Value,
+        wait: Option<Duration>,
+        bearer: &SecretString,
+    ) -> Result<(u16, Value), Error> {
+        let url = format!("{}/{method}", self.base);
+        self.http.post_json(&url, Some(bearer), &body, wait)
     }
 
     /// "credential ID at URL".
@@ -499,13 +564,16 @@ impl CscSession {
 /// v2 §8.1: `oauth2` is the authorization server's base URI; its token endpoint is
 /// `{oauth2}/oauth2/token`. Without one, the CSC server itself is the authorization server.
 fn token_url(info: &Value, base: &str) -> String {
-    let oauth = info
-        .get("oauth2")
+    format!("{}/oauth2/token", oauth_base(info, base))
+}
+
+fn oauth_base(info: &Value, base: &str) -> String {
+    info.get("oauth2")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or(base)
-        .trim_end_matches('/');
-    format!("{oauth}/oauth2/token")
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// A token answer: the access token and, where the server gives one, a refresh token.
@@ -633,6 +701,8 @@ pub fn csc_error(http: &HttpClient, method: &str, status: u16, v: &Value, who: &
 pub struct CscDialect {
     session: CscSession,
     asynchronous: bool,
+    /// The credential-scoped token of the last browser login (`oauth2code`), for polling.
+    login_token: Mutex<Option<SecretString>>,
 }
 
 impl CscDialect {
@@ -657,6 +727,7 @@ impl CscDialect {
         Ok(Self {
             session,
             asynchronous,
+            login_token: Mutex::new(None),
         })
     }
 
@@ -690,15 +761,26 @@ impl Dialect for CscDialect {
         digests: &[Vec<u8>],
         wait: Duration,
     ) -> Result<Step, Error> {
-        let sad = self.session.authorize(alg, digests)?;
+        // oauth2code: the browser login's credential-scoped token replaces the SAD.
+        let login = if self.session.oauth2code() {
+            let t = self.session.browser_login(alg, digests, wait)?;
+            if let Ok(mut l) = self.login_token.lock() {
+                *l = Some(t.clone());
+            }
+            Some(t)
+        } else {
+            None
+        };
         let (sign_algo, params) = sign_algo(alg);
         let hashes: Vec<String> = digests.iter().map(|d| B64.encode(d)).collect();
         let hash_oid = alg.hash().map(|h| h.oid().to_string()).unwrap_or_default();
         let mut body = json!({
             "credentialID": self.session.credential_id,
-            "SAD": sad.expose(),
             "signAlgo": sign_algo,
         });
+        if login.is_none() {
+            body["SAD"] = json!(self.session.authorize(alg, digests)?.expose());
+        }
         if let Some(p) = params {
             body["signAlgoParams"] = json!(p);
         }
@@ -712,16 +794,17 @@ impl Dialect for CscDialect {
         }
         // A synchronous request may be held while the person approves.
         let hold = (!self.asynchronous).then_some(wait);
-        let (status, v) = self
-            .session
-            .call("signatures/signHash", body, hold)
-            .map_err(|e| match e {
-                Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
-                    who: self.who(),
-                    waited,
-                },
-                e => e,
-            })?;
+        let sent = match &login {
+            Some(t) => self.session.call_as("signatures/signHash", body, hold, t),
+            None => self.session.call("signatures/signHash", body, hold),
+        };
+        let (status, v) = sent.map_err(|e| match e {
+            Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
+                who: self.who(),
+                waited,
+            },
+            e => e,
+        })?;
         if !(200..300).contains(&status) {
             return Err(self.session.error("signatures/signHash", status, &v));
         }
@@ -740,11 +823,12 @@ impl Dialect for CscDialect {
     fn poll(&self, handle: &str) -> Result<Step, Error> {
         // The id `signHash` returned as `responseID`; some clients send it as `requestID`, so
         // both are given.
-        let (status, v) = self.session.call(
-            POLL_METHOD,
-            json!({"responseID": handle, "requestID": handle}),
-            None,
-        )?;
+        let body = json!({"responseID": handle, "requestID": handle});
+        let login = self.login_token.lock().ok().and_then(|l| l.clone());
+        let (status, v) = match &login {
+            Some(t) => self.session.call_as(POLL_METHOD, body, None, t)?,
+            None => self.session.call(POLL_METHOD, body, None)?,
+        };
         if status == 202 || still_running(status, &v) {
             return Ok(Step::Pending(handle.to_owned()));
         }

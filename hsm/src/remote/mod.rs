@@ -15,6 +15,7 @@
 pub mod csc;
 mod http;
 pub mod mss;
+pub mod oauth2code;
 pub mod requests;
 pub mod vendor;
 
@@ -51,6 +52,14 @@ pub enum RemoteEvent {
         /// When we give up.
         timeout: Duration,
     },
+    /// The person must log in at the provider in a browser and authorise the signature (CSC
+    /// `oauth2code`): open this URL.
+    BrowserLogin {
+        /// Whose login.
+        who: String,
+        /// The authorisation URL to open.
+        url: String,
+    },
     /// The signatures of one request arrived.
     Approved {
         /// Whose approval.
@@ -83,6 +92,9 @@ pub struct RemoteOptions {
     /// `OTP`): the CLI's terminal prompt, or [`crate::pin::OtpFile`] for scripts. `None` (a
     /// service): such a credential is refused when it is opened.
     pub otp_prompt: Option<Arc<dyn crate::pin::PinPrompt>>,
+    /// Whether a person can log in in a browser when a credential asks it (CSC `oauth2code`):
+    /// the CLI; `false` (a service): such a credential is refused when it is opened.
+    pub browser_login: bool,
 }
 
 impl Default for RemoteOptions {
@@ -95,6 +107,7 @@ impl Default for RemoteOptions {
             progress: None,
             message: None,
             otp_prompt: None,
+            browser_login: false,
         }
     }
 }
@@ -109,12 +122,13 @@ impl std::fmt::Debug for RemoteOptions {
             .field("progress", &self.progress.is_some())
             .field("message", &self.message)
             .field("otp_prompt", &self.otp_prompt.is_some())
+            .field("browser_login", &self.browser_login)
             .finish()
     }
 }
 
 impl RemoteOptions {
-    fn emit(&self, e: RemoteEvent) {
+    pub(crate) fn emit(&self, e: RemoteEvent) {
         if let Some(p) = &self.progress {
             p(&e);
         }

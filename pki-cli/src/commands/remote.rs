@@ -49,6 +49,9 @@ pub fn open(
     let opts = RemoteOptions {
         approval_timeout,
         otp_prompt,
+        // A person runs `pki sign` (or a script for one): a credential authorised by browser
+        // login (CSC oauth2code) prints the URL to open.
+        browser_login: true,
         progress: Some(Arc::new(progress)),
         message: Some(match lang {
             Lang::Vi => format!("Ký {count} văn bản"),
@@ -135,6 +138,23 @@ fn on_event(
                         timeout.as_secs()
                     ),
                 });
+            }
+        }
+        RemoteEvent::BrowserLogin { who, url } => {
+            let line = format!(
+                "{}\n{url}",
+                match lang {
+                    Lang::Vi => format!(
+                        "Hãy mở địa chỉ sau trong trình duyệt, đăng nhập và xác nhận chữ ký ({who}):"
+                    ),
+                    Lang::En => format!(
+                        "Open this address in a browser, log in and authorise the signature ({who}):"
+                    ),
+                }
+            );
+            match sp.as_ref() {
+                Some(b) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
             }
         }
         RemoteEvent::Approved { count, .. } => {
