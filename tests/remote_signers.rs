@@ -806,6 +806,29 @@ fn an_access_token_that_expires_during_the_wait_is_renewed() {
 }
 
 #[test]
+fn an_expired_access_token_is_renewed_with_the_refresh_token() {
+    let mut cfg = CscConfig::new("officer-rsa");
+    cfg.token_uses = Some(3);
+    cfg.refresh_tokens = true;
+    cfg.script = Script::ApproveAfter(Duration::from_millis(800));
+    let server = CscServer::start(cfg);
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a.pdf");
+    pdf(&a, "So: 1");
+    let out = work.path().join("out");
+    let o = sign(&[a], &out, &s.csc(&server.api(), ""), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = server.stats();
+    // One client-credentials grant at the start; every renewal after that by refresh token
+    // (rotated each time: the server accepts only the latest).
+    assert_eq!(st.tokens, 1, "{st:?}");
+    assert!(st.refreshes >= 1, "{st:?}");
+    pdfsig_ok(&out.join("a.pdf"));
+    pyhanko_ok(&out.join("a.pdf"));
+}
+
+#[test]
 fn https_with_a_private_ca_given_by_ca_file() {
     // A service on https whose certificate comes from a CA the system does not know: refused
     // by default, accepted with ca-file=. The CA and server certificate are made by openssl.
@@ -895,4 +918,47 @@ fn https_with_a_private_ca_given_by_ca_file() {
     let o = sign(&[a], &out, &key, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     pdfsig_ok(&out.join("a.pdf"));
+}
+
+#[test]
+fn mss_pkcs7_answers_give_the_sim_signature_and_a_foreign_certificate_is_refused() {
+    let server = MsspServer::start(
+        "officer-rsa",
+        MSISDN,
+        AP_ID,
+        "ap-pass-1",
+        MssScript::ApproveAfter(Duration::from_millis(200)),
+    );
+    // As Vietnamese MSSPs answer: a CMS SignedData with the SIM's certificate.
+    server.answer_pkcs7(Some("officer-rsa"));
+    let s = Secrets::new();
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("qd.pdf"), work.path().join("qd.xml"));
+    pdf(&a, "Quyết định số 7/QĐ-UBND");
+    xml(&b, 7);
+    let cert = f("officer-rsa.chain.pem");
+    let out = work.path().join("out");
+    let o = sign(
+        &[a.clone(), b],
+        &out,
+        &s.mss(&server.url, "&format=pkcs7"),
+        &["--cert", &cert],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    pdfsig_ok(&out.join("qd.pdf"));
+    pyhanko_ok(&out.join("qd.pdf"));
+    xmlsec_ok(&out.join("qd.xml"));
+
+    // An MSSP whose SignedData carries (and names) someone else's certificate: refused, even
+    // though the signature inside is the SIM's; nothing written.
+    server.answer_pkcs7(Some("agency"));
+    let out2 = work.path().join("out2");
+    let o = sign(&[a], &out2, &s.mss(&server.url, ""), &["--cert", &cert]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("PKCS#7 signature that cannot be used"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(leftovers(&out2), Vec::<String>::new());
 }

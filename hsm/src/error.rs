@@ -171,6 +171,34 @@ pub enum Error {
         /// The phone number or credential.
         who: String,
     },
+    /// The one-time password was refused.
+    #[error("the one-time password (OTP) was refused by {who}; nothing was signed, check it and sign again")]
+    WrongOtp {
+        /// The credential.
+        who: String,
+    },
+    /// The one-time password expired before it was used.
+    #[error("the one-time password (OTP) for {who} expired before it was used; nothing was signed, sign again to get a new one")]
+    OtpExpired {
+        /// The credential.
+        who: String,
+    },
+    /// The credential asks an OTP and nobody can give one (a service, or no terminal).
+    #[error("{who} asks a one-time password (OTP) at each signing, and there is nobody here to type it; sign with `pki sign` at a terminal, or give --otp-source file:PATH from a script (a signing service cannot use such a credential)")]
+    OtpRequired {
+        /// The credential.
+        who: String,
+    },
+    /// A scripted OTP source gave no fresh OTP in time.
+    #[error("no new one-time password (OTP) for {who} appeared in {} within {} s; nothing was signed, write the OTP there", .source_file.display(), .waited.as_secs())]
+    OtpNotGiven {
+        /// The credential.
+        who: String,
+        /// The file read.
+        source_file: std::path::PathBuf,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
     /// Any other backend error, with its cause kept.
     #[error("{context}: {source}")]
     Backend {

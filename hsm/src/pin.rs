@@ -20,6 +20,10 @@ pub struct PinRequest {
     pub final_try: bool,
     /// This is a retry after a wrong PIN.
     pub retry: bool,
+    /// A one-time password (OTP) for a remote credential, not a PIN: asked at each
+    /// authorisation, after the service has sent it (online OTP) or from the person's OTP
+    /// generator (offline OTP).
+    pub otp: bool,
 }
 
 impl PinRequest {
@@ -40,9 +44,22 @@ impl PinRequest {
         }
     }
 
+    /// A request for the one-time password of a remote credential (`what`: "credential ID at
+    /// URL").
+    pub fn otp(what: &str) -> Self {
+        Self {
+            what: what.to_owned(),
+            otp: true,
+            ..Self::default()
+        }
+    }
+
     /// The line a terminal prompt shows (English), e.g. "PIN for token Agency HSM (final try
     /// before the PIN locks): ".
     pub fn prompt_text(&self) -> String {
+        if self.otp {
+            return format!("One-time password (OTP) for {}: ", self.what);
+        }
         let mut s = if self.is_token_pin {
             format!("PIN for token {}", self.what)
         } else {
@@ -98,6 +115,69 @@ impl std::fmt::Debug for Login {
     }
 }
 
+/// A non-interactive source of one-time passwords for scripts: `file:PATH`, read each time an
+/// OTP is asked. The script (an SMS gateway, a TOTP generator) writes the current OTP there;
+/// the file is waited for while it is missing or still holds the OTP used last, up to
+/// `timeout`, so a script may write it after the service sent the OTP. Never logged.
+#[derive(Debug)]
+pub struct OtpFile {
+    path: std::path::PathBuf,
+    timeout: std::time::Duration,
+    last: std::sync::Mutex<Option<SecretString>>,
+}
+
+impl OtpFile {
+    /// A source reading `source` (`file:PATH` or a bare path), waiting at most `timeout` for a
+    /// fresh OTP.
+    pub fn new(source: &str, timeout: std::time::Duration) -> Result<Self, Error> {
+        let path = source.strip_prefix("file:").unwrap_or(source);
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(Error::BadKeyRef {
+                reason: "the OTP source must be file:PATH".into(),
+            });
+        }
+        Ok(Self {
+            path: path.into(),
+            timeout,
+            last: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn read(&self) -> Option<SecretString> {
+        let s = SecretString::from_source(&self.path.display().to_string()).ok()?;
+        let fresh = !s.is_empty()
+            && self
+                .last
+                .lock()
+                .map(|l| l.as_ref().is_none_or(|l| l.expose() != s.expose()))
+                .unwrap_or(true);
+        fresh.then_some(s)
+    }
+}
+
+impl PinPrompt for OtpFile {
+    fn prompt(&self, request: &PinRequest) -> Result<SecretString, Error> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(otp) = self.read() {
+                if let Ok(mut l) = self.last.lock() {
+                    *l = Some(otp.clone());
+                }
+                return Ok(otp);
+            }
+            if start.elapsed() >= self.timeout {
+                return Err(Error::OtpNotGiven {
+                    who: request.what.clone(),
+                    source_file: self.path.clone(),
+                    waited: self.timeout,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +190,31 @@ mod tests {
         assert!(r.prompt_text().contains("few tries left"));
         r.final_try = true;
         assert!(r.prompt_text().contains("FINAL TRY"));
+    }
+
+    #[test]
+    fn otp_file_gives_each_otp_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("otp");
+        let src = OtpFile::new(
+            &format!("file:{}", p.display()),
+            std::time::Duration::from_millis(300),
+        )
+        .unwrap();
+        let req = PinRequest::otp("credential c1");
+        assert_eq!(
+            req.prompt_text(),
+            "One-time password (OTP) for credential c1: "
+        );
+        // Missing: waits, then one sentence naming the file, never a value.
+        let e = src.prompt(&req).unwrap_err().to_string();
+        assert!(e.contains("otp") && e.contains("credential c1"), "{e}");
+        std::fs::write(&p, "482913\n").unwrap();
+        assert_eq!(src.prompt(&req).unwrap().expose(), "482913");
+        // The same OTP is not given twice: it was used.
+        assert!(matches!(src.prompt(&req), Err(Error::OtpNotGiven { .. })));
+        std::fs::write(&p, "771204\n").unwrap();
+        assert_eq!(src.prompt(&req).unwrap().expose(), "771204");
     }
 
     #[test]

@@ -34,6 +34,21 @@ pub enum Script {
     PinBlocked,
 }
 
+/// How a credential's one-time password (OTP) comes to the person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Otp {
+    /// Sent by the service on `credentials/sendOTP` (an SMS): the server "texts" a fresh OTP by
+    /// writing it to this file (the phone's inbox), and accepts it once, within `ttl`.
+    Online {
+        /// Where the SMS goes.
+        outbox: std::path::PathBuf,
+        /// How long a sent OTP stays good.
+        ttl: Duration,
+    },
+    /// From the person's own generator: each of these is good once.
+    Offline(Vec<String>),
+}
+
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct CscConfig {
@@ -59,6 +74,14 @@ pub struct CscConfig {
     pub sign_with: Option<String>,
     /// Tokens expire after this many authenticated calls (a long wait outliving its token).
     pub token_uses: Option<usize>,
+    /// The credential asks an OTP at each authorisation.
+    pub otp: Option<Otp>,
+    /// Token answers carry a refresh token (rotated at each use).
+    pub refresh_tokens: bool,
+    /// The credential is authorised by the person's browser login (`authMode: oauth2code`):
+    /// `oauth2/authorize` (PKCE S256, loopback redirect) and an authorization-code grant
+    /// giving a credential-scoped token that replaces the SAD.
+    pub oauth2code: bool,
 }
 
 impl CscConfig {
@@ -76,6 +99,9 @@ impl CscConfig {
             script: Script::ApproveAfter(Duration::from_millis(300)),
             sign_with: None,
             token_uses: None,
+            otp: None,
+            refresh_tokens: false,
+            oauth2code: false,
         }
     }
 }
@@ -95,6 +121,14 @@ pub struct Stats {
     pub polls: usize,
     /// The largest `numSignatures` authorised at once.
     pub max_batch: usize,
+    /// OTPs sent (`credentials/sendOTP`).
+    pub otps_sent: usize,
+    /// Refresh-token grants.
+    pub refreshes: usize,
+    /// Browser logins that ended with a code.
+    pub logins: usize,
+    /// Authorization codes exchanged for a credential token.
+    pub code_grants: usize,
 }
 
 struct Job {
@@ -115,6 +149,16 @@ struct State {
     jobs: HashMap<String, Job>,
     stats: Stats,
     counter: u64,
+    /// The OTP sent last (online) and when; taken when used.
+    sent_otp: Option<(String, Instant)>,
+    /// Offline OTPs already used.
+    used_otps: Vec<String>,
+    /// The refresh token given last.
+    refresh: Option<String>,
+    /// Authorization codes: code -> (code_challenge, redirect_uri, hashes).
+    codes: HashMap<String, (String, String, Vec<Vec<u8>>)>,
+    /// Credential-scoped tokens and the hashes they authorise.
+    cred_tokens: HashMap<String, Vec<Vec<u8>>>,
 }
 
 /// A running CSC service; stops when dropped.
@@ -167,6 +211,11 @@ impl CscServer {
             jobs: HashMap::new(),
             stats: Stats::default(),
             counter: 0,
+            sent_otp: None,
+            used_otps: Vec::new(),
+            refresh: None,
+            codes: HashMap::new(),
+            cred_tokens: HashMap::new(),
         }));
         let st = state.clone();
         let base_cell: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
@@ -202,6 +251,12 @@ impl CscServer {
         format!("{}/sca/sp769", self.base)
     }
 
+    /// The base URL of the second vendor dialect (`dialect=requests`): CSC `info`, token and
+    /// `credentials/*`, then `signatures/signHash` with `async: 1` and `requests/status`.
+    pub fn requests_api(&self) -> String {
+        format!("{}/vnca/v1", self.base)
+    }
+
     /// What the server saw so far.
     pub fn stats(&self) -> Stats {
         self.state
@@ -227,11 +282,21 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
     if path == "/oauth/oauth2/token" {
         return token(state, req);
     }
+    if path == "/oauth/oauth2/authorize" {
+        return authorize_page(state, req);
+    }
     if let Some(method) = path.strip_prefix("/sca/sp769/") {
         return vendor(state, method, req);
     }
-    let Some(method) = path.strip_prefix("/csc/v2/") else {
-        return err(404, "invalid_request", "no such path");
+    // `/vnca/v1/`: the second vendor dialect (no authorisation, `async: 1`, `requests/status`)
+    // over the same info, token and credential calls.
+    let (method, requests_dialect) = match (
+        path.strip_prefix("/csc/v2/"),
+        path.strip_prefix("/vnca/v1/"),
+    ) {
+        (Some(m), _) => (m, false),
+        (None, Some(m)) => (m, true),
+        (None, None) => return err(404, "invalid_request", "no such path"),
     };
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     if method == "info" {
@@ -245,8 +310,19 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
             "credentials/authorize",
             "signatures/signHash",
         ];
+        if requests_dialect {
+            methods = vec![
+                "credentials/list",
+                "credentials/info",
+                "signatures/signHash",
+                "requests/status",
+            ];
+        }
         if s.cfg.offer_async {
             methods.push("signatures/signPolling");
+        }
+        if matches!(s.cfg.otp, Some(Otp::Online { .. })) {
+            methods.push("credentials/sendOTP");
         }
         return Response::json(
             200,
@@ -267,7 +343,12 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
         .get("authorization")
         .cloned()
         .unwrap_or_default();
-    if auth != format!("Bearer {}", s.token) {
+    // A credential-scoped token (oauth2code) is good for signing its hashes only.
+    let login_hashes = auth
+        .strip_prefix("Bearer ")
+        .and_then(|t| s.cred_tokens.get(t).cloned())
+        .filter(|_| matches!(method, "signatures/signHash" | "signatures/signPolling"));
+    if auth != format!("Bearer {}", s.token) && login_hashes.is_none() {
         return err(401, "invalid_token", "The access token is not valid");
     }
     s.token_used += 1;
@@ -280,6 +361,9 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
         .is_some_and(|c| c != s.cfg.credential)
     {
         return err(400, "invalid_request", "Invalid parameter credentialID");
+    }
+    if requests_dialect && matches!(method, "signatures/signHash" | "requests/status") {
+        return requests(&mut s, method, &body);
     }
     match method {
         "credentials/list" => Response::json(200, &json!({"credentialIDs": [s.cfg.credential]})),
@@ -300,15 +384,58 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                 "cert": {"status": "valid", "certificates": certs},
                 "multisign": s.cfg.multisign, "SCAL": "2", "lang": "vi-VN",
             });
-            if s.cfg.v1 {
+            let online = matches!(s.cfg.otp, Some(Otp::Online { .. }));
+            if requests_dialect {
+                // The person approves in the provider's app: nothing to give here.
+                v["auth"] = json!({"mode": "implicit"});
+            } else if s.cfg.oauth2code {
+                v["authMode"] = json!("oauth2code");
+                v["auth"] = json!({"mode": "oauth2code"});
+            } else if s.cfg.v1 {
                 v["authMode"] = json!("explicit");
                 v["PIN"] = json!({"presence": "true", "format": "N", "label": "PIN"});
-                v["OTP"] = json!({"presence": "false"});
+                v["OTP"] = match &s.cfg.otp {
+                    None => json!({"presence": "false"}),
+                    Some(_) => {
+                        json!({"presence": "true", "type": if online { "online" } else { "offline" },
+                        "format": "N", "ID": "otp-1", "provider": "test"})
+                    }
+                };
             } else {
-                v["auth"] = json!({"mode": "explicit",
-                    "objects": [{"type": "Password", "id": "PIN", "format": "N", "label": "PIN"}]});
+                let mut objects =
+                    vec![json!({"type": "Password", "id": "PIN", "format": "N", "label": "PIN"})];
+                match &s.cfg.otp {
+                    None => {}
+                    Some(Otp::Online { .. }) => objects.push(
+                        json!({"type": "OTP", "id": "OTP-SMS", "format": "N", "label": "OTP"}),
+                    ),
+                    Some(Otp::Offline(_)) => objects.push(
+                        json!({"type": "OTP", "id": "OTP-GEN", "format": "N", "generator": "totp"}),
+                    ),
+                }
+                v["auth"] = json!({"mode": "explicit", "objects": objects});
             }
             Response::json(200, &v)
+        }
+        "credentials/sendOTP" => {
+            let Some(Otp::Online { outbox, .. }) = s.cfg.otp.clone() else {
+                return err(400, "invalid_request", "The credential has no online OTP");
+            };
+            s.stats.otps_sent += 1;
+            s.counter += 1;
+            // Six digits that differ per call (not guessable from the previous one in a test).
+            let otp = format!(
+                "{:06}",
+                (s.counter * 7919 + u64::from(std::process::id()) * 104_729) % 1_000_000
+            );
+            let tmp = outbox.with_extension("tmp");
+            if std::fs::write(&tmp, format!("{otp}\n")).is_err()
+                || std::fs::rename(&tmp, &outbox).is_err()
+            {
+                return err(500, "server_error", "cannot send the SMS");
+            }
+            s.sent_otp = Some((otp, Instant::now()));
+            Response::json(200, &json!({}))
         }
         "credentials/authorize" => {
             s.stats.authorizations += 1;
@@ -335,6 +462,43 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
             if pin != s.cfg.pin {
                 return err(400, "invalid_pin", "The PIN is invalid");
             }
+            if let Some(otp_cfg) = s.cfg.otp.clone() {
+                let given = if s.cfg.v1 {
+                    body.get("OTP").and_then(Value::as_str)
+                } else {
+                    body.get("authData")
+                        .and_then(Value::as_array)
+                        .and_then(|a| {
+                            a.iter().find(|o| {
+                                o.get("id")
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|i| i == "OTP-SMS" || i == "OTP-GEN")
+                            })
+                        })
+                        .and_then(|o| o.get("value"))
+                        .and_then(Value::as_str)
+                }
+                .unwrap_or("")
+                .to_owned();
+                if given.is_empty() {
+                    return err(400, "invalid_request", "Missing parameter OTP");
+                }
+                match otp_cfg {
+                    Otp::Online { ttl, .. } => match s.sent_otp.take() {
+                        Some((otp, at)) if otp == given && at.elapsed() > ttl => {
+                            return err(400, "invalid_otp", "The OTP has expired")
+                        }
+                        Some((otp, _)) if otp == given => {}
+                        _ => return err(400, "invalid_otp", "The OTP is invalid"),
+                    },
+                    Otp::Offline(good) => {
+                        if !good.contains(&given) || s.used_otps.contains(&given) {
+                            return err(400, "invalid_otp", "The OTP is invalid");
+                        }
+                        s.used_otps.push(given);
+                    }
+                }
+            }
             if n == 0 || n > s.cfg.multisign {
                 return err(400, "invalid_request", "Invalid parameter numSignatures");
             }
@@ -360,8 +524,12 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
                 .unwrap_or("")
                 .to_owned();
             let hashes = hashes_of(&body, if s.cfg.v1 { "hash" } else { "hashes" });
-            let Some((authorised, _)) = s.sads.remove(&sad) else {
-                return err(400, "invalid_request", "Invalid SAD");
+            let authorised = match login_hashes {
+                Some(h) => h,
+                None => match s.sads.remove(&sad) {
+                    Some((h, _)) => h,
+                    None => return err(400, "invalid_request", "Invalid SAD"),
+                },
             };
             if authorised != hashes {
                 return err(
@@ -444,7 +612,6 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
     let Ok(mut s) = state.lock() else {
         return err(500, "server_error", "");
     };
-    s.stats.tokens += 1;
     let form = String::from_utf8_lossy(&req.body).into_owned();
     let field = |name: &str| {
         form.split('&').find_map(|kv| {
@@ -452,21 +619,144 @@ fn token(state: &Mutex<State>, req: &Request) -> Response {
             (k == name).then(|| pct_decode(v))
         })
     };
-    if field("grant_type").as_deref() != Some("client_credentials") {
-        return err(400, "unsupported_grant_type", "");
-    }
     if field("client_id").as_deref() != Some(s.cfg.client_id.as_str())
         || field("client_secret").as_deref() != Some(s.cfg.client_secret.as_str())
     {
         return err(401, "invalid_client", "Client authentication failed");
     }
+    match field("grant_type").as_deref() {
+        Some("client_credentials") => s.stats.tokens += 1,
+        Some("authorization_code") if s.cfg.oauth2code => {
+            let code = field("code").unwrap_or_default();
+            let Some((challenge, redirect, hashes)) = s.codes.remove(&code) else {
+                return err(400, "invalid_grant", "The authorization code is not valid");
+            };
+            let verifier = field("code_verifier").unwrap_or_default();
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(HashAlgorithm::Sha256.digest(verifier.as_bytes()));
+            if verifier.len() < 43 || computed != challenge {
+                return err(400, "invalid_grant", "PKCE verification failed");
+            }
+            if field("redirect_uri").as_deref() != Some(redirect.as_str()) {
+                return err(400, "invalid_grant", "redirect_uri does not match");
+            }
+            s.stats.code_grants += 1;
+            s.counter += 1;
+            let t = format!("ctok-{}", s.counter);
+            s.cred_tokens.insert(t.clone(), hashes);
+            return Response::json(
+                200,
+                &json!({"access_token": t, "token_type": "Bearer", "expires_in": 300}),
+            );
+        }
+        Some("refresh_token") if s.cfg.refresh_tokens => {
+            if s.refresh.is_none() || field("refresh_token") != s.refresh {
+                return err(400, "invalid_grant", "The refresh token is not valid");
+            }
+            s.stats.refreshes += 1;
+        }
+        _ => return err(400, "unsupported_grant_type", ""),
+    }
     // A new token each time; the old one stops working.
-    s.token = format!("tok-{}-{}", std::process::id(), s.stats.tokens);
+    s.token = format!(
+        "tok-{}-{}-{}",
+        std::process::id(),
+        s.stats.tokens,
+        s.stats.refreshes
+    );
     s.token_used = 0;
-    Response::json(
-        200,
-        &json!({"access_token": s.token, "token_type": "Bearer", "expires_in": 3600}),
-    )
+    let mut answer = json!({"access_token": s.token, "token_type": "Bearer", "expires_in": 3600});
+    if s.cfg.refresh_tokens {
+        let rt = format!("rt-{}-{}", s.stats.tokens, s.stats.refreshes);
+        answer["refresh_token"] = json!(rt);
+        s.refresh = Some(rt);
+    }
+    Response::json(200, &answer)
+}
+
+/// `GET oauth2/authorize` (CSC v2 §8.3.2): checks what a provider checks (client, loopback
+/// redirect, PKCE S256, scope, the credential and hashes), lets the scripted person log in,
+/// and sends the browser back to the redirect with a code (or `error=access_denied`).
+fn authorize_page(state: &Mutex<State>, req: &Request) -> Response {
+    let Ok(mut s) = state.lock() else {
+        return err(500, "server_error", "");
+    };
+    let query = req.path.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let p = |name: &str| {
+        query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| pct_decode(v))
+        })
+    };
+    let bad = |why: &str| Response::html(400, &format!("<p>{why}</p>"));
+    if req.method != "GET" || !s.cfg.oauth2code {
+        return bad("no browser login for this credential");
+    }
+    if p("response_type").as_deref() != Some("code")
+        || p("client_id").as_deref() != Some(s.cfg.client_id.as_str())
+        || p("scope").as_deref() != Some("credential")
+        || p("code_challenge_method").as_deref() != Some("S256")
+        || p("credentialID").as_deref() != Some(s.cfg.credential.as_str())
+    {
+        return bad("invalid authorization request");
+    }
+    let (Some(redirect), Some(challenge), Some(st)) =
+        (p("redirect_uri"), p("code_challenge"), p("state"))
+    else {
+        return bad("redirect_uri, code_challenge and state are required");
+    };
+    // RFC 8252 §7.3 / §8.3: a native app's redirect is the loopback IP literal, any port.
+    if !redirect.starts_with("http://127.0.0.1:") || challenge.len() < 43 || st.is_empty() {
+        return bad("invalid redirect_uri or code_challenge");
+    }
+    let n: usize = p("numSignatures").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let hashes: Vec<Vec<u8>> = p("hashes")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .filter_map(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .collect();
+    if n == 0 || n > s.cfg.multisign || hashes.len() != n {
+        return bad("numSignatures and hashes do not match");
+    }
+    match s.cfg.script {
+        Script::UserCancels => Response::redirect(format!(
+            "{redirect}?error=access_denied&state={}",
+            form(&st)
+        )),
+        // The person never logs in: the page stays open.
+        Script::NeverAnswers => Response::html(200, "<form>login</form>"),
+        _ => {
+            s.stats.logins += 1;
+            s.stats.max_batch = s.stats.max_batch.max(n);
+            s.counter += 1;
+            let code = format!("code+{}/{}", s.counter, std::process::id());
+            s.codes
+                .insert(code.clone(), (challenge, redirect.clone(), hashes));
+            Response::redirect(format!(
+                "{redirect}?code={}&state={}",
+                form(&code),
+                form(&st)
+            ))
+        }
+    }
+}
+
+fn form(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn pct_decode(v: &str) -> String {
@@ -539,6 +829,80 @@ fn sign_all(s: &mut State, alg: SignatureAlgorithm, hashes: &[Vec<u8>]) -> Respo
     }
     s.stats.hashes_signed += sigs.len();
     Response::json(200, &json!({"signatures": sigs}))
+}
+
+/// The second vendor dialect: `signatures/signHash` with `credentialID, numSignatures,
+/// documents[], hash[], hashAlgo, signAlgo, async: 1` (no SAD: the person approves on the
+/// phone), then `requests/status` until the scripted person decides.
+fn requests(s: &mut State, method: &str, body: &Value) -> Response {
+    if method == "signatures/signHash" {
+        s.stats.sign_requests += 1;
+        let n = body
+            .get("numSignatures")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        let hashes = hashes_of(body, "hash");
+        let docs = body
+            .get("documents")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if n == 0 || n > s.cfg.multisign || hashes.len() != n || docs != n {
+            return err(
+                400,
+                "invalid_request",
+                "numSignatures, hash[] and documents[] do not match",
+            );
+        }
+        if body.get("async").and_then(Value::as_u64) != Some(1) {
+            return err(400, "invalid_request", "Only async: 1 is supported");
+        }
+        let Some(alg) = algorithm(body, true) else {
+            return err(400, "invalid_request", "Invalid parameter signAlgo");
+        };
+        s.stats.max_batch = s.stats.max_batch.max(n);
+        s.counter += 1;
+        let id = format!("req-{}", s.counter);
+        s.jobs.insert(
+            id.clone(),
+            Job {
+                started: Instant::now(),
+                alg,
+                hashes,
+                hashes_by_doc: Vec::new(),
+            },
+        );
+        return Response::json(200, &json!({"requestID": id, "status": "pending"}));
+    }
+    s.stats.polls += 1;
+    let id = body
+        .get("requestID")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(job) = s.jobs.get(&id) else {
+        return err(400, "invalid_request", "Invalid parameter requestID");
+    };
+    match s.cfg.script {
+        Script::ApproveAfter(d) if job.started.elapsed() >= d => {
+            let Some(job) = s.jobs.remove(&id) else {
+                return err(500, "server_error", "");
+            };
+            let mut sigs = Vec::new();
+            for h in &job.hashes {
+                match s.key.sign_digest(job.alg, h) {
+                    Ok(sig) => sigs.push(B64.encode(sig)),
+                    Err(e) => return err(400, "invalid_request", &e.to_string()),
+                }
+            }
+            s.stats.hashes_signed += sigs.len();
+            Response::json(
+                200,
+                &json!({"requestID": id, "status": "approved", "signatures": sigs}),
+            )
+        }
+        Script::UserCancels => Response::json(200, &json!({"requestID": id, "status": "rejected"})),
+        _ => Response::json(200, &json!({"requestID": id, "status": "pending"})),
+    }
 }
 
 /// The vendor dialect: `{status_code, message, data}` answers, the SP account in every body.

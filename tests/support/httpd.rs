@@ -32,6 +32,8 @@ pub struct Response {
     pub content_type: String,
     /// Body.
     pub body: Vec<u8>,
+    /// A redirect's target (`Location`).
+    pub location: Option<String>,
 }
 
 impl Response {
@@ -41,6 +43,27 @@ impl Response {
             status,
             content_type: "application/json".into(),
             body: serde_json::to_vec(v).unwrap_or_default(),
+            location: None,
+        }
+    }
+
+    /// A `302 Found` to `url` (an OAuth 2.0 authorization server sending the browser back).
+    pub fn redirect(url: String) -> Self {
+        Self {
+            status: 302,
+            content_type: "text/plain".into(),
+            body: Vec::new(),
+            location: Some(url),
+        }
+    }
+
+    /// An HTML page.
+    pub fn html(status: u16, s: &str) -> Self {
+        Self {
+            status,
+            content_type: "text/html; charset=utf-8".into(),
+            body: s.as_bytes().to_vec(),
+            location: None,
         }
     }
 
@@ -50,6 +73,7 @@ impl Response {
             status,
             content_type: "text/xml; charset=utf-8".into(),
             body: s.into_bytes(),
+            location: None,
         }
     }
 }
@@ -169,14 +193,20 @@ fn serve_one<S: Read + Write>(mut s: S, handler: &Handler, stop: &AtomicBool) {
     let reason = match resp.status {
         200 => "OK",
         202 => "Accepted",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
         500 => "Internal Server Error",
         _ => "Status",
     };
+    let location = resp
+        .location
+        .as_ref()
+        .map(|l| format!("Location: {l}\r\n"))
+        .unwrap_or_default();
     let mut out = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n",
         resp.status,
         resp.content_type,
         resp.body.len()

@@ -58,6 +58,8 @@ struct State {
     txs: HashMap<String, Tx>,
     stats: MssStats,
     counter: u64,
+    /// Answer PKCS#7 SignedData carrying this certificate (DER) instead of a bare signature.
+    pkcs7_cert: Option<Vec<u8>>,
 }
 
 /// A running MSSP; stops when dropped.
@@ -103,6 +105,7 @@ impl MsspServer {
             txs: HashMap::new(),
             stats: MssStats::default(),
             counter: 0,
+            pkcs7_cert: None,
         }));
         let st = state.clone();
         let handler: Handler =
@@ -121,6 +124,25 @@ impl MsspServer {
             .lock()
             .map(|s| s.stats.clone())
             .unwrap_or_default()
+    }
+
+    /// From now on answer as many real MSSPs do: a PKCS#7 SignedData (no signed attributes)
+    /// holding the signature and the certificate of fixture `cert_fixture` (the SIM's own, or
+    /// someone else's for a misbehaving MSSP); `None`: bare signatures again.
+    pub fn answer_pkcs7(&self, cert_fixture: Option<&str>) {
+        let cert = cert_fixture.map(|f| {
+            let pem =
+                std::fs::read_to_string(crate::fixtures().join("pki").join(format!("{f}.pem")))
+                    .expect("fixture certificate");
+            hsm::pem::pem_blocks(&pem)
+                .into_iter()
+                .find(|(l, _)| l == "CERTIFICATE")
+                .map(|(_, d)| d)
+                .expect("a certificate in the fixture")
+        });
+        if let Ok(mut s) = self.state.lock() {
+            s.pkcs7_cert = cert;
+        }
     }
 
     /// Changes what the person does from now on.
@@ -173,9 +195,64 @@ fn sign(s: &mut State, digest: &[u8]) -> Result<Vec<u8>, Response> {
         _ => return Err(fault(103, "WRONG_DATA_LENGTH")),
     };
     s.stats.signed += 1;
-    s.key
+    let sig = s
+        .key
         .sign_digest(alg, digest)
-        .map_err(|_| fault(406, "PB_SIGNATURE_PROCESS"))
+        .map_err(|_| fault(406, "PB_SIGNATURE_PROCESS"))?;
+    match &s.pkcs7_cert {
+        None => Ok(sig),
+        Some(cert) => pkcs7(cert, alg, sig).ok_or_else(|| fault(406, "PB_SIGNATURE_PROCESS")),
+    }
+}
+
+/// A CMS SignedData (RFC 5652) without content or signed attributes: the SIM's signature over
+/// the hash, with its certificate.
+fn pkcs7(cert_der: &[u8], alg: SignatureAlgorithm, sig: Vec<u8>) -> Option<Vec<u8>> {
+    use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+    use cms::content_info::{CmsVersion, ContentInfo};
+    use cms::signed_data::{
+        CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
+        SignerInfos,
+    };
+    use der::asn1::{OctetString, SetOfVec};
+    use der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(cert_der).ok()?;
+    let digest_alg = x509_cert::spki::AlgorithmIdentifierOwned {
+        oid: alg.hash()?.oid(),
+        parameters: None,
+    };
+    let tbs = cert.tbs_certificate();
+    let si = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        }),
+        digest_alg: digest_alg.clone(),
+        signed_attrs: None,
+        signature_algorithm: alg.algorithm_identifier(),
+        signature: OctetString::new(sig).ok()?,
+        unsigned_attrs: None,
+    };
+    let sd = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![digest_alg]).ok()?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: const_oid::db::rfc5911::ID_DATA,
+            econtent: None,
+        },
+        certificates: Some(CertificateSet(
+            SetOfVec::try_from(vec![CertificateChoices::Certificate(cert.clone())]).ok()?,
+        )),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![si]).ok()?),
+    };
+    ContentInfo {
+        content_type: const_oid::db::rfc5911::ID_SIGNED_DATA,
+        content: der::Any::encode_from(&sd).ok()?,
+    }
+    .to_der()
+    .ok()
 }
 
 fn handle(state: &Mutex<State>, req: &Request, stop: &AtomicBool) -> Response {

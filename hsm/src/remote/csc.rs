@@ -2,12 +2,14 @@
 //! `info` (which also names the OAuth 2.0 server), an OAuth 2.0 client-credentials token
 //! (RFC 6749 §4.4), `credentials/list`, `credentials/info` (certificate chain, key algorithms,
 //! how the credential is authorised, how many signatures one authorisation allows),
-//! `credentials/authorize` (PIN/OTP to a SAD for `numSignatures` hashes) and
+//! `credentials/sendOTP` (an online OTP), `credentials/authorize` (PIN and OTP to a SAD for
+//! `numSignatures` hashes) and
 //! `signatures/signHash`, synchronous or asynchronous (`operationMode` "A", then polling).
 //!
 //! Key reference: `csc:https://host/csc/v2?credential=ID&client-id=APP&secret-source=file:S`
 //! with optional `pin-source=file:P`, `mode=sync|async`, `poll-ms=N`, `ca-file=PEM`;
-//! `dialect=sign-files` selects the vendor dialect of [`super::vendor`] instead.
+//! `dialect=sign-files` selects the vendor dialect of [`super::vendor`] instead,
+//! `dialect=requests` the one of [`super::requests`].
 
 use super::http::{form_encode, HttpClient};
 use super::{Dialect, RemoteOptions, RemoteSigner, Step};
@@ -41,6 +43,14 @@ pub struct CredentialInfo {
     pub needs_pin: bool,
     /// Whether an OTP is asked.
     pub needs_otp: bool,
+    /// Whether the OTP is sent by the service on request (`credentials/sendOTP`: v1
+    /// `OTP/type` "online"; v2 an OTP object without a `generator`), rather than read from the
+    /// person's own generator ("offline").
+    pub otp_online: bool,
+    /// The v2 `authData` id of the PIN object ("PIN" when the service names none).
+    pub pin_id: String,
+    /// The v2 `authData` id of the OTP object ("OTP" when the service names none).
+    pub otp_id: String,
 }
 
 impl CredentialInfo {
@@ -96,20 +106,38 @@ impl CredentialInfo {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let has_object = |t: &str| {
-            objects.iter().any(|o| {
+        let object = |types: &[&str]| {
+            objects.iter().find(|o| {
                 o.get("type")
                     .and_then(Value::as_str)
-                    .is_some_and(|x| x.eq_ignore_ascii_case(t))
+                    .is_some_and(|x| types.iter().any(|t| x.eq_ignore_ascii_case(t)))
             })
+        };
+        let id_of = |o: Option<&Value>, default: &str| {
+            o.and_then(|o| o.get("id"))
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_owned()
+        };
+        let pin_object = object(&["Password", "PIN"]);
+        let otp_object = object(&["OTP"]);
+        let otp_online = match otp_object {
+            Some(o) => o.get("generator").is_none(),
+            None => v
+                .pointer("/OTP/type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("online")),
         };
         Ok(Self {
             certificates,
             key_algorithms,
             key_enabled,
             multisign,
-            needs_pin: present("/PIN/presence") || has_object("Password") || has_object("PIN"),
-            needs_otp: present("/OTP/presence") || has_object("OTP"),
+            needs_pin: present("/PIN/presence") || pin_object.is_some(),
+            needs_otp: present("/OTP/presence") || otp_object.is_some(),
+            otp_online,
+            pin_id: id_of(pin_object, "PIN"),
+            otp_id: id_of(otp_object, "OTP"),
             auth_mode,
         })
     }
@@ -191,10 +219,26 @@ pub struct CscSession {
     /// What `credentials/info` said.
     pub info: CredentialInfo,
     token: Mutex<Option<SecretString>>,
+    /// The refresh token the last token answer gave, if any (RFC 6749 §6).
+    refresh: Mutex<Option<SecretString>>,
     /// Client id, secret and token endpoint, to fetch a new token when one expires.
     client: Option<(String, SecretString, String)>,
     pin: Option<SecretString>,
-    otp_prompt: bool,
+    /// Who gives the OTP when the credential asks one (each authorisation).
+    otp: Option<OtpSource>,
+    /// The OAuth 2.0 server's base (`oauth2` of `info`, else the API base).
+    oauth_base: String,
+    /// How the person is told to log in (`oauth2code`).
+    opts: RemoteOptions,
+}
+
+/// Who gives the OTP (a terminal prompt or a script's file), shown in Debug only as present.
+struct OtpSource(std::sync::Arc<dyn PinPrompt>);
+
+impl std::fmt::Debug for OtpSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtpSource")
+    }
 }
 
 impl CscSession {
@@ -232,11 +276,16 @@ impl CscSession {
                     reason: "client-id needs its secret: add secret-source=file:PATH".into(),
                 })?;
                 let url = token_url(&info, &base);
-                let t = fetch_token(&http, &url, client_id, &secret)?;
+                let t = fetch_token(&http, &url, client_id, &secret, None)?;
                 (Some(t), Some((client_id.to_owned(), secret, url)))
             }
             None => (None, None),
         };
+        let (token, refresh) = match token {
+            Some(t) => (Some(t.access), t.refresh),
+            None => (None, None),
+        };
+        let oauth_base = oauth_base(&info, &base);
         let mut s = Self {
             http,
             base,
@@ -245,9 +294,12 @@ impl CscSession {
             credential_id: String::new(),
             info: CredentialInfo::default(),
             token: Mutex::new(token),
+            refresh: Mutex::new(refresh),
             client,
             pin,
-            otp_prompt: false,
+            otp: None,
+            oauth_base,
+            opts: opts.clone(),
         };
         s.credential_id = match r.get("credential") {
             Some(c) => c.to_owned(),
@@ -275,21 +327,86 @@ impl CscSession {
                 ),
             });
         }
-        if s.info.auth_mode.eq_ignore_ascii_case("oauth2code") {
-            return Err(Error::Remote {
-                service: s.http.service().into(),
-                reason: format!(
-                    "authorises credential {} only through a browser login (oauth2code), which this program does not do",
-                    s.credential_id
-                ),
-            });
+        if s.oauth2code() {
+            if !opts.browser_login {
+                return Err(Error::Remote {
+                    service: s.http.service().into(),
+                    reason: format!(
+                        "authorises credential {} only through a person's browser login (oauth2code), which a signing service cannot do; sign with `pki sign`",
+                        s.credential_id
+                    ),
+                });
+            }
+            if s.client.is_none() {
+                return Err(Error::BadKeyRef {
+                    reason: "a credential authorised by browser login (oauth2code) needs client-id= (and secret-source= for a confidential client)".into(),
+                });
+            }
+            // The PIN, if any, is typed on the provider's login page, not here.
+            return Ok(s);
         }
         if s.info.needs_pin && s.pin.is_none() {
             let req = PinRequest::token(&s.who());
             s.pin = Some(prompt.prompt(&req)?);
         }
-        s.otp_prompt = s.info.needs_otp;
+        if s.info.needs_otp {
+            // Asked at each authorisation, not now: an OTP is good for one use and minutes.
+            s.otp = Some(OtpSource(
+                opts.otp_prompt
+                    .clone()
+                    .ok_or_else(|| Error::OtpRequired { who: s.who() })?,
+            ));
+        }
         Ok(s)
+    }
+
+    /// Whether the credential is authorised by the person's browser login (`oauth2code`).
+    pub fn oauth2code(&self) -> bool {
+        self.info.auth_mode.eq_ignore_ascii_case("oauth2code")
+    }
+
+    /// The browser login for `digests` (CSC v2 §8.3.2): a credential-scoped token, used as the
+    /// bearer of `signHash` instead of a SAD.
+    pub fn browser_login(
+        &self,
+        alg: SignatureAlgorithm,
+        digests: &[Vec<u8>],
+        wait: Duration,
+    ) -> Result<SecretString, Error> {
+        let (client_id, secret) = match &self.client {
+            Some((id, secret, _)) => (id.as_str(), Some(secret)),
+            None => ("", None),
+        };
+        let login = super::oauth2code::Login {
+            authorize_url: format!("{}/oauth2/authorize", self.oauth_base),
+            token_url: format!("{}/oauth2/token", self.oauth_base),
+            client_id,
+            client_secret: secret,
+            credential_id: &self.credential_id,
+            hashes: digests,
+            hash_oid: alg.hash().map(|h| h.oid().to_string()).unwrap_or_default(),
+            who: self.who(),
+            timeout: wait,
+        };
+        let show = |url: &str| {
+            self.opts.emit(super::RemoteEvent::BrowserLogin {
+                who: self.who(),
+                url: url.to_owned(),
+            })
+        };
+        super::oauth2code::credential_token(&self.http, &login, &show)
+    }
+
+    /// POSTs `body` with a credential-scoped token (`oauth2code`) as the bearer.
+    pub fn call_as(
+        &self,
+        method: &str,
+        body: Value,
+        wait: Option<Duration>,
+        bearer: &SecretString,
+    ) -> Result<(u16, Value), Error> {
+        let url = format!("{}/{method}", self.base);
+        self.http.post_json(&url, Some(bearer), &body, wait)
     }
 
     /// "credential ID at URL".
@@ -298,7 +415,9 @@ impl CscSession {
     }
 
     /// POSTs `body` to `{base}/{method}` with the bearer token. A token the service no longer
-    /// accepts (HTTP 401: expired during a long wait) is replaced once and the call repeated.
+    /// accepts (HTTP 401: expired during a long wait) is replaced once and the call repeated:
+    /// with the refresh token when the token answer gave one (RFC 6749 §6), else (or when the
+    /// refresh token is refused too) with a new client-credentials grant.
     pub fn call(
         &self,
         method: &str,
@@ -310,9 +429,20 @@ impl CscSession {
         let (status, v) = self.http.post_json(&url, current().as_ref(), &body, wait)?;
         match (&self.client, status) {
             (Some((id, secret, token_url)), 401) => {
-                let fresh = fetch_token(&self.http, token_url, id, secret)?;
+                let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
+                let fresh = match refresh {
+                    Some(rt) => fetch_token(&self.http, token_url, id, secret, Some(&rt))
+                        .or_else(|_| fetch_token(&self.http, token_url, id, secret, None))?,
+                    None => fetch_token(&self.http, token_url, id, secret, None)?,
+                };
                 if let Ok(mut t) = self.token.lock() {
-                    *t = Some(fresh);
+                    *t = Some(fresh.access);
+                }
+                if let Ok(mut r) = self.refresh.lock() {
+                    // A rotated refresh token replaces the old one; none given: keep it.
+                    if fresh.refresh.is_some() {
+                        *r = fresh.refresh;
+                    }
                 }
                 self.http.post_json(&url, current().as_ref(), &body, wait)
             }
@@ -356,6 +486,25 @@ impl CscSession {
         }
     }
 
+    /// The OTP for one authorisation: `credentials/sendOTP` first when the service sends it
+    /// (CSC v1 §11.8; v2 keeps the method), then the person (or the script's source) gives it.
+    fn one_time_password(&self) -> Result<Option<SecretString>, Error> {
+        let Some(OtpSource(prompt)) = &self.otp else {
+            return Ok(None);
+        };
+        if self.info.otp_online && self.has_method("credentials/sendOTP") {
+            let (status, v) = self.call(
+                "credentials/sendOTP",
+                json!({"credentialID": self.credential_id}),
+                None,
+            )?;
+            if !(200..300).contains(&status) {
+                return Err(self.error("credentials/sendOTP", status, &v));
+            }
+        }
+        prompt.prompt(&PinRequest::otp(&self.who())).map(Some)
+    }
+
     /// `credentials/authorize` for `digests`: the SAD.
     pub fn authorize(
         &self,
@@ -368,16 +517,27 @@ impl CscSession {
             "numSignatures": digests.len(),
         });
         let hash_oid = alg.hash().map(|h| h.oid().to_string()).unwrap_or_default();
+        let otp = self.one_time_password()?;
         if self.v1 {
             body["hash"] = json!(hashes);
             if let Some(p) = &self.pin {
                 body["PIN"] = json!(p.expose());
             }
+            if let Some(o) = &otp {
+                body["OTP"] = json!(o.expose());
+            }
         } else {
             body["hashes"] = json!(hashes);
             body["hashAlgorithmOID"] = json!(hash_oid);
+            let mut auth = Vec::new();
             if let Some(p) = &self.pin {
-                body["authData"] = json!([{"id": "PIN", "value": p.expose()}]);
+                auth.push(json!({"id": self.info.pin_id, "value": p.expose()}));
+            }
+            if let Some(o) = &otp {
+                auth.push(json!({"id": self.info.otp_id, "value": o.expose()}));
+            }
+            if !auth.is_empty() {
+                body["authData"] = Value::Array(auth);
             }
         }
         let (status, v) = self.call("credentials/authorize", body, None)?;
@@ -395,32 +555,51 @@ impl CscSession {
         self.methods.is_empty() || self.methods.iter().any(|m| m == method)
     }
 
-    /// Whether the credential asks for an OTP (not supported: no OTP channel here).
+    /// Whether the credential asks for an OTP at each authorisation.
     pub fn needs_otp(&self) -> bool {
-        self.otp_prompt
+        self.otp.is_some()
     }
 }
 
 /// v2 §8.1: `oauth2` is the authorization server's base URI; its token endpoint is
 /// `{oauth2}/oauth2/token`. Without one, the CSC server itself is the authorization server.
 fn token_url(info: &Value, base: &str) -> String {
-    let oauth = info
-        .get("oauth2")
+    format!("{}/oauth2/token", oauth_base(info, base))
+}
+
+fn oauth_base(info: &Value, base: &str) -> String {
+    info.get("oauth2")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or(base)
-        .trim_end_matches('/');
-    format!("{oauth}/oauth2/token")
+        .trim_end_matches('/')
+        .to_owned()
 }
 
+/// A token answer: the access token and, where the server gives one, a refresh token.
+struct Tokens {
+    access: SecretString,
+    refresh: Option<SecretString>,
+}
+
+/// The client-credentials grant (RFC 6749 §4.4), or with `refresh` the refresh-token grant
+/// (§6), the client authenticating with its secret in the body either way.
 fn fetch_token(
     http: &HttpClient,
     url: &str,
     client_id: &str,
     secret: &SecretString,
-) -> Result<SecretString, Error> {
+    refresh: Option<&SecretString>,
+) -> Result<Tokens, Error> {
+    let grant = match refresh {
+        Some(rt) => format!(
+            "grant_type=refresh_token&refresh_token={}",
+            form_encode(rt.expose())
+        ),
+        None => "grant_type=client_credentials".to_owned(),
+    };
     let form = format!(
-        "grant_type=client_credentials&client_id={}&client_secret={}",
+        "{grant}&client_id={}&client_secret={}",
         form_encode(client_id),
         form_encode(secret.expose())
     );
@@ -445,10 +624,17 @@ fn fetch_token(
         }
         return Err(csc_error(http, "oauth2/token", a.status, &v, ""));
     }
-    v.get("access_token")
+    let access = v
+        .get("access_token")
         .and_then(Value::as_str)
         .map(SecretString::from)
-        .ok_or_else(|| http.bad_answer("the OAuth 2.0 token answer has no access_token"))
+        .ok_or_else(|| http.bad_answer("the OAuth 2.0 token answer has no access_token"))?;
+    let refresh = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .map(SecretString::from);
+    Ok(Tokens { access, refresh })
 }
 
 /// Maps a CSC error answer (`{"error": ..., "error_description": ...}`, §10) to one sentence.
@@ -467,7 +653,15 @@ pub fn csc_error(http: &HttpClient, method: &str, status: u16, v: &Value, who: &
     if low.contains("locked") || low.contains("blocked") {
         return Error::RemotePinBlocked { who };
     }
-    if code == "invalid_pin" || code == "invalid_otp" {
+    if matches!(code, "expired_otp" | "otp_expired")
+        || (code == "invalid_otp" && low.contains("expired"))
+    {
+        return Error::OtpExpired { who };
+    }
+    if code == "invalid_otp" {
+        return Error::WrongOtp { who };
+    }
+    if code == "invalid_pin" {
         return Error::WrongPin {
             token: who,
             final_try: low.contains("last") || low.contains("final"),
@@ -507,6 +701,8 @@ pub fn csc_error(http: &HttpClient, method: &str, status: u16, v: &Value, who: &
 pub struct CscDialect {
     session: CscSession,
     asynchronous: bool,
+    /// The credential-scoped token of the last browser login (`oauth2code`), for polling.
+    login_token: Mutex<Option<SecretString>>,
 }
 
 impl CscDialect {
@@ -531,6 +727,7 @@ impl CscDialect {
         Ok(Self {
             session,
             asynchronous,
+            login_token: Mutex::new(None),
         })
     }
 
@@ -564,24 +761,26 @@ impl Dialect for CscDialect {
         digests: &[Vec<u8>],
         wait: Duration,
     ) -> Result<Step, Error> {
-        if self.session.needs_otp() {
-            return Err(Error::Remote {
-                service: self.session.http.service().into(),
-                reason: format!(
-                    "asks an OTP for {}, which this program cannot supply yet",
-                    self.session.credential_id
-                ),
-            });
-        }
-        let sad = self.session.authorize(alg, digests)?;
+        // oauth2code: the browser login's credential-scoped token replaces the SAD.
+        let login = if self.session.oauth2code() {
+            let t = self.session.browser_login(alg, digests, wait)?;
+            if let Ok(mut l) = self.login_token.lock() {
+                *l = Some(t.clone());
+            }
+            Some(t)
+        } else {
+            None
+        };
         let (sign_algo, params) = sign_algo(alg);
         let hashes: Vec<String> = digests.iter().map(|d| B64.encode(d)).collect();
         let hash_oid = alg.hash().map(|h| h.oid().to_string()).unwrap_or_default();
         let mut body = json!({
             "credentialID": self.session.credential_id,
-            "SAD": sad.expose(),
             "signAlgo": sign_algo,
         });
+        if login.is_none() {
+            body["SAD"] = json!(self.session.authorize(alg, digests)?.expose());
+        }
         if let Some(p) = params {
             body["signAlgoParams"] = json!(p);
         }
@@ -595,16 +794,17 @@ impl Dialect for CscDialect {
         }
         // A synchronous request may be held while the person approves.
         let hold = (!self.asynchronous).then_some(wait);
-        let (status, v) = self
-            .session
-            .call("signatures/signHash", body, hold)
-            .map_err(|e| match e {
-                Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
-                    who: self.who(),
-                    waited,
-                },
-                e => e,
-            })?;
+        let sent = match &login {
+            Some(t) => self.session.call_as("signatures/signHash", body, hold, t),
+            None => self.session.call("signatures/signHash", body, hold),
+        };
+        let (status, v) = sent.map_err(|e| match e {
+            Error::ApprovalTimeout { waited, .. } => Error::ApprovalTimeout {
+                who: self.who(),
+                waited,
+            },
+            e => e,
+        })?;
         if !(200..300).contains(&status) {
             return Err(self.session.error("signatures/signHash", status, &v));
         }
@@ -623,11 +823,12 @@ impl Dialect for CscDialect {
     fn poll(&self, handle: &str) -> Result<Step, Error> {
         // The id `signHash` returned as `responseID`; some clients send it as `requestID`, so
         // both are given.
-        let (status, v) = self.session.call(
-            POLL_METHOD,
-            json!({"responseID": handle, "requestID": handle}),
-            None,
-        )?;
+        let body = json!({"responseID": handle, "requestID": handle});
+        let login = self.login_token.lock().ok().and_then(|l| l.clone());
+        let (status, v) = match &login {
+            Some(t) => self.session.call_as(POLL_METHOD, body, None, t)?,
+            None => self.session.call(POLL_METHOD, body, None)?,
+        };
         if status == 202 || still_running(status, &v) {
             return Ok(Step::Pending(handle.to_owned()));
         }
@@ -669,9 +870,12 @@ pub fn open(
     match r.get("dialect").unwrap_or("csc") {
         "csc" => {}
         "sign-files" => return super::vendor::open(r, client_secret, opts),
+        "requests" => {}
         d => {
             return Err(Error::BadKeyRef {
-                reason: format!("unknown dialect \"{d}\"; this program speaks csc and sign-files"),
+                reason: format!(
+                    "unknown dialect \"{d}\"; this program speaks csc, requests and sign-files"
+                ),
             })
         }
     }
@@ -679,8 +883,14 @@ pub fn open(
     let session = CscSession::open(r, client_secret, pin, prompt, &opts)?;
     let certs = session.info.certificates.clone();
     let allowed = session.info.allowed();
-    let dialect = CscDialect::new(session, r.get("mode"))?;
-    RemoteSigner::new(Box::new(dialect), certs, allowed.as_deref(), opts)
+    let dialect: Box<dyn Dialect> = match r.get("dialect") {
+        Some("requests") => Box::new(super::requests::RequestsDialect::new(
+            session,
+            opts.message.clone(),
+        )),
+        _ => Box::new(CscDialect::new(session, r.get("mode"))?),
+    };
+    RemoteSigner::new(dialect, certs, allowed.as_deref(), opts)
 }
 
 #[cfg(test)]
@@ -719,6 +929,18 @@ mod tests {
         assert!(i.needs_pin && !i.needs_otp && !i.key_enabled);
         assert_eq!(i.multisign, 1);
         assert_eq!(i.allowed().unwrap().len(), 3);
+        // v1 online OTP (sent by credentials/sendOTP); v2 objects with their own ids, an OTP
+        // from the person's generator (offline).
+        let v1otp = json!({"cert": {"certificates": ["MAEC"]}, "authMode": "explicit",
+            "PIN": {"presence": "true"}, "OTP": {"presence": "true", "type": "online"}});
+        let i = CredentialInfo::from_json(&v1otp).unwrap();
+        assert!(i.needs_otp && i.otp_online);
+        let v2otp = json!({"cert": {"certificates": ["MAEC"]}, "auth": {"mode": "explicit",
+            "objects": [{"type": "Password", "id": "PIN1"},
+                        {"type": "OTP", "id": "otp-a", "generator": "totp"}]}});
+        let i = CredentialInfo::from_json(&v2otp).unwrap();
+        assert!(i.needs_pin && i.needs_otp && !i.otp_online);
+        assert_eq!((i.pin_id.as_str(), i.otp_id.as_str()), ("PIN1", "otp-a"));
         assert!(CredentialInfo::from_json(&json!({"cert": {"certificates": []}})).is_err());
     }
 
@@ -781,6 +1003,14 @@ mod tests {
             Error::UserCancelled { .. }
         ));
         assert!(matches!(e("expired", ""), Error::TransactionExpired { .. }));
+        assert!(matches!(
+            e("invalid_otp", "The OTP is invalid"),
+            Error::WrongOtp { .. }
+        ));
+        assert!(matches!(
+            e("invalid_otp", "The OTP has expired"),
+            Error::OtpExpired { .. }
+        ));
         let other = e("invalid_request", "Invalid parameter hashes").to_string();
         assert_eq!(
             other,

@@ -8,11 +8,15 @@
 //! - [`csc`]: Cloud Signature Consortium API v2 (and v1 field names);
 //! - [`vendor`]: a Vietnamese provider's CSC-like "sign_files" hash-signing API, as a thin
 //!   dialect (submit and poll) over the same core;
+//! - [`requests`]: a second CSC-like vendor dialect (`documents[]`, `hash[]`, `async: 1`,
+//!   polling `requests/status`), also a thin dialect over the CSC session;
 //! - [`mss`]: ETSI TS 102 204 mobile signature (PKI SIM) over SOAP.
 
 pub mod csc;
 mod http;
 pub mod mss;
+pub mod oauth2code;
+pub mod requests;
 pub mod vendor;
 
 pub use http::HttpClient;
@@ -48,6 +52,14 @@ pub enum RemoteEvent {
         /// When we give up.
         timeout: Duration,
     },
+    /// The person must log in at the provider in a browser and authorise the signature (CSC
+    /// `oauth2code`): open this URL.
+    BrowserLogin {
+        /// Whose login.
+        who: String,
+        /// The authorisation URL to open.
+        url: String,
+    },
     /// The signatures of one request arrived.
     Approved {
         /// Whose approval.
@@ -76,6 +88,13 @@ pub struct RemoteOptions {
     pub progress: Option<Progress>,
     /// A short text shown to the person on the phone where the service supports one.
     pub message: Option<String>,
+    /// Who gives a one-time password when a credential asks one at each authorisation (CSC
+    /// `OTP`): the CLI's terminal prompt, or [`crate::pin::OtpFile`] for scripts. `None` (a
+    /// service): such a credential is refused when it is opened.
+    pub otp_prompt: Option<Arc<dyn crate::pin::PinPrompt>>,
+    /// Whether a person can log in in a browser when a credential asks it (CSC `oauth2code`):
+    /// the CLI; `false` (a service): such a credential is refused when it is opened.
+    pub browser_login: bool,
 }
 
 impl Default for RemoteOptions {
@@ -87,6 +106,8 @@ impl Default for RemoteOptions {
             ca_file: None,
             progress: None,
             message: None,
+            otp_prompt: None,
+            browser_login: false,
         }
     }
 }
@@ -100,12 +121,14 @@ impl std::fmt::Debug for RemoteOptions {
             .field("ca_file", &self.ca_file)
             .field("progress", &self.progress.is_some())
             .field("message", &self.message)
+            .field("otp_prompt", &self.otp_prompt.is_some())
+            .field("browser_login", &self.browser_login)
             .finish()
     }
 }
 
 impl RemoteOptions {
-    fn emit(&self, e: RemoteEvent) {
+    pub(crate) fn emit(&self, e: RemoteEvent) {
         if let Some(p) = &self.progress {
             p(&e);
         }

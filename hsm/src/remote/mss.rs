@@ -32,6 +32,8 @@ pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const WSDL_NS: &str = "http://uri.etsi.org/TS102204/etsi204-kiuru.wsdl";
 /// `MSS_Format` for a bare PKCS#1 signature.
 pub const FORMAT_PKCS1: &str = "http://uri.etsi.org/TS102204/v1.1.2#PKCS1";
+/// `MSS_Format` for a PKCS#7 (CMS SignedData) answer.
+pub const FORMAT_PKCS7: &str = "http://uri.etsi.org/TS102204/v1.1.2#PKCS7";
 /// The default signature profile: "sign this hash" (the MSSP's profile URI may differ; give
 /// `profile=` then).
 pub const DEFAULT_PROFILE: &str = "http://uri.etsi.org/TS102204/v1.1.2#signature";
@@ -77,6 +79,8 @@ pub struct Request<'a> {
     pub mode: Mode,
     /// `TimeOut` in seconds.
     pub timeout_secs: u64,
+    /// Ask for a PKCS#7 SignedData answer (`MSS_Format` PKCS7) instead of a bare signature.
+    pub pkcs7: bool,
 }
 
 /// Escapes text and attribute values.
@@ -137,13 +141,14 @@ pub fn signature_request(r: &Request<'_>, digest: &[u8]) -> String {
         })
         .unwrap_or_default();
     envelope(&format!(
-        "<MSS_Signature xmlns=\"{WSDL_NS}\"><mss:MSS_SignatureReq xmlns:mss=\"{NS}\" MajorVersion=\"1\" MinorVersion=\"1\" MessagingMode=\"{}\" TimeOut=\"{}\">{}<mss:MobileUser><mss:MSISDN>{}</mss:MSISDN></mss:MobileUser><mss:DataToBeSigned MimeType=\"application/octet-stream\" Encoding=\"base64\">{}</mss:DataToBeSigned>{display}<mss:SignatureProfile><mss:mssURI>{}</mss:mssURI></mss:SignatureProfile><mss:MSS_Format><mss:mssURI>{FORMAT_PKCS1}</mss:mssURI></mss:MSS_Format></mss:MSS_SignatureReq></MSS_Signature>",
+        "<MSS_Signature xmlns=\"{WSDL_NS}\"><mss:MSS_SignatureReq xmlns:mss=\"{NS}\" MajorVersion=\"1\" MinorVersion=\"1\" MessagingMode=\"{}\" TimeOut=\"{}\">{}<mss:MobileUser><mss:MSISDN>{}</mss:MSISDN></mss:MobileUser><mss:DataToBeSigned MimeType=\"application/octet-stream\" Encoding=\"base64\">{}</mss:DataToBeSigned>{display}<mss:SignatureProfile><mss:mssURI>{}</mss:mssURI></mss:SignatureProfile><mss:MSS_Format><mss:mssURI>{}</mss:mssURI></mss:MSS_Format></mss:MSS_SignatureReq></MSS_Signature>",
         r.mode.name(),
         r.timeout_secs,
         ap_info(r),
         esc(r.msisdn),
         base64::engine::general_purpose::STANDARD.encode(digest),
         esc(r.profile),
+        if r.pkcs7 { FORMAT_PKCS7 } else { FORMAT_PKCS1 },
     ))
 }
 
@@ -167,6 +172,59 @@ pub struct Answer {
     pub mssp_trans_id: Option<String>,
     /// `MSS_Signature/Base64Signature`, decoded.
     pub signature: Option<Vec<u8>>,
+}
+
+/// The signature value in a PKCS#7 (CMS, RFC 5652) SignedData answer: `None` when `answer`
+/// is not one (a bare PKCS#1 signature), `Some(Err)` when it is one we must not use: not
+/// exactly one signer, signed attributes (the SIM then signed its own attributes, not our
+/// hash), or a signer other than the SIM whose certificate `leaf` we were given — its own
+/// certificate in the message is never trusted, only compared.
+pub fn pkcs7_signature(answer: &[u8], leaf: &[u8]) -> Option<Result<Vec<u8>, String>> {
+    use cms::cert::CertificateChoices;
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::{SignedData, SignerIdentifier};
+    use der::{Decode, Encode};
+    let info = ContentInfo::from_der(answer).ok()?;
+    if info.content_type != const_oid::db::rfc5911::ID_SIGNED_DATA {
+        return None;
+    }
+    Some((|| {
+        let sd: SignedData = info
+            .content
+            .decode_as()
+            .map_err(|_| "the SignedData is malformed".to_owned())?;
+        let expected = x509_cert::Certificate::from_der(leaf)
+            .map_err(|_| "the SIM's certificate given to us cannot be read".to_owned())?;
+        let [si] = sd.signer_infos.0.as_slice() else {
+            return Err(format!(
+                "it has {} signers, not one",
+                sd.signer_infos.0.len()
+            ));
+        };
+        if si.signed_attrs.is_some() {
+            return Err("the SIM signed attributes of its own rather than our hash; ask the MSSP for a signature over the hash (format=pkcs1)".into());
+        }
+        if let SignerIdentifier::IssuerAndSerialNumber(ias) = &si.sid {
+            let tbs = expected.tbs_certificate();
+            if &ias.issuer != tbs.issuer() || ias.serial_number != *tbs.serial_number() {
+                return Err("its signer is not the SIM's certificate".into());
+            }
+        }
+        let certs: Vec<Vec<u8>> = sd
+            .certificates
+            .iter()
+            .flat_map(|set| set.0.iter())
+            .filter_map(|c| match c {
+                CertificateChoices::Certificate(c) => c.to_der().ok(),
+                _ => None,
+            })
+            .collect();
+        // The signer's certificate, when the message carries certificates, must be ours.
+        if !certs.is_empty() && !certs.iter().any(|c| c.as_slice() == leaf) {
+            return Err("it carries the certificate of someone else, not the SIM's".into());
+        }
+        Ok(si.signature.as_bytes().to_vec())
+    })())
 }
 
 /// Reads an `MSS_SignatureResp`, `MSS_StatusResp` or a SOAP fault (its subcode `mss:_NNN`,
@@ -256,6 +314,10 @@ pub struct Mss {
     mode: Mode,
     display: Option<String>,
     counter: AtomicU64,
+    /// Ask for PKCS#7 answers (`format=pkcs7`); they are accepted either way.
+    pkcs7: bool,
+    /// The SIM's certificate (DER), which a PKCS#7 answer must carry or name.
+    leaf: Vec<u8>,
 }
 
 impl Mss {
@@ -271,6 +333,7 @@ impl Mss {
             profile: &self.profile,
             mode: self.mode,
             timeout_secs: wait.as_secs().max(1),
+            pkcs7: self.pkcs7,
         }
     }
 
@@ -293,11 +356,27 @@ impl Mss {
     }
 
     /// The next step from an answer (§6.2 status codes).
+    /// The signature value of an answer: the bare signature (PKCS1), or taken out of a PKCS#7
+    /// SignedData (what many MSSPs return) after checking it is the SIM's certificate that
+    /// signed. Whether it verifies over our hash is checked by the core, as for every answer.
+    fn signature_value(&self, answer: Vec<u8>) -> Result<Vec<u8>, Error> {
+        match pkcs7_signature(&answer, &self.leaf) {
+            None => Ok(answer),
+            Some(Ok(sig)) => Ok(sig),
+            Some(Err(why)) => Err(Error::Remote {
+                service: self.who(),
+                reason: format!(
+                    "answered a PKCS#7 signature that cannot be used: {why}; nothing was written"
+                ),
+            }),
+        }
+    }
+
     fn step(&self, a: Answer) -> Result<Step, Error> {
         let who = self.who();
         match a.status {
             500 | 502 => match a.signature {
-                Some(s) => Ok(Step::Done(vec![s])),
+                Some(s) => Ok(Step::Done(vec![self.signature_value(s)?])),
                 None => Err(self.http.bad_answer("a SIGNATURE status without MSS_Signature")),
             },
             100 | 504 => match a.mssp_trans_id {
@@ -474,9 +553,21 @@ pub fn open(
         mode,
         display: opts.message.clone(),
         counter: AtomicU64::new(0),
+        pkcs7: match r.get("format") {
+            None | Some("pkcs1") => false,
+            Some("pkcs7") => true,
+            Some(f) => {
+                return Err(Error::BadKeyRef {
+                    reason: format!("format must be pkcs1 or pkcs7, not \"{f}\""),
+                })
+            }
+        },
+        leaf: Vec::new(),
     };
     // The chain may come in any order: the SIM's key is the leaf.
     let leaf_first = leaf_first_of(certs);
+    let mut dialect = dialect;
+    dialect.leaf = leaf_first.first().cloned().unwrap_or_default();
     RemoteSigner::new(Box::new(dialect), leaf_first, None, opts)
 }
 
@@ -518,6 +609,7 @@ mod tests {
             profile: DEFAULT_PROFILE,
             mode: Mode::AsynchClientServer,
             timeout_secs: 120,
+            pkcs7: false,
         }
     }
 
@@ -598,6 +690,17 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_signature_is_not_taken_for_pkcs7_and_broken_pkcs7_is_refused() {
+        assert!(pkcs7_signature(&[0x5a; 256], b"").is_none());
+        // ContentInfo { signedData, [0] SEQUENCE {} }: a SignedData, but malformed.
+        let broken = [
+            0x30, 0x0f, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0,
+            0x02, 0x30, 0x00,
+        ];
+        assert!(matches!(pkcs7_signature(&broken, b""), Some(Err(_))));
+    }
+
+    #[test]
     fn status_codes_become_errors_a_person_can_act_on() {
         let m = Mss {
             http: HttpClient::new("https://mssp.example.vn/mss", &RemoteOptions::default())
@@ -611,6 +714,8 @@ mod tests {
             mode: Mode::Synch,
             display: None,
             counter: AtomicU64::new(0),
+            pkcs7: false,
+            leaf: Vec::new(),
         };
         let a = |status: u16| Answer {
             status,

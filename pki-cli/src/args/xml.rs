@@ -127,6 +127,12 @@ pub struct SignArgs {
     /// up (nothing is written then).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub approval_timeout: u64,
+    /// Remote keys whose credential asks a one-time password (OTP) at each signing: read it
+    /// from this file (`file:PATH`) instead of the terminal, for scripts. The file is read when
+    /// the OTP is needed (after the service sent it) and waited for while it is missing or
+    /// still holds the OTP already used.
+    #[arg(long, value_name = "file:PATH")]
+    pub otp_source: Option<String>,
 }
 
 /// Profiles.

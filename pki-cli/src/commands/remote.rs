@@ -34,9 +34,24 @@ pub fn open(
 ) -> Result<(Arc<dyn Signer>, Vec<Certificate>), CliError> {
     let spinner: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
     let terminal = std::io::stderr().is_terminal();
+    let approval_timeout = Duration::from_secs(a.approval_timeout.max(1));
+    // A credential that asks an OTP at each signing: from --otp-source (scripts), else the
+    // terminal (with the spinner paused while the officer types), else nobody (refused).
+    let otp_prompt: Option<Arc<dyn hsm::pin::PinPrompt>> = match &a.otp_source {
+        Some(src) => Some(Arc::new(hsm::pin::OtpFile::new(src, approval_timeout)?)),
+        None if std::io::stdin().is_terminal() => Some(Arc::new(OtpPrompt {
+            inner: super::token::TerminalPrompt { lang },
+            spinner: spinner.clone(),
+        })),
+        None => None,
+    };
     let progress = move |e: &RemoteEvent| on_event(e, lang, terminal, &spinner);
     let opts = RemoteOptions {
-        approval_timeout: Duration::from_secs(a.approval_timeout.max(1)),
+        approval_timeout,
+        otp_prompt,
+        // A person runs `pki sign` (or a script for one): a credential authorised by browser
+        // login (CSC oauth2code) prints the URL to open.
+        browser_login: true,
         progress: Some(Arc::new(progress)),
         message: Some(match lang {
             Lang::Vi => format!("Ký {count} văn bản"),
@@ -51,6 +66,22 @@ pub fn open(
         lang,
         opts,
     )
+}
+
+/// The terminal prompt for an OTP, with the "waiting" spinner paused while the officer types.
+struct OtpPrompt {
+    inner: super::token::TerminalPrompt,
+    spinner: Arc<Mutex<Option<indicatif::ProgressBar>>>,
+}
+
+impl hsm::pin::PinPrompt for OtpPrompt {
+    fn prompt(&self, req: &hsm::pin::PinRequest) -> Result<hsm::SecretString, hsm::Error> {
+        let bar = self.spinner.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(b) => b.suspend(|| self.inner.prompt(req)),
+            None => self.inner.prompt(req),
+        }
+    }
 }
 
 fn on_event(
@@ -107,6 +138,23 @@ fn on_event(
                         timeout.as_secs()
                     ),
                 });
+            }
+        }
+        RemoteEvent::BrowserLogin { who, url } => {
+            let line = format!(
+                "{}\n{url}",
+                match lang {
+                    Lang::Vi => format!(
+                        "Hãy mở địa chỉ sau trong trình duyệt, đăng nhập và xác nhận chữ ký ({who}):"
+                    ),
+                    Lang::En => format!(
+                        "Open this address in a browser, log in and authorise the signature ({who}):"
+                    ),
+                }
+            );
+            match sp.as_ref() {
+                Some(b) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
             }
         }
         RemoteEvent::Approved { count, .. } => {
@@ -354,6 +402,15 @@ fn remote_error(e: &hsm::Error, lang: Lang) -> CliError {
         )),
         E::WrongPin { token, .. } => Some(format!(
             "mã PIN của {token} không đúng; không văn bản nào được ký, hãy kiểm tra và thử lại"
+        )),
+        E::WrongOtp { who } => Some(format!(
+            "mật khẩu dùng một lần (OTP) bị {who} từ chối; không văn bản nào được ký, hãy kiểm tra và ký lại"
+        )),
+        E::OtpExpired { who } => Some(format!(
+            "mật khẩu dùng một lần (OTP) của {who} đã hết hạn trước khi được dùng; không văn bản nào được ký, hãy ký lại để nhận OTP mới"
+        )),
+        E::OtpRequired { who } => Some(format!(
+            "{who} yêu cầu mật khẩu dùng một lần (OTP) mỗi lần ký nhưng không có ai để nhập; hãy ký bằng `pki sign` trên terminal, hoặc dùng --otp-source file:PATH trong script"
         )),
         _ => None,
     };

@@ -225,6 +225,7 @@ impl PinPrompt for TerminalPrompt {
     fn prompt(&self, req: &PinRequest) -> Result<SecretString, hsm::Error> {
         let text = match self.lang {
             Lang::En => req.prompt_text(),
+            Lang::Vi if req.otp => format!("Mật khẩu dùng một lần (OTP) của {}: ", req.what),
             Lang::Vi => {
                 let mut s = if req.is_token_pin {
                     format!("Mã PIN của token {}", req.what)
