@@ -117,13 +117,26 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
         eprintln!("{warn}: {w}");
     }
     // The visible layout (image and font read once), for the PDF inputs.
+    let any_pdf = pairs.iter().any(|(i, _)| looks_like_pdf(i));
     let pdf_run = super::pdf::PdfRun {
-        layout: if pairs.iter().any(|(i, _)| looks_like_pdf(i)) {
+        layout: if any_pdf {
             super::pdf::layout_options(&a, &chain)?
         } else {
             None
         },
         lang,
+        // The per-key work (algorithm, /Contents size, the CMS template) once for the run.
+        batch: if any_pdf && !signer.is_remote() {
+            let o = super::pdf::base_options(&a, now)?;
+            Some(
+                pki_core::pades::BatchSigner::new(signer.as_ref(), &chain, &o).map_err(|e| {
+                    CliError::from_error("cannot sign with this key".to_string(), &e)
+                })?,
+            )
+        } else {
+            None
+        },
+        fetcher,
     };
     if signer.is_remote() {
         // Prepare everything, one approval on the phone, then finish (commands::remote).
