@@ -686,10 +686,20 @@ pub fn read_small(
     if len > max {
         return Ok(None);
     }
+    // Read into the exact size (`read_to_end` would stat the file again to size its buffer),
+    // then make sure nothing follows.
     let mut data = Vec::with_capacity(len as usize + 2 * contents_size + 8192);
-    f.read_to_end(&mut data)
-        .map_err(io_err("cannot read", input))?;
-    if data.len() as u64 != len {
+    data.resize(len as usize, 0);
+    f.read_exact(&mut data).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => SignError::InputChanged,
+        _ => SignError::Io {
+            action: "cannot read",
+            path: input.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let mut more = [0u8; 1];
+    if f.read(&mut more).map_err(io_err("cannot read", input))? != 0 {
         return Err(SignError::InputChanged);
     }
     Ok(Some(data))
