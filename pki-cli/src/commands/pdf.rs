@@ -270,3 +270,52 @@ pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
         Indication::Indeterminate => Exit::Indeterminate,
     })
 }
+
+/// `pki extend FILE.pdf -o OUT.pdf --tsa URL`: a B-LTA file's next document time-stamp, with
+/// the validation data of the earlier ones.
+pub fn extend(a: crate::args::ExtendArgs, lang: Lang) -> CmdResult {
+    if !pki_core::pdf::looks_like_pdf(&a.file) {
+        return Err(CliError::usage(format!(
+            "{} is not a PDF; pki extend takes a signed PDF",
+            a.file.display()
+        )));
+    }
+    if crate::commands::common::same_file(&a.file, &a.out) {
+        return Err(CliError::usage(format!(
+            "{} would overwrite its input; the input is never modified, choose another output",
+            a.out.display()
+        )));
+    }
+    let mut extra = Vec::new();
+    for p in &a.cert {
+        extra.extend(crate::commands::common::load_certs(p)?);
+    }
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let done = pades::ltv::extend_pdf(
+        &a.file,
+        &a.out,
+        hsm::HashAlgorithm::Sha256,
+        &a.tsa,
+        &fetcher,
+        &extra,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| CliError::from_error(format!("cannot extend {}", a.file.display()), &e))?;
+    let when = pki_core::time::vietnam(done.timestamp_time);
+    eprintln!(
+        "{}",
+        match lang {
+            Lang::Vi => format!(
+                "đã gia hạn: {} (dấu thời gian tài liệu mới lúc {when}; dữ liệu xác thực cho {} dấu thời gian trước)",
+                a.out.display(),
+                done.renewed
+            ),
+            Lang::En => format!(
+                "extended: {} (new document time-stamp at {when}; validation data for {} earlier time-stamp(s))",
+                a.out.display(),
+                done.renewed
+            ),
+        }
+    );
+    Ok(Exit::Ok)
+}

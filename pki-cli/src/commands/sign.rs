@@ -65,7 +65,7 @@ fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
         }
     };
     for (i, o) in &pairs {
-        if same_file(i, o) {
+        if crate::commands::common::same_file(i, o) {
             return Err(CliError::usage(format!(
                 "{} would overwrite its input; the input is never modified, choose another output",
                 o.display()
@@ -73,16 +73,6 @@ fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
         }
     }
     Ok(pairs)
-}
-
-/// Whether `a` and `b` name the same existing file (device and inode: two `stat`s, where
-/// canonicalising both paths costs a `readlink` per component for every document of a batch).
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
 }
 
 /// Runs `pki sign`.

@@ -103,6 +103,9 @@ pub enum PadesError {
     /// The long-term validation data could not be gathered.
     #[error("the validation data for B-LT could not be gathered: {0}")]
     ValidationData(#[from] crate::ltv::LtvError),
+    /// A document to extend has no signature or time-stamp.
+    #[error("the document has no signature or document time-stamp to extend; sign it first")]
+    NothingToExtend,
     /// The time-stamp authority failed or answered with an unusable token.
     #[error("the time-stamp could not be obtained: {0}")]
     Timestamp(String),
