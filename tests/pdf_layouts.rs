@@ -1103,8 +1103,8 @@ fn anchor_found_in_ghostscript_and_cairo_output() {
         let word = |w: &str| -> [f64; 4] {
             let line = html
                 .lines()
-                .filter(|l| l.contains(&format!(">{w}</word>")))
-                .last()
+                .rev()
+                .find(|l| l.contains(&format!(">{w}</word>")))
                 .unwrap_or_else(|| panic!("{producer}: no word {w} in\n{html}"));
             let attr = |k: &str| -> f64 {
                 let s = &line[line.find(&format!("{k}=\"")).unwrap() + k.len() + 2..];
