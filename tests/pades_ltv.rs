@@ -212,3 +212,89 @@ fn b_lt_and_b_lta_carry_what_a_verifier_needs_later() {
         assert!(log.contains("Signature1:INVALID"), "{log}");
     }
 }
+
+/// `pki extend`: a B-LTA file gets the validation data of its document time-stamp and a second
+/// document time-stamp (ETSI EN 319 142-1 §5.5); every earlier byte is kept, pyHanko and our
+/// verifier accept it offline, and both time-stamps are reported.
+#[test]
+fn b_lta_extended_with_a_second_document_timestamp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(
+        &input,
+        pki_core::pdf::sample::one_page(&["Cong van so 13/UBND-VP"]),
+    )
+    .unwrap();
+    let lta = tmp.path().join("lta.pdf");
+    let o = sign(&p, &input, &lta, "B-LTA");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (certs_before, ..) = dss_counts(&lta);
+    let signed = std::fs::read(&lta).unwrap();
+
+    let ext = tmp.path().join("extended.pdf");
+    let extend = |input: &Path, output: &Path| {
+        run(Command::new(pki_bin())
+            .arg("extend")
+            .arg(input)
+            .arg("-o")
+            .arg(output)
+            .args(["--tsa", &p.tsa.url])
+            .env("PKI_HTTP_TIMEOUT", "3")
+            .env("LANG", "C"))
+    };
+    let o = extend(&lta, &ext);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("1 earlier time-stamp"), "{}", text(&o));
+    let out = std::fs::read(&ext).unwrap();
+    assert!(out.starts_with(&signed), "an earlier byte changed");
+    assert_eq!(std::fs::read(&lta).unwrap(), signed, "the input changed");
+    let r = PdfReader::open(&ext).unwrap();
+    assert_eq!(r.revisions().len(), 6, "+ DSS, + document time-stamp");
+    let (certs_after, ocsps, ..) = dss_counts(&ext);
+    assert!(
+        certs_after >= certs_before,
+        "{certs_before} -> {certs_after}"
+    );
+    assert!(ocsps >= 1, "{ocsps} OCSP responses");
+
+    // An unsigned document has nothing to extend: one sentence, no output.
+    let nothing = tmp.path().join("nothing.pdf");
+    let o = extend(&input, &nothing);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("sign it first"), "{}", text(&o));
+    assert!(!nothing.exists());
+
+    let root = p.dir.join("root.pem");
+    drop(p);
+    let o = run(Command::new(pki_bin())
+        .args(["verify", "--offline", "--format", "json", "--trust"])
+        .arg(&root)
+        .arg(&ext));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["indication"], "TOTAL-PASSED", "{v}");
+    let sigs = v["signatures"].as_array().unwrap();
+    let stamps: Vec<_> = sigs
+        .iter()
+        .filter(|s| s["kind"] == "document-timestamp")
+        .collect();
+    assert_eq!(stamps.len(), 2, "{v}");
+    for s in sigs {
+        assert_eq!(s["indication"], "TOTAL-PASSED", "{v}");
+    }
+    assert_eq!(sigs[0]["level"], "PAdES-B-LTA", "{v}");
+    assert_ne!(stamps[0]["timestamp"], serde_json::Value::Null, "{v}");
+    if let Some(pdfsig) = require_tool("pdfsig") {
+        let log = text(&run(Command::new(pdfsig).arg(&ext)));
+        assert!(log.contains("Signature is Valid"), "{log}");
+    }
+    if let Some(qpdf) = require_tool("qpdf") {
+        let o = run(Command::new(qpdf).arg("--check").arg(&ext));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    if let Some(log) = pyhanko_lt(&ext, &root) {
+        assert_eq!(log.matches(":VALID").count(), 3, "{log}");
+        assert!(!log.contains("INVALID"), "{log}");
+    }
+}

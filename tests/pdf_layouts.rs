@@ -1031,3 +1031,97 @@ fn stamps_follow_the_page_rotation() {
         }
     }
 }
+
+/// The anchor search on text that real producers re-encoded: the Vietnamese letter passed
+/// through Ghostscript's pdfwrite and through cairo (`pdftocairo -pdf`), each with its own font
+/// subsets, CID fonts and ToUnicode maps (cairo splits the name over a CID font and a WinAnsi
+/// TrueType subset). The personal signature lands on the signer's name as poppler sees it on
+/// the re-encoded page, and the outputs are accepted.
+#[test]
+fn anchor_found_in_ghostscript_and_cairo_output() {
+    let d = Dir::new();
+    inputs(&d);
+    let (Some(gs), Some(pdftocairo), Some(pdftotext)) = (
+        require_tool("gs"),
+        require_tool("pdftocairo"),
+        require_tool("pdftotext"),
+    ) else {
+        return;
+    };
+    let o = run(Command::new(gs)
+        .args(["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pdfwrite"])
+        .arg(format!("-sOutputFile={}", d.p("gs.pdf")))
+        .arg(d.p("letter.pdf")));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new(pdftocairo)
+        .arg("-pdf")
+        .arg(d.p("letter.pdf"))
+        .arg(d.p("cairo.pdf")));
+    assert!(o.status.success(), "{}", text(&o));
+    let letter = std::fs::read(d.p("letter.pdf")).unwrap();
+    let at = letter
+        .windows(16)
+        .position(|w| w == b"+LiberationSerif")
+        .unwrap();
+    let our_tag = letter[at - 6..at + 16].to_vec();
+    for producer in ["gs", "cairo"] {
+        let input = format!("{producer}.pdf");
+        let out = format!("signed-{producer}.pdf");
+        // The producer really re-encoded the text: our font subset (its tag) is gone.
+        let bytes = std::fs::read(d.p(&input)).unwrap();
+        assert!(
+            !bytes
+                .windows(our_tag.len())
+                .any(|w| w == our_tag.as_slice()),
+            "{producer} kept our font subset"
+        );
+        assert!(
+            bytes.windows(16).any(|w| w == b"+LiberationSerif"),
+            "{producer}: no font subset"
+        );
+        sign(
+            &d,
+            &input,
+            &out,
+            "officer-rsa",
+            &[
+                "--profile",
+                "personal",
+                "--image",
+                &d.p("signature.png"),
+                "--anchor",
+                "Nguyễn Văn An",
+            ],
+        );
+        all_accept(&d, &d.p(&out), 1);
+        let r = widgets(&d.p(&out))[0].visible.unwrap();
+        let o = run(Command::new(&pdftotext)
+            .args(["-bbox", "-f", "1", "-l", "1"])
+            .arg(d.p(&input))
+            .arg("-"));
+        let html = String::from_utf8_lossy(&o.stdout).into_owned();
+        let word = |w: &str| -> [f64; 4] {
+            let line = html
+                .lines()
+                .rev()
+                .find(|l| l.contains(&format!(">{w}</word>")))
+                .unwrap_or_else(|| panic!("{producer}: no word {w} in\n{html}"));
+            let attr = |k: &str| -> f64 {
+                let s = &line[line.find(&format!("{k}=\"")).unwrap() + k.len() + 2..];
+                s[..s.find('"').unwrap()].parse().unwrap()
+            };
+            [attr("xMin"), attr("yMin"), attr("xMax"), attr("yMax")]
+        };
+        let (first, last) = (word("Nguyễn"), word("An"));
+        let name_top = 842.0 - first[1];
+        let name_centre = (first[0] + last[2]) / 2.0;
+        assert!(
+            r[1] >= name_top - 3.0 && r[1] < name_top + 8.0,
+            "{producer}: {r:?} name top {name_top}"
+        );
+        assert!(
+            ((r[0] + r[2]) / 2.0 - name_centre).abs() < 3.0,
+            "{producer}: {r:?} name centre {name_centre}"
+        );
+    }
+}

@@ -44,6 +44,10 @@ pub enum Command {
     /// XAdES, e-invoice and edXML profiles).
     #[command(after_help = EXIT_CODES)]
     Sign(Box<xml::SignArgs>),
+    /// Extend a signed PDF for the long term (PAdES B-LTA): fresh validation data for its
+    /// document time-stamps in the DSS, then a new document time-stamp over everything.
+    #[command(after_help = EXIT_CODES)]
+    Extend(ExtendArgs),
     /// Verify a document's signatures (XML).
     #[command(after_help = EXIT_CODES)]
     Verify(xml::VerifyArgs),
@@ -65,4 +69,20 @@ pub enum Command {
     /// The signing service's audit log: check that no record was changed, deleted or moved.
     #[command(subcommand, after_help = EXIT_CODES)]
     Audit(audit::AuditCommand),
+}
+
+/// `pki extend FILE.pdf -o OUT.pdf --tsa URL`.
+#[derive(Debug, clap::Args)]
+pub struct ExtendArgs {
+    /// The signed PDF (it is only read).
+    pub file: std::path::PathBuf,
+    /// Where the extended PDF goes (written atomically).
+    #[arg(short, long, value_name = "OUT")]
+    pub out: std::path::PathBuf,
+    /// The time-stamping authority of the new document time-stamp.
+    #[arg(long, value_name = "URL")]
+    pub tsa: String,
+    /// Certificates (PEM) that help complete the TSAs' paths (their CAs and roots).
+    #[arg(long, value_name = "PEM")]
+    pub cert: Vec<std::path::PathBuf>,
 }

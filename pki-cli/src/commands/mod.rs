@@ -27,6 +27,7 @@ pub fn run(cmd: Command, lang: Lang) -> CmdResult {
         Command::Ocsp(c) => ocsp::run(c, lang),
         Command::Demo(a) => demo::run(a, lang),
         Command::Sign(a) => sign::run(*a, lang),
+        Command::Extend(a) => pdf::extend(a, lang),
         Command::Verify(a) => {
             let pdfs = a.files.iter().filter(|f| common::looks_like_pdf(f)).count();
             match pdfs {

@@ -50,6 +50,10 @@ pub struct PdfRun {
     pub layout: Option<LayoutOptions>,
     /// The language of error sentences.
     pub lang: Lang,
+    /// The key's signing set up once (keys at hand; `None` for remote signers).
+    pub batch: Option<pades::BatchSigner>,
+    /// The TSA, OCSP and CRL client, one for the run.
+    pub fetcher: crate::fetch::HttpFetcher,
 }
 
 /// The visible-signature layout of a `pki sign` run, built once for a batch (the image and the
@@ -141,6 +145,19 @@ pub fn pades_options(
     now: time::OffsetDateTime,
     run: &PdfRun,
 ) -> Result<PadesOptions, CliError> {
+    let mut o = base_options(a, now)?;
+    if let Some(l) = &run.layout {
+        let placed =
+            appearance::place(input, l, now).map_err(|e| layout_error(input, &e, run.lang))?;
+        o.page = placed.page;
+        o.appearance = placed.appearance;
+    }
+    Ok(o)
+}
+
+/// The PAdES options of a `pki sign` run before any layout is placed: the same for all its
+/// documents.
+pub fn base_options(a: &SignArgs, now: time::OffsetDateTime) -> Result<PadesOptions, CliError> {
     if a.id.is_some() || a.c14n.is_some() || a.enveloping || a.detached {
         return Err(CliError::usage(
             "--id, --c14n, --enveloping and --detached apply to XML documents",
@@ -171,12 +188,6 @@ pub fn pades_options(
         })?;
         o.tsa_url = Some(url.to_owned());
     }
-    if let Some(l) = &run.layout {
-        let placed =
-            appearance::place(input, l, now).map_err(|e| layout_error(input, &e, run.lang))?;
-        o.page = placed.page;
-        o.appearance = placed.appearance;
-    }
     o.certify = a.certify.and_then(DocMdp::from_p);
     Ok(o)
 }
@@ -193,9 +204,12 @@ pub fn sign_file(
     run: &PdfRun,
 ) -> Result<String, CliError> {
     let o = pades_options(a, input, now, run)?;
-    let fetcher = crate::fetch::HttpFetcher::default();
-    let signed = pades::sign_pdf(input, output, signer, chain, &o, Some(&fetcher))
-        .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
+    let fetcher = Some(&run.fetcher as &dyn pki_core::fetch::Fetcher);
+    let signed = match &run.batch {
+        Some(b) => b.sign_pdf(signer, input, output, &o, fetcher),
+        None => pades::sign_pdf(input, output, signer, chain, &o, fetcher),
+    }
+    .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
     Ok(describe(&signed))
 }
 
@@ -255,4 +269,53 @@ pub fn verify(a: VerifyArgs, lang: Lang) -> CmdResult {
         Indication::TotalFailed => Exit::Invalid,
         Indication::Indeterminate => Exit::Indeterminate,
     })
+}
+
+/// `pki extend FILE.pdf -o OUT.pdf --tsa URL`: a B-LTA file's next document time-stamp, with
+/// the validation data of the earlier ones.
+pub fn extend(a: crate::args::ExtendArgs, lang: Lang) -> CmdResult {
+    if !pki_core::pdf::looks_like_pdf(&a.file) {
+        return Err(CliError::usage(format!(
+            "{} is not a PDF; pki extend takes a signed PDF",
+            a.file.display()
+        )));
+    }
+    if crate::commands::common::same_file(&a.file, &a.out) {
+        return Err(CliError::usage(format!(
+            "{} would overwrite its input; the input is never modified, choose another output",
+            a.out.display()
+        )));
+    }
+    let mut extra = Vec::new();
+    for p in &a.cert {
+        extra.extend(crate::commands::common::load_certs(p)?);
+    }
+    let fetcher = crate::fetch::HttpFetcher::default();
+    let done = pades::ltv::extend_pdf(
+        &a.file,
+        &a.out,
+        hsm::HashAlgorithm::Sha256,
+        &a.tsa,
+        &fetcher,
+        &extra,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| CliError::from_error(format!("cannot extend {}", a.file.display()), &e))?;
+    let when = pki_core::time::vietnam(done.timestamp_time);
+    eprintln!(
+        "{}",
+        match lang {
+            Lang::Vi => format!(
+                "đã gia hạn: {} (dấu thời gian tài liệu mới lúc {when}; dữ liệu xác thực cho {} dấu thời gian trước)",
+                a.out.display(),
+                done.renewed
+            ),
+            Lang::En => format!(
+                "extended: {} (new document time-stamp at {when}; validation data for {} earlier time-stamp(s))",
+                a.out.display(),
+                done.renewed
+            ),
+        }
+    );
+    Ok(Exit::Ok)
 }

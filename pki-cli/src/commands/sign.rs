@@ -65,7 +65,7 @@ fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
         }
     };
     for (i, o) in &pairs {
-        if same_file(i, o) {
+        if crate::commands::common::same_file(i, o) {
             return Err(CliError::usage(format!(
                 "{} would overwrite its input; the input is never modified, choose another output",
                 o.display()
@@ -73,13 +73,6 @@ fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
         }
     }
     Ok(pairs)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
 }
 
 /// Runs `pki sign`.
@@ -117,13 +110,26 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
         eprintln!("{warn}: {w}");
     }
     // The visible layout (image and font read once), for the PDF inputs.
+    let any_pdf = pairs.iter().any(|(i, _)| looks_like_pdf(i));
     let pdf_run = super::pdf::PdfRun {
-        layout: if pairs.iter().any(|(i, _)| looks_like_pdf(i)) {
+        layout: if any_pdf {
             super::pdf::layout_options(&a, &chain)?
         } else {
             None
         },
         lang,
+        // The per-key work (algorithm, /Contents size, the CMS template) once for the run.
+        batch: if any_pdf && !signer.is_remote() {
+            let o = super::pdf::base_options(&a, now)?;
+            Some(
+                pki_core::pades::BatchSigner::new(signer.as_ref(), &chain, &o).map_err(|e| {
+                    CliError::from_error("cannot sign with this key".to_string(), &e)
+                })?,
+            )
+        } else {
+            None
+        },
+        fetcher,
     };
     if signer.is_remote() {
         // Prepare everything, one approval on the phone, then finish (commands::remote).
@@ -168,7 +174,11 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
                         let line = signed_line(lang, output, &detail);
                         match &bar {
                             Some(b) => b.println(line),
-                            None => eprintln!("{line}"),
+                            None => {
+                                // One write per line (eprintln! writes the newline apart).
+                                use std::io::Write;
+                                let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+                            }
                         }
                     }
                     Err(e) => {

@@ -323,13 +323,7 @@ impl PreparedSignature {
     /// against the signer certificate first, so a wrong key or a garbled remote answer is
     /// caught here rather than by the recipient.
     pub fn finish(self, signature: &[u8]) -> Result<Vec<u8>, CmsError> {
-        let mut sd = SignedData::parse(&self.pending)?;
         let alg = self.algorithm()?;
-        let si = sd
-            .signer_infos
-            .first_mut()
-            .ok_or(CmsError::NoSuchSigner(0))?;
-        si.signature = signature.to_vec();
         let cert = Certificate::from_der(&self.signer_cert)
             .map_err(|e| CmsError::InvalidInput(e.to_string()))?;
         let key = crate::crypto::PublicKey::from_spki(cert.spki())
@@ -346,8 +340,202 @@ impl PreparedSignature {
                 "the signature does not verify with the signer certificate: {e}"
             ))
         })?;
+        self.assemble(signature)
+    }
+
+    /// The ContentInfo DER with `signature` put in, unchecked.
+    fn assemble(&self, signature: &[u8]) -> Result<Vec<u8>, CmsError> {
+        let mut sd = SignedData::parse(&self.pending)?;
+        let si = sd
+            .signer_infos
+            .first_mut()
+            .ok_or(CmsError::NoSuchSigner(0))?;
+        si.signature = signature.to_vec();
         Ok(sd.to_der())
     }
+}
+
+/// One signer's detached SignedData for many documents (a batch): encoded once, then for each
+/// document only the message digest and the signature value change. Every other byte (the
+/// certificates, signingCertificateV2, the algorithm identifiers, a signing time) is the same
+/// for all documents signed by the same key with the same options, so they are not encoded
+/// again per document.
+///
+/// Patching is exact: the message-digest attribute's position in the DER `SET OF` signed
+/// attributes is decided by bytes before the digest (each attribute starts with its own type
+/// OID), so a patched template equals what [`SignedDataBuilder::prepare`] builds for that
+/// digest; [`SignedDataBuilder::template`] checks this once against a fresh encoding.
+#[derive(Debug)]
+pub struct SignedDataTemplate {
+    /// Prepared over a placeholder digest.
+    prepared: PreparedSignature,
+    digest_len: usize,
+    /// Where the digest sits in `prepared.tbs` and `prepared.pending`.
+    tbs_digest_at: usize,
+    pending_digest_at: usize,
+    /// The finished ContentInfo with a placeholder signature value in its last `sig_len`
+    /// bytes, and where the digest sits in it; `None` when signatures vary in length (ECDSA).
+    finished: Option<(Vec<u8>, usize)>,
+    sig_len: usize,
+    algorithm: SignatureAlgorithm,
+    /// The SignerInfo's signatureAlgorithm DER (for the check with `key`).
+    alg_id: Vec<u8>,
+    key: crate::crypto::CachedKey,
+}
+
+impl SignedDataBuilder {
+    /// A [`SignedDataTemplate`] of this builder for detached digests. `signature_len` is the
+    /// length every signature of the key has (RSA: the modulus length; Ed25519: 64), or `None`
+    /// when it varies (ECDSA). Attached content and unsigned attributes are refused: they
+    /// differ per document.
+    pub fn template(
+        mut self,
+        signature_len: Option<usize>,
+    ) -> Result<SignedDataTemplate, CmsError> {
+        if matches!(self.content, BuilderContent::Attached(_)) || !self.unsigned.is_empty() {
+            return Err(CmsError::InvalidInput(
+                "a template is for detached signatures without unsigned attributes".into(),
+            ));
+        }
+        let n = self.digest_algorithm().output_len();
+        let algorithm = self.algorithm;
+        let key = crate::crypto::CachedKey::from_spki(self.signer_cert.spki())
+            .map_err(|e| CmsError::InvalidInput(e.to_string()))?;
+        self.content = BuilderContent::Detached(vec![0; n]);
+        let check_builder = self.clone().detached_digest(vec![0xA5; n]);
+        let prepared = self.prepare()?;
+        let invalid = || CmsError::InvalidInput("the signed attributes cannot be templated".into());
+        // The message-digest attribute: SEQUENCE { OID, SET { OCTET STRING digest } }.
+        let mut marker = oid_tlv(&oids::MESSAGE_DIGEST);
+        marker.extend_from_slice(&[tag::SET, (n + 2) as u8, tag::OCTET_STRING, n as u8]);
+        let tbs_digest_at = find(&prepared.tbs, &marker).ok_or_else(invalid)? + marker.len();
+        // The signed attributes appear in the SignedData with their [0] tag, else unchanged.
+        let attrs_at = find(&prepared.pending, &prepared.tbs[1..]).ok_or_else(invalid)? - 1;
+        let pending_digest_at = attrs_at + tbs_digest_at;
+        let alg_id = SignedData::parse(&prepared.pending)?
+            .signer_infos
+            .first()
+            .map(|si| si.signature_algorithm.der.clone())
+            .ok_or(CmsError::NoSuchSigner(0))?;
+        let finished = match signature_len {
+            Some(len) if len > 0 => {
+                let der = prepared.assemble(&vec![0; len])?;
+                let at = find(&der, &prepared.tbs[1..]).ok_or_else(invalid)? - 1 + tbs_digest_at;
+                Some((der, at))
+            }
+            _ => None,
+        };
+        let t = SignedDataTemplate {
+            prepared,
+            digest_len: n,
+            tbs_digest_at,
+            pending_digest_at,
+            finished,
+            sig_len: signature_len.unwrap_or(0),
+            algorithm,
+            alg_id,
+            key,
+        };
+        // Once per template: the patched encoding must be the one the builder makes.
+        let fresh = check_builder.prepare()?;
+        let patched = t.prepare(&[0xA5; 64][..n])?;
+        if fresh != patched {
+            return Err(invalid());
+        }
+        if let Some((der, _)) = &t.finished {
+            let sig = vec![0x5A; t.sig_len];
+            let mut want = der.clone();
+            t.patch_finished(&mut want, &[0xA5; 64][..n], &sig);
+            if fresh.assemble(&sig)? != want {
+                return Err(invalid());
+            }
+        }
+        Ok(t)
+    }
+}
+
+impl SignedDataTemplate {
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+
+    /// As [`PreparedSignature::size_hint`].
+    pub fn size_hint(&self, max_signature_len: usize) -> usize {
+        self.prepared.size_hint(max_signature_len)
+    }
+
+    /// The two-phase state for content whose digest is `digest`.
+    pub fn prepare(&self, digest: &[u8]) -> Result<PreparedSignature, CmsError> {
+        self.check_digest(digest)?;
+        let mut p = self.prepared.clone();
+        p.tbs[self.tbs_digest_at..self.tbs_digest_at + self.digest_len].copy_from_slice(digest);
+        p.pending[self.pending_digest_at..self.pending_digest_at + self.digest_len]
+            .copy_from_slice(digest);
+        Ok(p)
+    }
+
+    /// The bytes to sign (the DER signed attributes) for content whose digest is `digest`.
+    pub fn to_be_signed(&self, digest: &[u8]) -> Result<Vec<u8>, CmsError> {
+        self.check_digest(digest)?;
+        let mut tbs = self.prepared.tbs.clone();
+        tbs[self.tbs_digest_at..self.tbs_digest_at + self.digest_len].copy_from_slice(digest);
+        Ok(tbs)
+    }
+
+    /// The ContentInfo DER for `digest` and `signature` (made over
+    /// [`to_be_signed`](Self::to_be_signed)`(digest)`). The signature is checked against the
+    /// signer certificate first, as [`PreparedSignature::finish`] does.
+    pub fn finish(&self, digest: &[u8], signature: &[u8]) -> Result<Vec<u8>, CmsError> {
+        let tbs = self.to_be_signed(digest)?;
+        self.key
+            .verify(
+                &self.alg_id,
+                &tbs,
+                signature,
+                &crate::crypto::AlgorithmPolicy::default(),
+            )
+            .map_err(|e| {
+                CmsError::InvalidInput(format!(
+                    "the signature does not verify with the signer certificate: {e}"
+                ))
+            })?;
+        match &self.finished {
+            Some((der, _)) if signature.len() == self.sig_len => {
+                let mut out = der.clone();
+                self.patch_finished(&mut out, digest, signature);
+                Ok(out)
+            }
+            _ => self.prepare(digest)?.assemble(signature),
+        }
+    }
+
+    fn patch_finished(&self, der: &mut [u8], digest: &[u8], signature: &[u8]) {
+        if let Some((_, at)) = &self.finished {
+            der[*at..*at + self.digest_len].copy_from_slice(digest);
+            let end = der.len();
+            der[end - self.sig_len..].copy_from_slice(signature);
+        }
+    }
+
+    fn check_digest(&self, digest: &[u8]) -> Result<(), CmsError> {
+        if digest.len() == self.digest_len {
+            Ok(())
+        } else {
+            Err(CmsError::InvalidInput(format!(
+                "the content digest is {} bytes, the template needs {}",
+                digest.len(),
+                self.digest_len
+            )))
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// DER order for the elements of a SET OF (X.690 §11.6).

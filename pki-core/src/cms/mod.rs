@@ -13,7 +13,7 @@ mod build;
 mod encode;
 mod verify;
 
-pub use build::{signing_certificate_v2, PreparedSignature, SignedDataBuilder};
+pub use build::{signing_certificate_v2, PreparedSignature, SignedDataBuilder, SignedDataTemplate};
 pub use verify::{sid_matches, AttrCheck, Content, EssCheck, SignatureCheck, SignerCheck};
 
 pub(crate) use encode::{generalized_time, int_u64, oid_tlv, seq, set_of};

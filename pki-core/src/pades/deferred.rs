@@ -233,26 +233,57 @@ impl PendingPdf {
             return Ok((cms, None, alg, Vec::new()));
         };
         let fetcher = fetcher.ok_or(PadesError::TsaRequired)?;
-        let mut sd = SignedData::parse(&cms)?;
-        let req = tsp::request_for_signature(&sd, 0, self.pdf.hash)?;
-        let token = tsp::query(fetcher, url, &req)?.into_token()?;
-        let check = token.validate(
-            Imprint::Data(&sd.signer_infos[0].signature),
-            req.nonce.as_deref(),
-            &[],
-            &Default::default(),
-        )?;
-        if !check.is_valid() {
-            return Err(PadesError::Timestamp(check.problems().join("; ")));
-        }
-        let gen_time = token.tst_info.gen_time;
-        tsp::add_signature_timestamp(&mut sd, 0, &token)?;
-        let tsa_certs = check
-            .tsa_cert
-            .into_iter()
-            .chain(check.other_certs)
-            .collect();
-        Ok((sd.to_der(), Some(gen_time), alg, tsa_certs))
+        let (cms, gen_time, tsa_certs) = timestamp_signature(&cms, self.pdf.hash, url, fetcher)?;
+        Ok((cms, Some(gen_time), alg, tsa_certs))
+    }
+}
+
+/// Adds a signature time-stamp from the TSA at `url` to the first SignerInfo of `cms` (B-T):
+/// the new CMS, the time-stamp's genTime and its certificates (the TSA's first).
+pub(crate) fn timestamp_signature(
+    cms: &[u8],
+    hash: hsm::HashAlgorithm,
+    url: &str,
+    fetcher: &dyn Fetcher,
+) -> Result<(Vec<u8>, OffsetDateTime, Vec<Certificate>), PadesError> {
+    let mut sd = SignedData::parse(cms)?;
+    let req = tsp::request_for_signature(&sd, 0, hash)?;
+    let token = tsp::query(fetcher, url, &req)?.into_token()?;
+    let check = token.validate(
+        Imprint::Data(&sd.signer_infos[0].signature),
+        req.nonce.as_deref(),
+        &[],
+        &Default::default(),
+    )?;
+    if !check.is_valid() {
+        return Err(PadesError::Timestamp(check.problems().join("; ")));
+    }
+    let gen_time = token.tst_info.gen_time;
+    tsp::add_signature_timestamp(&mut sd, 0, &token)?;
+    let tsa_certs = check
+        .tsa_cert
+        .into_iter()
+        .chain(check.other_certs)
+        .collect();
+    Ok((sd.to_der(), gen_time, tsa_certs))
+}
+
+/// The placeholder a PAdES signature with these options needs, `reserve` bytes of CMS.
+pub(crate) fn signature_options(opts: &PadesOptions, reserve: usize) -> SignatureOptions {
+    SignatureOptions {
+        kind: SignatureKind::Signature(opts.sub_filter),
+        hash: opts.hash,
+        contents_size: reserve,
+        signing_time: Some(opts.signing_time),
+        reason: opts.reason.clone(),
+        location: opts.location.clone(),
+        name: None,
+        contact_info: opts.contact_info.clone(),
+        page: opts.page,
+        field_name: opts.field_name.clone(),
+        appearance: opts.appearance.clone(),
+        certify: opts.certify,
+        sync: opts.sync,
     }
 }
 
@@ -286,21 +317,7 @@ pub fn prepare_pdf(
     if opts.level.has_timestamp() {
         reserve += TIMESTAMP_RESERVE;
     }
-    let pdf_opts = SignatureOptions {
-        kind: SignatureKind::Signature(opts.sub_filter),
-        hash: opts.hash,
-        contents_size: reserve,
-        signing_time: Some(opts.signing_time),
-        reason: opts.reason.clone(),
-        location: opts.location.clone(),
-        name: None,
-        contact_info: opts.contact_info.clone(),
-        page: opts.page,
-        field_name: opts.field_name.clone(),
-        appearance: opts.appearance.clone(),
-        certify: opts.certify,
-        sync: opts.sync,
-    };
+    let pdf_opts = signature_options(opts, reserve);
     // B-LT and B-LTA: the signature goes to a staging file first.
     let long_term = match opts.level {
         Level::BLT | Level::BLTA => {

@@ -196,3 +196,98 @@ pub fn padded_contents(cms: &[u8], capacity: usize) -> Vec<u8> {
     v.resize(capacity.max(cms.len()), 0);
     v
 }
+
+/// What [`extend_pdf`] did.
+#[derive(Clone, Debug)]
+pub struct Extended {
+    /// The new document time-stamp's genTime.
+    pub timestamp_time: time::OffsetDateTime,
+    /// The document time-stamps already in the file whose validation data was added.
+    pub renewed: usize,
+}
+
+/// Extends a signed PDF for the long term (ETSI EN 319 142-1 §5.5, ISO 32000-2 §12.8.4.3):
+/// the validation data of every document time-stamp already in the file (the path of its TSA
+/// and that path's revocation status, fetched now through `fetcher`) goes into the DSS, then a
+/// new document time-stamp from the TSA at `tsa_url` covers everything, so the file stays
+/// verifiable after the older time-stamps' TSA certificates expire or their algorithms weaken.
+/// A B-LT file without a document time-stamp becomes B-LTA. `extra_certs` help complete paths.
+/// Two incremental updates: every earlier byte is kept. The output is written atomically; the
+/// input is only read.
+pub fn extend_pdf(
+    input: &Path,
+    output: &Path,
+    hash: HashAlgorithm,
+    tsa_url: &str,
+    fetcher: &dyn Fetcher,
+    extra_certs: &[crate::cert::Certificate],
+    now: time::OffsetDateTime,
+) -> Result<Extended, PadesError> {
+    let mut reader = PdfReader::open(input).map_err(SignError::from)?;
+    let fields = super::verify::signature_fields(&mut reader).map_err(SignError::from)?;
+    drop(reader);
+    if fields.is_empty() {
+        return Err(PadesError::NothingToExtend);
+    }
+    let mut tokens = Vec::new();
+    let mut contents = Vec::new();
+    for f in &fields {
+        let Some(c) = f
+            .dict
+            .get("Contents")
+            .and_then(Object::as_string)
+            .map(|s| s.0.clone())
+        else {
+            continue;
+        };
+        if f.dict.has_name("Type", "DocTimeStamp") {
+            let token = TimeStampToken::from_der(&c).map_err(|e| {
+                PadesError::Timestamp(format!(
+                    "the document time-stamp {} is unreadable: {e}",
+                    f.name
+                ))
+            })?;
+            tokens.push(token);
+            contents.push(c);
+        }
+    }
+    let policy = crate::crypto::AlgorithmPolicy::default();
+    let mut data = ValidationData::new();
+    for token in &tokens {
+        let certs = token.signed_data.parsed_certificates();
+        let known = crate::ltv::known_certificates(certs.iter().chain(extra_certs));
+        let tsa = token
+            .signed_data
+            .signer_infos
+            .first()
+            .and_then(|si| certs.iter().find(|c| crate::cms::sid_matches(&si.sid, c)))
+            .ok_or_else(|| {
+                PadesError::Timestamp(
+                    "a document time-stamp does not carry its TSA's certificate".into(),
+                )
+            })?;
+        data.add_path(tsa, &known, fetcher, now, &policy)?;
+    }
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (staging, file) = pdfsign::create_temp(dir, output)?;
+    drop(file);
+    let vri: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+    let result = (|| {
+        let stamped = if data.is_empty() {
+            input
+        } else {
+            add_dss(input, &staging, &data, &vri)?;
+            staging.as_path()
+        };
+        add_document_timestamp(stamped, output, hash, tsa_url, fetcher)
+    })();
+    let _ = std::fs::remove_file(&staging);
+    let token = result?;
+    Ok(Extended {
+        timestamp_time: token.tst_info.gen_time,
+        renewed: tokens.len(),
+    })
+}

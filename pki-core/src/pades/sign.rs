@@ -103,6 +103,9 @@ pub enum PadesError {
     /// The long-term validation data could not be gathered.
     #[error("the validation data for B-LT could not be gathered: {0}")]
     ValidationData(#[from] crate::ltv::LtvError),
+    /// A document to extend has no signature or time-stamp.
+    #[error("the document has no signature or document time-stamp to extend; sign it first")]
+    NothingToExtend,
     /// The time-stamp authority failed or answered with an unusable token.
     #[error("the time-stamp could not be obtained: {0}")]
     Timestamp(String),
@@ -315,9 +318,22 @@ pub fn check_signer_certificate(
 /// the certificates to embed (issuing CAs). `fetcher` reaches the TSA for B-T and above, and the
 /// OCSP responders and CRL distribution points for B-LT and above.
 ///
-/// This is [`super::prepare_pdf`], one signature by the key at hand, and
-/// [`super::PendingPdf::finish`]: signers that answer later use those two directly.
+/// One document: [`super::BatchSigner`] signs many with the per-key work done once; signers
+/// that answer later use [`super::prepare_pdf`] and [`super::PendingPdf::finish`].
 pub fn sign_pdf(
+    input: &Path,
+    output: &Path,
+    signer: &dyn Signer,
+    chain: &[Certificate],
+    opts: &PadesOptions,
+    fetcher: Option<&dyn Fetcher>,
+) -> Result<Signed, PadesError> {
+    super::BatchSigner::new(signer, chain, opts)?.sign_pdf(signer, input, output, opts, fetcher)
+}
+
+/// [`super::prepare_pdf`], one signature by the key at hand, and
+/// [`super::PendingPdf::finish`]: the way for every level and size.
+pub(crate) fn sign_pdf_two_phase(
     input: &Path,
     output: &Path,
     signer: &dyn Signer,

@@ -57,9 +57,9 @@ impl std::fmt::Debug for VerifyOptions<'_> {
 }
 
 /// A signature field found in the document.
-struct SigField {
-    name: String,
-    dict: crate::pdf::Dictionary,
+pub(crate) struct SigField {
+    pub(crate) name: String,
+    pub(crate) dict: crate::pdf::Dictionary,
     /// The field's `/Lock` dictionary (ISO 32000-2 §12.7.5.5), resolved.
     lock: Option<crate::pdf::Dictionary>,
 }
@@ -318,7 +318,7 @@ fn hex_encodes(hex: &[u8], bytes: &[u8]) -> bool {
 }
 
 /// Walks `/AcroForm /Fields` (with `/Kids`, inherited `/FT`) for signature fields with a value.
-fn signature_fields<R: std::io::Read + std::io::Seek>(
+pub(crate) fn signature_fields<R: std::io::Read + std::io::Seek>(
     reader: &mut PdfReader<R>,
 ) -> Result<Vec<SigField>, PdfError> {
     let (_, catalog) = reader.catalog()?;

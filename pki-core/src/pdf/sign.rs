@@ -322,27 +322,39 @@ pub fn pdf_date(t: OffsetDateTime) -> String {
     )
 }
 
-/// Phase one: writes `input` plus an incremental update with the placeholder into a temporary
-/// file beside `output`, and computes the digest of the bytes the `/ByteRange` covers.
-pub fn prepare(
-    input: &Path,
-    output: &Path,
+/// The incremental update of a signature, serialised, with its `/ByteRange` filled in and
+/// `/Contents` still zero.
+struct Built {
+    /// The bytes to append to the input.
+    bytes: Vec<u8>,
+    byte_range: [u64; 4],
+    /// The `<` and one past the `>` of `/Contents`, in the whole output.
+    c_start: u64,
+    c_end: u64,
+    field_name: String,
+    sig: ObjRef,
+}
+
+/// Builds the update that adds the signature field and its placeholder to the document
+/// `reader` reads (only what the update needs is read: the trailer, the catalog, the form, the
+/// page).
+fn build_update<R: Read + Seek>(
+    reader: &mut PdfReader<R>,
     opts: &SignatureOptions,
-) -> Result<PreparedSignature, SignError> {
-    let mut reader = PdfReader::open(input)?;
-    let mut update = IncrementalUpdate::new(&mut reader)?;
+) -> Result<Built, SignError> {
+    let mut update = IncrementalUpdate::new(reader)?;
     let (sig_body, br_rel, contents_rel) = signature_body(opts);
     let sig = update.add_raw(sig_body);
 
     let (root_ref, mut catalog) = reader.catalog()?;
     // P=1 forbids new signatures, not document time-stamps (ISO 32000-2 §12.8.2.2.2,
     // EN 319 142-1 §5.4: DSS and document time-stamps keep a certified document long-term).
-    if opts.kind != SignatureKind::DocTimeStamp && docmdp_forbids_changes(&mut reader, &catalog)? {
+    if opts.kind != SignatureKind::DocTimeStamp && docmdp_forbids_changes(reader, &catalog)? {
         return Err(SignError::CertifiedNoChanges);
     }
     let mut catalog_changed = false;
     if opts.certify.is_some() {
-        if has_signatures(&mut reader, &catalog)? {
+        if has_signatures(reader, &catalog)? {
             return Err(SignError::CertifyAfterSignature);
         }
         let mut perms = match reader.get_in(&catalog, "Perms")? {
@@ -487,7 +499,6 @@ pub fn prepare(
 
     let ser = update.serialize()?;
     let base_len = reader.len();
-    drop(reader);
     let sig_body_at = ser
         .body_offsets
         .get(&sig.num)
@@ -507,6 +518,36 @@ pub fn prepare(
     let br = format!("[0 {} {} {}]", byte_range[1], byte_range[2], byte_range[3]);
     let br = format!("{br:<BYTE_RANGE_WIDTH$}");
     bytes[br_at..br_at + BYTE_RANGE_WIDTH].copy_from_slice(br.as_bytes());
+    Ok(Built {
+        bytes,
+        byte_range,
+        c_start,
+        c_end,
+        field_name,
+        sig,
+    })
+}
+
+/// Phase one: writes `input` plus an incremental update with the placeholder into a temporary
+/// file beside `output`, and computes the digest of the bytes the `/ByteRange` covers.
+pub fn prepare(
+    input: &Path,
+    output: &Path,
+    opts: &SignatureOptions,
+) -> Result<PreparedSignature, SignError> {
+    let mut reader = PdfReader::open(input)?;
+    let base_len = reader.len();
+    let built = build_update(&mut reader, opts)?;
+    drop(reader);
+    let Built {
+        bytes,
+        byte_range,
+        c_start,
+        c_end,
+        field_name,
+        sig,
+    } = built;
+    let bytes_len = bytes.len() as u64;
 
     // Copy the input and append the update, hashing everything outside /Contents.
     let dir = output
@@ -556,7 +597,7 @@ pub fn prepare(
     Ok(PreparedSignature {
         temp_path,
         output_path: output.to_path_buf(),
-        file_len: total,
+        file_len: base_len + bytes_len,
         byte_range,
         hash: opts.hash,
         digest,
@@ -608,6 +649,127 @@ pub fn finish(prepared: &PreparedSignature, cms_der: &[u8]) -> Result<(), SignEr
 /// Removes the temporary file of a signature that will not be finished.
 pub fn abort(prepared: &PreparedSignature) -> Result<(), SignError> {
     std::fs::remove_file(&prepared.temp_path).map_err(io_err("cannot remove", &prepared.temp_path))
+}
+
+/// Documents up to this size are signed in memory by [`prepare_in_memory`] (a batch of
+/// one-page documents); larger ones stream through [`prepare`] and [`finish`].
+pub const IN_MEMORY_MAX: u64 = 8 << 20;
+
+/// A signature prepared in memory: the input and its update in one buffer, `/Contents` still
+/// zero, nothing on disk yet. [`PreparedInMemory::write`] writes the output once (one file
+/// created, one write, one rename), so a document signed at once by a key at hand costs no
+/// temporary copy and no second pass over its bytes.
+#[derive(Debug)]
+pub struct PreparedInMemory {
+    data: Vec<u8>,
+    contents_at: usize,
+    capacity: usize,
+    /// `/ByteRange`.
+    pub byte_range: [u64; 4],
+    /// The digest of the bytes `/ByteRange` covers.
+    pub digest: Vec<u8>,
+    /// The field's name.
+    pub field_name: String,
+    /// The signature dictionary's object.
+    pub signature_object: ObjRef,
+}
+
+/// Reads `input` whole when it is at most `max` bytes long (`None`: larger, use [`prepare`]),
+/// with room for an update reserving `contents_size` bytes.
+pub fn read_small(
+    input: &Path,
+    max: u64,
+    contents_size: usize,
+) -> Result<Option<Vec<u8>>, SignError> {
+    let mut f = File::open(input).map_err(io_err("cannot open", input))?;
+    let len = f.metadata().map_err(io_err("cannot read", input))?.len();
+    if len > max {
+        return Ok(None);
+    }
+    // Read into the exact size (`read_to_end` would stat the file again to size its buffer),
+    // then make sure nothing follows.
+    let mut data = Vec::with_capacity(len as usize + 2 * contents_size + 8192);
+    data.resize(len as usize, 0);
+    f.read_exact(&mut data).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => SignError::InputChanged,
+        _ => SignError::Io {
+            action: "cannot read",
+            path: input.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let mut more = [0u8; 1];
+    if f.read(&mut more).map_err(io_err("cannot read", input))? != 0 {
+        return Err(SignError::InputChanged);
+    }
+    Ok(Some(data))
+}
+
+/// Phase one in memory: `data` is the whole input document (see [`read_small`]).
+pub fn prepare_in_memory(
+    mut data: Vec<u8>,
+    opts: &SignatureOptions,
+) -> Result<PreparedInMemory, SignError> {
+    let len = data.len() as u64;
+    let built = {
+        let mut reader = PdfReader::new(std::io::Cursor::new(&data[..]), len)?;
+        build_update(&mut reader, opts)?
+    };
+    data.extend_from_slice(&built.bytes);
+    let (start, end) = (built.c_start as usize, built.c_end as usize);
+    let mut ctx = aws_lc_rs::digest::Context::new(opts.hash.digest_algorithm());
+    ctx.update(&data[..start]);
+    ctx.update(&data[end..]);
+    Ok(PreparedInMemory {
+        data,
+        contents_at: start + 1,
+        capacity: opts.contents_size,
+        byte_range: built.byte_range,
+        digest: ctx.finish().as_ref().to_vec(),
+        field_name: built.field_name,
+        signature_object: built.sig,
+    })
+}
+
+impl PreparedInMemory {
+    /// Bytes reserved for the CMS.
+    pub fn contents_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Puts `cms_der` into `/Contents` and writes the document to `output` atomically (a
+    /// temporary file beside it, renamed; `sync`: forced to disk first).
+    pub fn write(mut self, cms_der: &[u8], output: &Path, sync: bool) -> Result<(), SignError> {
+        if cms_der.len() > self.capacity {
+            return Err(SignError::ContentsTooSmall {
+                needed: cms_der.len(),
+                reserved: self.capacity,
+            });
+        }
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let slot = &mut self.data[self.contents_at..self.contents_at + 2 * cms_der.len()];
+        for (pair, b) in slot.chunks_exact_mut(2).zip(cms_der) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 15)];
+        }
+        let dir = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let (temp_path, mut tmp) = create_temp(dir, output)?;
+        let written = tmp
+            .write_all(&self.data)
+            .and_then(|()| if sync { tmp.sync_all() } else { Ok(()) })
+            .map_err(io_err("cannot write", &temp_path))
+            .and_then(|()| {
+                drop(tmp);
+                std::fs::rename(&temp_path, output).map_err(io_err("cannot rename to", output))
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp_path);
+        }
+        written
+    }
 }
 
 /// The widget's appearance XObject: the caller's, or an empty one for an invisible widget.

@@ -1,0 +1,144 @@
+//! Signing many PDFs with one key at hand (a `pki sign` batch, a service signing document after
+//! document): what depends only on the key and the options is done once — the algorithm, the
+//! size of `/Contents`, the CMS with its certificates and signingCertificateV2 encoded as a
+//! template ([`SignedDataTemplate`]) — and what each document costs is reading it, its
+//! incremental update, one digest, the signature, and one write of the output.
+//!
+//! A document up to [`IN_MEMORY_MAX`] bytes is signed in memory and written once, atomically
+//! (temporary file beside the output, renamed). Larger documents, and B-LT/B-LTA (which add a
+//! DSS and a document time-stamp in further revisions), take the two-phase path of
+//! [`super::prepare_pdf`], which streams the input.
+
+use super::deferred::{signature_options, timestamp_signature};
+use super::sign::TIMESTAMP_RESERVE;
+use super::sign::{pick_algorithm, sign_pdf_two_phase, Level, PadesError, PadesOptions, Signed};
+use crate::cert::Certificate;
+use crate::cms::{SignedDataBuilder, SignedDataTemplate};
+use crate::fetch::Fetcher;
+use crate::pdf::sign::{self as pdfsign, SubFilter, IN_MEMORY_MAX};
+use hsm::{HashAlgorithm, KeyKind, Signer};
+use std::path::Path;
+use time::OffsetDateTime;
+
+/// One key's PAdES signing set up once for many documents.
+#[derive(Debug)]
+pub struct BatchSigner {
+    chain: Vec<Certificate>,
+    template: SignedDataTemplate,
+    reserve: usize,
+    /// The options the template was made for.
+    hash: HashAlgorithm,
+    pss: bool,
+    sub_filter: SubFilter,
+    signing_time: OffsetDateTime,
+    timestamp: bool,
+}
+
+impl BatchSigner {
+    /// Sets up signing by `signer`, whose certificate is `chain[0]` (then the CAs to embed), with
+    /// `opts` (their level, hash, PSS choice, sub-filter and signing time are those of every
+    /// document; per document the layout, page, field and texts may differ).
+    pub fn new(
+        signer: &dyn Signer,
+        chain: &[Certificate],
+        opts: &PadesOptions,
+    ) -> Result<Self, PadesError> {
+        let cert = chain.first().ok_or(PadesError::CertificateMismatch)?;
+        if cert.spki() != signer.public_key_der() {
+            return Err(PadesError::CertificateMismatch);
+        }
+        let alg = pick_algorithm(signer, opts.hash, opts.pss)?;
+        let mut b = SignedDataBuilder::new(cert.clone(), alg)
+            .certificates(chain[1..].iter().map(|c| c.der().to_vec()));
+        if opts.sub_filter == SubFilter::Pkcs7Detached {
+            // adbe.pkcs7.detached readers look for the time here; PAdES forbids it.
+            b = b.signing_time(opts.signing_time);
+        }
+        // RSA signatures are always as long as the modulus, Ed25519 ones 64 bytes: the finished
+        // CMS can be a template too. ECDSA's DER signatures vary by a few bytes.
+        let fixed = match signer.key_kind() {
+            KeyKind::Rsa { .. } | KeyKind::Ed25519 => Some(signer.max_signature_len()),
+            _ => None,
+        };
+        let template = b.template(fixed)?;
+        let mut reserve = template.size_hint(signer.max_signature_len()) + 512;
+        let timestamp = opts.level.has_timestamp();
+        if timestamp {
+            reserve += TIMESTAMP_RESERVE;
+        }
+        Ok(Self {
+            chain: chain.to_vec(),
+            template,
+            reserve,
+            hash: opts.hash,
+            pss: opts.pss,
+            sub_filter: opts.sub_filter,
+            signing_time: opts.signing_time,
+            timestamp,
+        })
+    }
+
+    /// Bytes reserved for the CMS in `/Contents`.
+    pub fn contents_size(&self) -> usize {
+        self.reserve
+    }
+
+    /// Whether `opts` are those this setup was made for.
+    fn fits(&self, opts: &PadesOptions) -> bool {
+        opts.hash == self.hash
+            && opts.pss == self.pss
+            && opts.sub_filter == self.sub_filter
+            && opts.signing_time == self.signing_time
+            && opts.level.has_timestamp() == self.timestamp
+    }
+
+    /// Signs `input` into `output` with `signer` (the key this was set up for), as
+    /// [`super::sign_pdf`] does.
+    pub fn sign_pdf(
+        &self,
+        signer: &dyn Signer,
+        input: &Path,
+        output: &Path,
+        opts: &PadesOptions,
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<Signed, PadesError> {
+        let long_term = matches!(opts.level, Level::BLT | Level::BLTA);
+        if long_term || !self.fits(opts) {
+            return sign_pdf_two_phase(input, output, signer, &self.chain, opts, fetcher);
+        }
+        let tsa = match (opts.level.has_timestamp(), opts.tsa_url.as_deref()) {
+            (false, _) => None,
+            (true, Some(url)) => Some((url, fetcher.ok_or(PadesError::TsaRequired)?)),
+            (true, None) => return Err(PadesError::TsaRequired),
+        };
+        let pdf_opts = signature_options(opts, self.reserve);
+        let Some(data) = pdfsign::read_small(input, IN_MEMORY_MAX, self.reserve)? else {
+            return sign_pdf_two_phase(input, output, signer, &self.chain, opts, fetcher);
+        };
+        let prepared = pdfsign::prepare_in_memory(data, &pdf_opts)?;
+        let alg = self.template.algorithm();
+        let tbs = self.template.to_be_signed(&prepared.digest)?;
+        let signature = signer.sign(alg, &tbs)?;
+        let mut cms = self.template.finish(&prepared.digest, &signature)?;
+        let mut timestamp_time = None;
+        if let Some((url, fetcher)) = tsa {
+            let (with_ts, gen_time, _) = timestamp_signature(&cms, self.hash, url, fetcher)?;
+            cms = with_ts;
+            timestamp_time = Some(gen_time);
+        }
+        let signed = Signed {
+            field_name: prepared.field_name.clone(),
+            level: if timestamp_time.is_some() {
+                Level::BT
+            } else {
+                Level::BB
+            },
+            algorithm: alg,
+            byte_range: prepared.byte_range,
+            timestamp_time,
+            doc_timestamp_time: None,
+        };
+        prepared.write(&cms, output, opts.sync)?;
+        Ok(signed)
+    }
+}
