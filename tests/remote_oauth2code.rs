@@ -10,16 +10,13 @@
 )]
 
 use interop_tests::csc_server::{CscConfig, CscServer, Script};
+use interop_tests::remote::{fixture_pki as f, one_page_pdfs};
 use interop_tests::server::{request, server_bin, write_config};
-use interop_tests::{fixtures, pki_bin, require_tool, run, text};
+use interop_tests::{pki_bin, require_tool, run, text};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn f(name: &str) -> String {
-    fixtures().join("pki").join(name).display().to_string()
-}
 
 fn key(dir: &Path, api: &str) -> String {
     std::fs::write(dir.join("client"), "s3cret-client\n").unwrap();
@@ -27,20 +24,6 @@ fn key(dir: &Path, api: &str) -> String {
         "csc:{api}?credential=cred-001&client-id=van-thu-app&secret-source=file:{}&poll-ms=100",
         dir.join("client").display()
     )
-}
-
-fn pdfs(dir: &Path, n: usize) -> Vec<PathBuf> {
-    (1..=n)
-        .map(|i| {
-            let p = dir.join(format!("tt{i}.pdf"));
-            std::fs::write(
-                &p,
-                pki_core::pdf::sample::one_page(&[&format!("Tờ trình số {i}/TTr-UBND")]),
-            )
-            .unwrap();
-            p
-        })
-        .collect()
 }
 
 /// Runs `pki sign` and plays the browser for each authorisation URL it prints. Returns the
@@ -115,7 +98,9 @@ fn a_browser_login_authorises_the_batch_and_pdfsig_and_pyhanko_accept_it() {
     let server = CscServer::start(cfg);
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
-    let files = pdfs(work.path(), 3);
+    let files = one_page_pdfs(work.path(), 3, "tt", |i| {
+        format!("Tờ trình số {i}/TTr-UBND")
+    });
     let (code, log, answers) =
         sign_with_browser(&server, &files, &out, &key(work.path(), &server.api()));
     assert_eq!(code, Some(0), "{log}");
@@ -173,7 +158,9 @@ fn a_refused_login_gives_one_sentence_and_no_output() {
     let out = work.path().join("out");
     let (code, log, _) = sign_with_browser(
         &server,
-        &pdfs(work.path(), 2),
+        &one_page_pdfs(work.path(), 2, "tt", |i| {
+            format!("Tờ trình số {i}/TTr-UBND")
+        }),
         &out,
         &key(work.path(), &server.api()),
     );

@@ -11,15 +11,12 @@
 )]
 
 use interop_tests::csc_server::{CscConfig, CscServer, Otp};
+use interop_tests::remote::{pdfsig_ok, pyhanko_ok, sign_batch as sign};
 use interop_tests::server::{server_bin, write_config, SIGNER_KEY};
-use interop_tests::{fixtures, pki, require_tool, run, text};
+use interop_tests::text;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn f(name: &str) -> String {
-    fixtures().join("pki").join(name).display().to_string()
-}
 
 struct Work {
     dir: tempfile::TempDir,
@@ -54,55 +51,6 @@ impl Work {
                 p
             })
             .collect()
-    }
-}
-
-fn sign(files: &[PathBuf], out_dir: &Path, key: &str, extra: &[&str]) -> std::process::Output {
-    let mut a: Vec<String> = vec!["sign".into()];
-    a.extend(files.iter().map(|p| p.display().to_string()));
-    a.extend([
-        "--out-dir".into(),
-        out_dir.display().to_string(),
-        "--key".into(),
-        key.into(),
-    ]);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    pki(&refs)
-}
-
-fn pdfsig_ok(file: &Path) {
-    if let Some(tool) = require_tool("pdfsig") {
-        let log = text(&run(Command::new(tool).arg(file)));
-        assert!(
-            log.contains("Signature is Valid"),
-            "pdfsig {}:\n{log}",
-            file.display()
-        );
-    }
-}
-
-fn pyhanko_ok(file: &Path) {
-    if let Some(py) = require_tool("pyhanko") {
-        let o = run(Command::new(py)
-            .args([
-                "sign",
-                "validate",
-                "--no-revocation-check",
-                "--trust-replace",
-                "--trust",
-            ])
-            .arg(f("root.pem"))
-            .arg("--other-certs")
-            .arg(f("issuing.pem"))
-            .arg("--executive-summary")
-            .arg(file));
-        assert!(
-            text(&o).contains(":VALID"),
-            "pyHanko {}:\n{}",
-            file.display(),
-            text(&o)
-        );
     }
 }
 

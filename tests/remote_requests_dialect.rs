@@ -9,14 +9,11 @@
 )]
 
 use interop_tests::csc_server::{CscConfig, CscServer, Script};
-use interop_tests::{fixtures, pki, require_tool, run, text};
-use std::path::{Path, PathBuf};
+use interop_tests::remote::{fixture_pki as f, one_page_pdfs, sign_batch as sign};
+use interop_tests::{require_tool, run, text};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn f(name: &str) -> String {
-    fixtures().join("pki").join(name).display().to_string()
-}
 
 fn key(dir: &Path, api: &str) -> String {
     std::fs::write(dir.join("client"), "s3cret-client\n").unwrap();
@@ -26,34 +23,6 @@ fn key(dir: &Path, api: &str) -> String {
     )
 }
 
-fn pdfs(dir: &Path, n: usize) -> Vec<PathBuf> {
-    (1..=n)
-        .map(|i| {
-            let p = dir.join(format!("qd{i}.pdf"));
-            std::fs::write(
-                &p,
-                pki_core::pdf::sample::one_page(&[&format!("Quyết định số {i}/QĐ-UBND")]),
-            )
-            .unwrap();
-            p
-        })
-        .collect()
-}
-
-fn sign(files: &[PathBuf], out_dir: &Path, key: &str, extra: &[&str]) -> std::process::Output {
-    let mut a: Vec<String> = vec!["sign".into()];
-    a.extend(files.iter().map(|p| p.display().to_string()));
-    a.extend([
-        "--out-dir".into(),
-        out_dir.display().to_string(),
-        "--key".into(),
-        key.into(),
-    ]);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    pki(&refs)
-}
-
 #[test]
 fn a_batch_of_20_in_one_approval_accepted_by_pdfsig_and_pyhanko() {
     let mut cfg = CscConfig::new("officer-rsa");
@@ -61,7 +30,9 @@ fn a_batch_of_20_in_one_approval_accepted_by_pdfsig_and_pyhanko() {
     let server = CscServer::start(cfg);
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
-    let files = pdfs(work.path(), 20);
+    let files = one_page_pdfs(work.path(), 20, "qd", |i| {
+        format!("Quyết định số {i}/QĐ-UBND")
+    });
     let o = sign(&files, &out, &key(work.path(), &server.requests_api()), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("20 document(s)"), "{}", text(&o));
@@ -119,7 +90,9 @@ fn refused_and_never_answered_give_one_sentence_and_no_output() {
         let work = tempfile::tempdir().unwrap();
         let out = work.path().join("out");
         let o = sign(
-            &pdfs(work.path(), 3),
+            &one_page_pdfs(work.path(), 3, "qd", |i| {
+                format!("Quyết định số {i}/QĐ-UBND")
+            }),
             &out,
             &key(work.path(), &server.requests_api()),
             &extra,

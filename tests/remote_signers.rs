@@ -11,17 +11,14 @@
 
 use interop_tests::csc_server::{CscConfig, CscServer, Script};
 use interop_tests::mssp_server::{MssScript, MsspServer};
-use interop_tests::{fixtures, pki, require_tool, run, text};
+use interop_tests::remote::{fixture_pki as f, pdfsig_ok, pyhanko_ok, sign_batch as sign};
+use interop_tests::{pki, require_tool, run, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const MSISDN: &str = "+84912345678";
 const AP_ID: &str = "http://ap.ubnd-bacninh.test.vn/ky-so";
-
-fn f(name: &str) -> String {
-    fixtures().join("pki").join(name).display().to_string()
-}
 
 /// Secrets for the key references, in files (never on the command line).
 struct Secrets {
@@ -71,55 +68,6 @@ fn xml(path: &Path, n: usize) {
         format!("<VanBan><So>{n}/UBND-VP</So><NoiDung>Tờ trình số {n}</NoiDung></VanBan>\n"),
     )
     .unwrap();
-}
-
-fn sign(files: &[PathBuf], out_dir: &Path, key: &str, extra: &[&str]) -> std::process::Output {
-    let mut a: Vec<String> = vec!["sign".into()];
-    a.extend(files.iter().map(|p| p.display().to_string()));
-    a.extend([
-        "--out-dir".into(),
-        out_dir.display().to_string(),
-        "--key".into(),
-        key.into(),
-    ]);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    pki(&refs)
-}
-
-fn pdfsig_ok(file: &Path) {
-    if let Some(tool) = require_tool("pdfsig") {
-        let log = text(&run(Command::new(tool).arg(file)));
-        assert!(
-            log.contains("Signature is Valid"),
-            "pdfsig {}:\n{log}",
-            file.display()
-        );
-    }
-}
-
-fn pyhanko_ok(file: &Path) {
-    if let Some(py) = require_tool("pyhanko") {
-        let o = run(Command::new(py)
-            .args([
-                "sign",
-                "validate",
-                "--no-revocation-check",
-                "--trust-replace",
-                "--trust",
-            ])
-            .arg(f("root.pem"))
-            .arg("--other-certs")
-            .arg(f("issuing.pem"))
-            .arg("--executive-summary")
-            .arg(file));
-        assert!(
-            text(&o).contains(":VALID"),
-            "pyHanko {}:\n{}",
-            file.display(),
-            text(&o)
-        );
-    }
 }
 
 fn xmlsec_ok(file: &Path) {

@@ -11,15 +11,15 @@
 
 use interop_tests::csc_server::{CscConfig, CscServer, Script};
 use interop_tests::mssp_server::{MssScript, MsspServer};
+use interop_tests::remote::{pdfsig_ok, pyhanko_ok};
 use interop_tests::server::{
     multipart, pdf, request, wait_batch, write_config, Postgres, Server, AUDITOR_KEY, SIGNER_KEY,
 };
-use interop_tests::{fixtures, pki, require_tool, run, text};
+use interop_tests::{fixtures, pki, text};
 use pki_core::report::Indication;
 use pki_core::trust::CertPool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MSISDN: &str = "+84912345678";
@@ -135,41 +135,6 @@ fn verify(bytes: &[u8], dir: &Path) -> pki_core::report::Report {
     let r = pki_core::pades::verify_pdf(&f, &opts).unwrap();
     std::fs::remove_file(&f).unwrap();
     r
-}
-
-fn pdfsig_ok(file: &Path) {
-    if let Some(tool) = require_tool("pdfsig") {
-        let log = text(&run(Command::new(tool).arg(file)));
-        assert!(
-            log.contains("Signature is Valid") && !log.contains("Signature is Invalid"),
-            "pdfsig {}:\n{log}",
-            file.display()
-        );
-    }
-}
-
-fn pyhanko_ok(file: &Path) {
-    if let Some(py) = require_tool("pyhanko") {
-        let o = run(Command::new(py)
-            .args([
-                "sign",
-                "validate",
-                "--no-revocation-check",
-                "--trust-replace",
-                "--trust",
-            ])
-            .arg(pki_file("root.pem"))
-            .arg("--other-certs")
-            .arg(pki_file("issuing.pem"))
-            .arg("--executive-summary")
-            .arg(file));
-        assert!(
-            text(&o).contains(":VALID"),
-            "pyHanko {}:\n{}",
-            file.display(),
-            text(&o)
-        );
-    }
 }
 
 /// Downloads every document of a finished batch and checks each is its input signed once,

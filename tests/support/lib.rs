@@ -9,6 +9,7 @@ pub mod httpd;
 pub mod mssp_server;
 pub mod pdf;
 pub mod pkcs11;
+pub mod remote;
 pub mod server;
 
 use std::path::{Path, PathBuf};
