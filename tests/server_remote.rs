@@ -176,26 +176,13 @@ fn check_outputs(
 fn audit(s: &Server) -> (HashMap<String, usize>, HashMap<String, usize>, bool) {
     let mut outcomes: HashMap<String, usize> = HashMap::new();
     let mut per_doc: HashMap<String, usize> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = s
-            .get(
-                &format!("/v1/audit?after={after}&limit=1000"),
-                Some(AUDITOR_KEY),
-            )
-            .unwrap()
-            .json();
-        let page = page.as_array().unwrap().clone();
-        let Some(last) = page.last() else { break };
-        after = last["seq"].as_i64().unwrap();
-        for r in page {
-            let outcome = r["outcome"].as_str().unwrap().to_owned();
-            if outcome == "signed" {
-                let doc = r["detail"].as_str().unwrap().rsplit(' ').next().unwrap();
-                *per_doc.entry(doc.to_owned()).or_default() += 1;
-            }
-            *outcomes.entry(outcome).or_default() += 1;
+    for r in s.audit_records() {
+        let outcome = r["outcome"].as_str().unwrap().to_owned();
+        if outcome == "signed" {
+            let doc = r["detail"].as_str().unwrap().rsplit(' ').next().unwrap();
+            *per_doc.entry(doc.to_owned()).or_default() += 1;
         }
+        *outcomes.entry(outcome).or_default() += 1;
     }
     let chain = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
     (outcomes, per_doc, chain["intact"] == true)

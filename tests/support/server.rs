@@ -234,6 +234,28 @@ impl Server {
             body,
         )
     }
+
+    /// Every audit record, in order, read page by page through `GET /v1/audit` as the auditor.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .get(
+                    &format!("/v1/audit?after={after}&limit=1000"),
+                    Some(AUDITOR_KEY),
+                )
+                .unwrap_or_else(|e| panic!("GET /v1/audit: {e}"))
+                .json();
+            let page = page.as_array().cloned().unwrap_or_default();
+            let Some(last) = page.last() else { break };
+            after = last["seq"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no seq in {last}"));
+            all.extend(page);
+        }
+        all
+    }
 }
 
 impl Drop for Server {
