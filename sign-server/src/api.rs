@@ -7,6 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
 use crate::signing::{self, SignParams};
 use crate::store::{self, Batch, Commit, Job};
+use crate::tls::PeerCert;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -90,12 +91,52 @@ pub struct BatchUpload {
 
 // ---------------------------------------------------------------- authentication
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, ApiError> {
+/// Who is calling: the API key (`Authorization: Bearer`), the verified TLS client certificate,
+/// or both (decision 0039). A client configured with both must present both.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &PeerCert,
+) -> Result<ClientConfig, ApiError> {
+    let client = identify(state, headers, peer)?;
+    if let Err(e) = state.rate_limits.check(&client) {
+        state
+            .metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
+    Ok(client)
+}
+
+fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &PeerCert,
+) -> Result<ClientConfig, ApiError> {
+    let cert = peer.0.as_deref();
     let Some(v) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized(
-            "unauthenticated",
-            "this endpoint needs an API key: send Authorization: Bearer <key>",
-        ));
+        let Some(fp) = cert else {
+            return Err(ApiError::unauthorized(
+                "unauthenticated",
+                "this endpoint needs an API key (send Authorization: Bearer <key>) or a client certificate over TLS",
+            ));
+        };
+        let client = state.clients_by_cert.get(fp).cloned().ok_or_else(|| {
+            ApiError::unauthorized(
+                "unknown_client_certificate",
+                format!(
+                    "the client certificate (SHA-256 {fp}) belongs to no client of this service; ask the service operator to add it as client_cert_sha256"
+                ),
+            )
+        })?;
+        if client.api_key_sha256.is_some() {
+            return Err(ApiError::unauthorized(
+                "unauthenticated",
+                "this client must also send its API key: Authorization: Bearer <key>",
+            ));
+        }
+        return Ok(client);
     };
     let key = v
         .to_str()
@@ -122,12 +163,18 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, A
                 "the API key is not valid; check it with the service operator",
             )
         })?;
-    if let Err(e) = state.rate_limits.check(&client) {
-        state
-            .metrics
-            .rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
+    if !client.client_cert_sha256.is_empty()
+        && !cert.is_some_and(|fp| {
+            client
+                .client_cert_sha256
+                .iter()
+                .any(|c| crate::config::normalize_fingerprint(c) == fp)
+        })
+    {
+        return Err(ApiError::unauthorized(
+            "client_certificate_required",
+            "this API key is valid only with its client's certificate: connect over TLS with that certificate",
+        ));
     }
     Ok(client)
 }
@@ -400,12 +447,13 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
 )]
 async fn sign(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     params: Result<Query<SignParams>, QueryRejection>,
     body: Body,
 ) -> Response {
     let started = std::time::Instant::now();
-    let client = match authenticate(&state, &headers) {
+    let client = match authenticate(&state, &headers, &peer) {
         Ok(c) => c,
         Err(e) => {
             return refused(&state, None, None, "", e, "POST /v1/sign")
@@ -812,11 +860,12 @@ pub struct BatchAccepted {
 )]
 async fn create_batch(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     params: Result<Query<BatchParams>, QueryRejection>,
     body: Body,
 ) -> Response {
-    let client = match authenticate(&state, &headers) {
+    let client = match authenticate(&state, &headers, &peer) {
         Ok(c) => c,
         Err(e) => {
             return refused(&state, None, None, "", e, "POST /v1/batches")
@@ -1110,10 +1159,11 @@ async fn owned_batch(state: &AppState, client: &ClientConfig, id: &str) -> Resul
 )]
 async fn get_batch(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<BatchStatus>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = authenticate(&state, &headers, &peer)?;
     let b = owned_batch(&state, &client, &id).await?;
     Ok(Json(batch_status(&state, &b).await?))
 }
@@ -1132,10 +1182,11 @@ async fn get_batch(
 )]
 async fn get_document(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     Path((id, doc)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = authenticate(&state, &headers, &peer)?;
     let b = owned_batch(&state, &client, &id).await?;
     let job = state.store.job(&b.id, &doc).await?.ok_or_else(|| {
         ApiError::not_found("unknown_document", "this batch has no such document")
@@ -1181,8 +1232,13 @@ async fn get_document(
     ),
     security(("api_key" = []))
 )]
-async fn verify(State(state): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    authenticate(&state, &headers)?;
+async fn verify(
+    State(state): St,
+    peer: PeerCert,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &peer)?;
     let _permit = state
         .sign_slots
         .clone()
@@ -1233,8 +1289,12 @@ pub struct KeyInfo {
     responses((status = 200, body = Vec<KeyInfo>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After")),
     security(("api_key" = []))
 )]
-async fn keys(State(state): St, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+async fn keys(
+    State(state): St,
+    peer: PeerCert,
+    headers: HeaderMap,
+) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    let client = authenticate(&state, &headers, &peer)?;
     let out = client
         .keys
         .iter()
@@ -1294,10 +1354,11 @@ pub struct AuditQuery {
 )]
 async fn audit_records(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Record>>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = authenticate(&state, &headers, &peer)?;
     require_auditor(&client)?;
     let Ok(Query(q)) = q else {
         return Err(ApiError::bad_request(
@@ -1319,8 +1380,12 @@ async fn audit_records(
     responses((status = 200, body = ChainReport), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
-async fn audit_verify(State(state): St, headers: HeaderMap) -> Result<Json<ChainReport>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+async fn audit_verify(
+    State(state): St,
+    peer: PeerCert,
+    headers: HeaderMap,
+) -> Result<Json<ChainReport>, ApiError> {
+    let client = authenticate(&state, &headers, &peer)?;
     require_auditor(&client)?;
     Ok(Json(
         crate::anchor::verify(&state.store, &state.anchors, &state.intermediates).await?,
