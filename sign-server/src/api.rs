@@ -50,6 +50,42 @@ impl utoipa::Modify for Security {
     }
 }
 
+/// The finished OpenAPI document: every operation that takes an API key also takes a TLS
+/// client certificate instead (OpenAPI 3.1 `mutualTLS`; decision 0039).
+pub fn document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
+    let c = doc.components.get_or_insert_with(Default::default);
+    c.add_security_scheme(
+        "client_certificate",
+        SecurityScheme::MutualTls {
+            description: Some(
+                "A TLS client certificate whose SHA-256 fingerprint a client lists (client_cert_sha256); needs [tls] with client_ca".into(),
+            ),
+            extensions: None,
+        },
+    );
+    let cert = SecurityRequirement::new("client_certificate", Vec::<String>::new());
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(sec) = &mut op.security {
+                if !sec.is_empty() {
+                    sec.push(cert.clone());
+                }
+            }
+        }
+    }
+    doc
+}
+
 /// The routes (handlers and their documentation together).
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -262,14 +262,16 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<CommitRequest>) {
 /// The router with its OpenAPI document.
 pub fn app(state: Arc<AppState>) -> axum::Router {
     let (router, doc) = api::router().split_for_parts();
-    let json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    let json = api::document(doc)
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into());
     let _ = state.openapi.set(json);
     router.with_state(state)
 }
 
 /// The OpenAPI document (for tests and `sign-server openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::router().split_for_parts().1
+    api::document(api::router().split_for_parts().1)
 }
 
 /// Serves until SIGTERM or Ctrl-C: plain HTTP, or HTTPS when `[tls]` is configured.
