@@ -1,6 +1,6 @@
 //! What an operator of `sign-server` meets, over real HTTP on 127.0.0.1 with SQLite:
-//! `Idempotency-Key` on `POST /v1/sign` across a restart and its expiry, durable batch
-//! uploads, `/readyz` naming a token that went away (SoftHSM2), XML documents signed through
+//! `Idempotency-Key` on `POST /v1/sign` across a restart and its expiry, and on batches
+//! (documents compared), durable batch uploads, `/readyz` naming a token that went away (SoftHSM2), XML documents signed through
 //! the service and accepted by xmlsec1, per-client rate limits (429 + Retry-After), and
 //! `/v1/verify` checking revocation online against loopback OCSP and CRL servers.
 #![expect(clippy::unwrap_used, reason = "test code")]
@@ -171,7 +171,7 @@ fn batch_uploads_are_synced_before_they_are_accepted() {
     assert_eq!(v["done"], 20, "{v}");
 
     // A batch retried with its Idempotency-Key is the same batch; the key with other options
-    // is refused.
+    // is refused (other documents: batch_idempotency_key_compares_the_documents_...).
     let batch = |q: &str| {
         request(
             &s.base,
@@ -196,6 +196,86 @@ fn batch_uploads_are_synced_before_they_are_accepted() {
         (r.status, r.json()["code"].as_str()),
         (422, Some("idempotency_key_reused"))
     );
+}
+
+#[test]
+fn batch_idempotency_key_compares_the_documents_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let mut s = Server::start(&cfg, "a");
+    let docs: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("{i}.pdf"), pdf(i))).collect();
+    let send = |s: &Server, files: &[(String, Vec<u8>)], key: &str| {
+        let (ct, body) = multipart(files);
+        request(
+            &s.base,
+            "POST",
+            "/v1/batches?key=officer&profile=plain",
+            Some(SIGNER_KEY),
+            &[("content-type", &ct), ("idempotency-key", key)],
+            &body,
+        )
+        .unwrap()
+    };
+    let r = send(&s, &docs, "docs-1");
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let first = r.json()["id"].as_str().unwrap().to_owned();
+
+    // The same documents (even under other file names): the same batch.
+    let renamed: Vec<_> = docs
+        .iter()
+        .map(|(n, d)| (format!("retry-{n}"), d.clone()))
+        .collect();
+    for files in [&docs, &renamed] {
+        let r = send(&s, files, "docs-1");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["id"], first.as_str());
+        assert_eq!(r.json()["replayed"], true);
+    }
+    // Other documents under the same key: one changed, one more, the same in another order.
+    let mut changed = docs.clone();
+    changed[3].1 = pdf(33);
+    let mut more = docs.clone();
+    more.push(("5.pdf".into(), pdf(5)));
+    let mut reordered = docs.clone();
+    reordered.swap(0, 1);
+    let refused = |s: &Server| {
+        for (what, files) in [
+            ("a changed document", &changed),
+            ("one more", &more),
+            ("another order", &reordered),
+        ] {
+            let r = send(s, files, "docs-1");
+            assert_eq!(
+                r.status,
+                422,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let v = r.json();
+            assert_eq!(v["code"], "idempotency_key_reused", "{what}: {v}");
+            assert!(
+                v["message"].as_str().unwrap().contains("other documents"),
+                "{v}"
+            );
+        }
+    };
+    refused(&s);
+    let v = wait_batch(&s, &first, Duration::from_secs(120));
+    assert_eq!(v["total"], 5, "nothing was added to the first batch: {v}");
+
+    // The digest is in the database: the same after a restart.
+    assert!(s.terminate());
+    let s = Server::start(&cfg, "b");
+    let r = send(&s, &docs, "docs-1");
+    assert_eq!(
+        (r.status, r.json()["id"].as_str()),
+        (200, Some(first.as_str()))
+    );
+    refused(&s);
+    // The other documents under a new key are a new batch.
+    let r = send(&s, &changed, "docs-2");
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_ne!(r.json()["id"], first.as_str());
 }
 
 #[test]

@@ -884,13 +884,13 @@ pub struct BatchAccepted {
 #[utoipa::path(
     post,
     path = "/v1/batches",
-    params(BatchParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key returns the batch the first request created")),
+    params(BatchParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key with the same documents and options returns the batch the first request created")),
     request_body(content = BatchUpload, content_type = "multipart/form-data", description = "One part per PDF"),
     responses(
         (status = 202, body = BatchAccepted), (status = 200, body = BatchAccepted, description = "Replayed (same Idempotency-Key)"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "The Idempotency-Key was used for a batch with other options"),
+        (status = 422, body = ErrorBody, description = "The Idempotency-Key was used for a batch with other documents or options"),
     ),
     security(("api_key" = []))
 )]
@@ -960,20 +960,12 @@ async fn batch_inner(
         None => None,
     };
     if let Some(k) = &idem {
-        // A replay is answered without reading the documents again.
         if let Some(id) = state.store.idempotent_batch(&client.name, k).await? {
-            // Options are compared (cheap); the documents are not read again.
-            let same = state.store.batch(&id).await?.is_none_or(|b| {
-                b.options == serde_json::to_string(&sp).unwrap_or_default()
-                    && b.callback_url == params.callback_url
-            });
-            if !same {
-                return Err(ApiError::unprocessable(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was already used for a batch with other options; use a new key for a new batch",
-                ));
-            }
-            return replayed(state, id).await;
+            // A replay: its documents are read and hashed (not stored) and compared with the
+            // first request's, like POST /v1/sign does (decision 0040).
+            let boundary = multipart_boundary(headers)?;
+            let digest = hash_batch_upload(state, headers, body, boundary).await?;
+            return replay_batch(state, id, params, &digest).await;
         }
     }
     if state.is_stopping() {
@@ -992,16 +984,7 @@ async fn batch_inner(
     if state.store.pending_documents().await? >= limits.max_queued_documents {
         return Err(ApiError::overloaded(30));
     }
-    let boundary = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| multer::parse_boundary(v).ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameters",
-                "send the documents as multipart/form-data, one file part per PDF",
-            )
-        })?;
+    let boundary = multipart_boundary(headers)?;
     let batch_id = store::random_id();
     let dir = state.blobs.join("in").join(&batch_id);
     let cleanup = DirGuard(Some(dir.clone()));
@@ -1105,40 +1088,140 @@ async fn batch_inner(
         )
     })?;
     state.metrics.observe_upload_sync(synced);
-    let (id, replayed) = match state.store.create_batch(&b, idem.as_deref(), &jobs).await? {
+    let digest = idempotency::documents_digest(jobs.iter().map(|j| j.input_sha256.as_str()));
+    if idem.is_some() {
+        // Before the batch row: whoever finds the batch by its key finds the digest too.
+        idempotency::record_batch_documents(&state.store, &batch_id, &digest).await?;
+    }
+    let id = match state.store.create_batch(&b, idem.as_deref(), &jobs).await? {
         Ok(()) => {
             cleanup.keep();
-            (batch_id, false)
+            batch_id
         }
-        Err(existing) => (existing, true),
+        // Another request with the same key committed first: the same rules as a replay.
+        Err(existing) => return replay_batch(state, existing, params, &digest).await,
     };
     state.work.notify_one();
     state
         .metrics
         .batches
-        .fetch_add(u64::from(!replayed), std::sync::atomic::Ordering::Relaxed);
-    let total = if replayed {
-        state
-            .store
-            .batch(&id)
-            .await?
-            .map(|b| b.total)
-            .unwrap_or(total)
-    } else {
-        total
-    };
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let body = BatchAccepted {
         status_url: format!("/v1/batches/{id}"),
         id,
         total,
-        replayed,
+        replayed: false,
     };
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameters",
+                "send the documents as multipart/form-data, one file part per PDF",
+            )
+        })
+}
+
+/// Reads a batch upload without storing it and returns the digest of its documents
+/// ([`idempotency::documents_digest`]), with the limits of a new batch.
+async fn hash_batch_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    boundary: String,
+) -> Result<String, ApiError> {
+    let limits = &state.config.limits;
+    let batch_too_large = || {
+        ApiError::too_large(format!(
+            "the batch is larger than this service accepts ({} MB); split it",
+            limits.max_batch_bytes / (1024 * 1024)
+        ))
     };
-    Ok((status, Json(body)).into_response())
+    if content_length(headers).is_some_and(|n| n > limits.max_batch_bytes) {
+        return Err(batch_too_large());
+    }
+    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut shas = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let mut field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    "invalid_multipart",
+                    format!("the multipart body cannot be read ({e}); send one file part per PDF"),
+                ))
+            }
+        };
+        if shas.len() >= limits.max_batch_documents {
+            return Err(ApiError::too_large(format!(
+                "a batch holds at most {} documents; split it",
+                limits.max_batch_documents
+            )));
+        }
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut n = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(|_| incomplete())? {
+            n += chunk.len() as u64;
+            total += chunk.len() as u64;
+            if total > limits.max_batch_bytes {
+                return Err(batch_too_large());
+            }
+            if n > limits.max_document_bytes {
+                return Err(too_large(limits.max_document_bytes));
+            }
+            ctx.update(&chunk);
+        }
+        shas.push(hex::encode(ctx.finish()));
+    }
+    if shas.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_batch",
+            "the batch holds no document; send one file part per PDF",
+        ));
+    }
+    Ok(idempotency::documents_digest(
+        shas.iter().map(String::as_str),
+    ))
+}
+
+/// Answers a request whose Idempotency-Key already names the batch `id`: that batch (200,
+/// `replayed`) when the options and documents are the same, 422 otherwise.
+async fn replay_batch(
+    state: &AppState,
+    id: String,
+    params: &BatchParams,
+    documents: &str,
+) -> Result<Response, ApiError> {
+    let sp = params.sign_params();
+    let same_options = state.store.batch(&id).await?.is_none_or(|b| {
+        b.options == serde_json::to_string(&sp).unwrap_or_default()
+            && b.callback_url == params.callback_url
+    });
+    if !same_options {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a batch with other options; use a new key for a new batch",
+        ));
+    }
+    // A batch from before digests were kept has none: only its options can be compared.
+    if idempotency::batch_documents(&state.store, &id)
+        .await?
+        .is_some_and(|d| d != documents)
+    {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a batch with other documents; use a new key for a new batch",
+        ));
+    }
+    replayed(state, id).await
 }
 
 async fn replayed(state: &AppState, id: String) -> Result<Response, ApiError> {
