@@ -595,7 +595,7 @@ fn verify_checks_revocation_online_when_the_policy_says_so() {
 }
 
 #[test]
-fn readyz_names_a_pkcs11_key_whose_token_went_away() {
+fn readyz_names_a_pkcs11_key_whose_token_went_away_and_finds_it_again() {
     let Some(t) = interop_tests::pkcs11::softhsm("Ready Token") else {
         return;
     };
@@ -663,6 +663,44 @@ fn readyz_names_a_pkcs11_key_whose_token_went_away() {
     // The answer is cached for about a second, then probed again: still not ready.
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(s.get("/readyz", None).unwrap().status, 503);
+    let r = s
+        .post(
+            "/v1/sign?key=officer",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(2),
+        )
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+
+    // The token comes back (plugged in again): found again without a restart.
+    std::fs::remove_dir(&tokens).unwrap();
+    std::fs::rename(&saved, &tokens).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let r = loop {
+        let r = s.get("/readyz", None).unwrap();
+        if r.status == 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        r.status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&r.body),
+        s.log_text()
+    );
+    let r = s
+        .post(
+            "/v1/sign?key=officer",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(3),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.starts_with(b"%PDF-"));
 }
 
 /// Rewrites the chain from record `from` on (a detail changed, every later hash and the head
