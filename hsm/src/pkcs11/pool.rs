@@ -8,6 +8,9 @@
 //! CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_CRYPTOKI_NOT_INITIALIZED, ...) the caller
 //! reports it with [`PooledSession::lost`]; the pool starts a new generation (re-initialising the
 //! module if needed), finds the token again by its URI, opens new sessions and logs in again.
+//! A token that cannot be found then makes the module start over ([`Module::refresh`]) once, so
+//! a token that was removed and has come back is found (SoftHSM2 lists tokens as they were at
+//! C_Initialize).
 //! Sessions of an older generation are forgotten, never closed: their handles may already have
 //! been reused by the module for new sessions.
 //!
