@@ -487,6 +487,9 @@ fn api_keys_and_client_certificates_over_tls() {
     assert!(String::from_utf8_lossy(&r.body).contains("https://"));
     // ... and the server still serves TLS afterwards.
     assert_eq!(call(&s, &pki, None, None, "/healthz").status, 200);
+    // SIGTERM stops it cleanly, as over plain HTTP.
+    let mut s = s;
+    assert!(s.terminate(), "{}", s.log_text());
 }
 
 #[test]

@@ -25,14 +25,14 @@ pub struct Module {
     epoch: AtomicU64,
     reinit: Mutex<()>,
     /// Held (shared) by every call made through a session pool, and exclusively by
-    /// [`Module::refresh`], so the library is never finalised under a call in flight
+    /// `Module::refresh`, so the library is never finalised under a call in flight
     /// (PKCS#11 v2.40 §5.4: C_Finalize while other threads make calls is undefined).
     calls: RwLock<()>,
-    /// When [`Module::refresh`] last initialised the module again.
+    /// When `Module::refresh` last initialised the module again.
     last_refresh: Mutex<Option<Instant>>,
 }
 
-/// The least time between two [`Module::refresh`]es: a token that stays absent while readiness
+/// The least time between two `Module::refresh`es: a token that stays absent while readiness
 /// probes and requests keep asking must not make the module start over every second (each
 /// time, every pool on it opens and logs in its sessions again).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(3);

@@ -8,7 +8,7 @@
 //! CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_CRYPTOKI_NOT_INITIALIZED, ...) the caller
 //! reports it with [`PooledSession::lost`]; the pool starts a new generation (re-initialising the
 //! module if needed), finds the token again by its URI, opens new sessions and logs in again.
-//! A token that cannot be found then makes the module start over ([`Module::refresh`]) once, so
+//! A token that cannot be found then makes the module start over (`Module::refresh`) once, so
 //! a token that was removed and has come back is found (SoftHSM2 lists tokens as they were at
 //! C_Initialize).
 //! Sessions of an older generation are forgotten, never closed: their handles may already have
@@ -416,7 +416,7 @@ impl SessionPool {
 
     /// Runs `f` on a pooled session with the pool's key; if the sessions turn out to be lost,
     /// reconnects and runs it once more. When the token cannot be found while reconnecting,
-    /// the module is initialised again once ([`Module::refresh`], at most every few seconds)
+    /// the module is initialised again once (`Module::refresh`, at most every few seconds)
     /// and the token looked for again: a token that was removed and has come back is found
     /// without restarting the process.
     pub fn with_key<T>(
