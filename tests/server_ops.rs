@@ -1,8 +1,10 @@
 //! What an operator of `sign-server` meets, over real HTTP on 127.0.0.1 with SQLite:
 //! `Idempotency-Key` on `POST /v1/sign` across a restart and its expiry, and on batches
-//! (documents compared), durable batch uploads, `/readyz` naming a token that went away (SoftHSM2), XML documents signed through
-//! the service and accepted by xmlsec1, per-client rate limits (429 + Retry-After), and
-//! `/v1/verify` checking revocation online against loopback OCSP and CRL servers.
+//! (documents compared), durable batch uploads, `/readyz` naming a token that went away and
+//! finding it again when it comes back (SoftHSM2), XML documents signed through the service
+//! and accepted by xmlsec1, per-client rate limits (429 + Retry-After), and `/v1/verify` and
+//! the agency profile's Decree 30 check asking revocation online against loopback OCSP and
+//! CRL servers.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 use interop_tests::server::{multipart, pdf, request, wait_batch, write_config, Resp, Server};
@@ -592,6 +594,75 @@ fn verify_checks_revocation_online_when_the_policy_says_so() {
     assert_eq!(v["indication"], "INDETERMINATE", "{v}");
     assert_eq!(v["signatures"][0]["sub_indication"], "TRY_LATER", "{v}");
     assert!(t.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn the_agency_check_asks_revocation_online_when_the_policy_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = interop_tests::LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(&input, pdf(6)).unwrap();
+    // The competent person's signature, made in process (pki sign refuses a revoked
+    // certificate, as it should).
+    let personal = |who: &str| {
+        let out = tmp.path().join(format!("{who}.pdf"));
+        let pem = std::fs::read_to_string(live.dir.join(format!("{who}.key.pem"))).unwrap();
+        let key = hsm::SoftwareKey::from_pem(&pem, who).unwrap();
+        let chain = pki_core::cert::parse_certificates(
+            &std::fs::read(live.dir.join(format!("{who}.chain.pem"))).unwrap(),
+        )
+        .unwrap();
+        let opts = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
+        pki_core::pades::sign_pdf(&input, &out, &key, &chain, &opts, None).unwrap();
+        std::fs::read(out).unwrap()
+    };
+    let good = personal("officer-rsa");
+    let revoked = personal("revoked");
+
+    let dir = tmp.path().join("server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = write_config(&dir, None, None, "");
+    let fixture_root = interop_tests::fixtures().join("pki/root.pem");
+    edit(
+        &cfg,
+        &format!("trust = [\"{}\"]", fixture_root.display()),
+        &format!("trust = [\"{}\"]", live.dir.join("root.pem").display()),
+    );
+    let offline = Server::start(&cfg, "offline");
+    edit(
+        &cfg,
+        "[policy]\n",
+        "[policy]\nverify_revocation = \"online\"\nrevocation_timeout_secs = 3\n",
+    );
+    let online = Server::start(&cfg, "online");
+    let seal = |s: &Server, doc: &[u8]| {
+        s.post(
+            "/v1/sign?key=agency&profile=agency",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            doc,
+        )
+        .unwrap()
+    };
+
+    // Online: a good personal signature is sealed; a revoked one is refused as not valid.
+    let r = seal(&online, &good);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.starts_with(b"%PDF-"));
+    let r = seal(&online, &revoked);
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "personal_signature_required");
+    // Offline (the default) does not see the revocation: only what the document embeds.
+    let r = seal(&offline, &revoked);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // Online with the status servers down: 503 with Retry-After, neither sealed nor a 422.
+    live.stop_ocsp();
+    live.stop_crl();
+    let r = seal(&online, &good);
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "revocation_unavailable");
+    assert!(r.header("retry-after").is_some());
 }
 
 #[test]

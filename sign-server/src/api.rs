@@ -456,6 +456,7 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
         intermediates: &state.intermediates,
         agency_requires_personal: state.config.policy.agency_requires_personal,
         tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
+        revocation: state.revocation.as_deref(),
         // The output is a temporary file streamed back and then deleted: nothing to make
         // durable (the audit record is, in the database).
         sync: false,
