@@ -10,7 +10,8 @@
 //! Two servers on 127.0.0.1 with the same configuration, one plain and one with `[tls]`
 //! (server key RSA-2048, then ECDSA P-256; certificates made with the openssl command line).
 //! A client (rustls, ring) sends `GET /v1/keys` with an API key, (a) one request per new
-//! connection (a full TLS 1.3 handshake each) and (b) all requests over one kept-alive
+//! connection with a full TLS 1.3 handshake each (no resumption), (b) the same with session
+//! resumption (what curl and most HTTP clients do), and (c) all requests over one kept-alive
 //! connection. Printed per mode: median and p99 wall time per request, and the server
 //! process's CPU time per request (utime + stime from /proc/PID/stat, which the other builds
 //! on a shared machine disturb less than wall time). Plain and TLS runs alternate, two rounds.
@@ -230,7 +231,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>16}",
+        "{:<42} {:>9} {:>9} {:>16}",
         "mode", "p50 ms", "p99 ms", "server CPU/req"
     );
     for (alg, label) in [("rsa:2048", "RSA-2048"), ("ec", "ECDSA P-256")] {
@@ -251,30 +252,35 @@ fn main() {
         for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
             roots.add(c.unwrap()).unwrap();
         }
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        );
+        let resumed = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut full = resumed.clone();
+        full.resumption = rustls::client::Resumption::disabled();
+        let (resumed, full) = (Arc::new(resumed), Arc::new(full));
         for round in 1..=2 {
-            for keep_alive in [false, true] {
-                let what = if keep_alive {
+            for (mode, keep_alive, client) in [
+                ("new conn., full handshake", false, &full),
+                ("new conn., resumed", false, &resumed),
+                ("kept-alive connection", true, &resumed),
+            ] {
+                let p = run(&plain, n, None, keep_alive);
+                let t = run(&tls_server, n, Some(client), keep_alive);
+                let plain_mode = if keep_alive {
                     "kept-alive connection"
                 } else {
-                    "new connection each"
+                    "new connection"
                 };
-                let p = run(&plain, n, None, keep_alive);
-                let t = run(&tls_server, n, Some(&client), keep_alive);
                 for (name, f) in [
-                    (format!("plain HTTP, {what}"), p),
-                    (format!("TLS {label}, {what}"), t),
+                    (format!("plain HTTP, {plain_mode}"), p),
+                    (format!("TLS {label}, {mode}"), t),
                 ] {
                     println!(
-                        "{:<34} {:>9.3} {:>9.3} {:>13.0} us   (round {round})",
+                        "{:<42} {:>9.3} {:>9.3} {:>13.0} us   (round {round})",
                         name, f.p50_ms, f.p99_ms, f.cpu_us
                     );
                 }
