@@ -14,17 +14,22 @@ use interop_tests::require_tool;
 use std::sync::Arc;
 
 fn generate(t: &TestToken, kind: KeyKind, label: &str) -> Vec<u8> {
+    generate_on(t, &t.label, kind, label)
+}
+
+/// [`generate`] on the token labelled `token` of `t`'s module.
+fn generate_on(t: &TestToken, token: &str, kind: KeyKind, label: &str) -> Vec<u8> {
     let module = Module::load(&t.module).unwrap();
-    let token = module
+    let found = module
         .find_token(&hsm::keyref::Pkcs11Uri {
-            token: Some(t.label.clone()),
+            token: Some(token.to_owned()),
             ..Default::default()
         })
         .unwrap();
     let pin = SecretString::from(t.pin.as_str());
-    let (session, _) = open_logged_in(&module, &token, PinSupply::Given(&pin), true).unwrap();
+    let (session, _) = open_logged_in(&module, &found, PinSupply::Given(&pin), true).unwrap();
     let id = admin::random_id().unwrap();
-    let (handle, desc) = admin::generate_key_pair(&session, kind, label, &id, &t.label).unwrap();
+    let (handle, desc) = admin::generate_key_pair(&session, kind, label, &id, token).unwrap();
     assert_eq!(desc.kind, kind);
     assert!(
         !admin::private_values_readable(&session, handle),
@@ -374,4 +379,106 @@ fn token_gone_after_restart_is_a_typed_error() {
     let e = s.sign(alg, b"after").unwrap_err();
     assert!(matches!(e, Error::TokenRemoved { .. }), "{e}");
     assert!(e.to_string().contains("vanish"), "{e}");
+}
+
+/// A token whose files go away and come back (SoftHSM2 reads its token directory only at
+/// C_Initialize): the signer finds it again without a new process, by initialising the module
+/// again; a second token on the same module keeps signing throughout, also while that happens
+/// under it from another thread.
+#[test]
+fn a_token_that_comes_back_is_found_again_and_other_tokens_keep_signing() {
+    let Some(t) = softhsm("comes-back") else {
+        return;
+    };
+    let tokens = t.dir.path().join("tokens");
+    let first_dir = std::fs::read_dir(&tokens)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // A second token in the same module, made before this process loads the module.
+    let util = require_tool("softhsm2-util").unwrap();
+    let conf = std::env::var("SOFTHSM2_CONF").unwrap();
+    let o = std::process::Command::new(util)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "stays",
+            "--so-pin",
+            "13572468",
+        ])
+        .args(["--pin", &t.pin])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate(&t, KeyKind::EcP256, "k");
+    generate_on(&t, "stays", KeyKind::EcP256, "k");
+    let a = open(&t, "object=k");
+    let b: Arc<dyn Signer> = hsm::open(
+        &KeyRef::parse(
+            &t.uri("object=k")
+                .replacen("token=comes-back", "token=stays", 1),
+        )
+        .unwrap(),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    let alg = SignatureAlgorithm::Ecdsa(hsm::HashAlgorithm::Sha256);
+    a.sign(alg, b"1").unwrap();
+    b.sign(alg, b"1").unwrap();
+
+    // The other token signs in a loop while the first goes and comes back.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (b, stop) = (b.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let sig = b.sign(alg, format!("doc {n}").as_bytes());
+                assert!(sig.is_ok(), "signature {n} on the other token: {sig:?}");
+                n += 1;
+            }
+            n
+        })
+    };
+
+    let away = t.dir.path().join("away");
+    std::fs::rename(&first_dir, &away).unwrap();
+    let e = a.sign(alg, b"2").unwrap_err();
+    assert!(
+        matches!(e, Error::TokenRemoved { .. } | Error::TokenAbsent { .. }),
+        "{e:?}"
+    );
+    assert!(a.probe().is_err());
+
+    std::fs::rename(&away, &first_dir).unwrap();
+    // Found again within the refresh interval (the module starts over at most that often).
+    let deadline = std::time::Instant::now()
+        + hsm::pkcs11::REFRESH_INTERVAL
+        + std::time::Duration::from_secs(5);
+    loop {
+        if a.probe().is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token was not found again"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let sig = a.sign(alg, b"3").unwrap();
+    assert!(openssl_verify(
+        a.public_key_der(),
+        "sha256",
+        false,
+        b"3",
+        &sig
+    ));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let n = worker.join().unwrap();
+    assert!(n > 0);
+    b.sign(alg, b"4").unwrap();
 }

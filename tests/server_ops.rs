@@ -1,8 +1,10 @@
 //! What an operator of `sign-server` meets, over real HTTP on 127.0.0.1 with SQLite:
-//! `Idempotency-Key` on `POST /v1/sign` across a restart and its expiry, durable batch
-//! uploads, `/readyz` naming a token that went away (SoftHSM2), XML documents signed through
-//! the service and accepted by xmlsec1, per-client rate limits (429 + Retry-After), and
-//! `/v1/verify` checking revocation online against loopback OCSP and CRL servers.
+//! `Idempotency-Key` on `POST /v1/sign` across a restart and its expiry, and on batches
+//! (documents compared), durable batch uploads, `/readyz` naming a token that went away and
+//! finding it again when it comes back (SoftHSM2), XML documents signed through the service
+//! and accepted by xmlsec1, per-client rate limits (429 + Retry-After), and `/v1/verify` and
+//! the agency profile's Decree 30 check asking revocation online against loopback OCSP and
+//! CRL servers.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 use interop_tests::server::{multipart, pdf, request, wait_batch, write_config, Resp, Server};
@@ -171,7 +173,7 @@ fn batch_uploads_are_synced_before_they_are_accepted() {
     assert_eq!(v["done"], 20, "{v}");
 
     // A batch retried with its Idempotency-Key is the same batch; the key with other options
-    // is refused.
+    // is refused (other documents: batch_idempotency_key_compares_the_documents_...).
     let batch = |q: &str| {
         request(
             &s.base,
@@ -196,6 +198,86 @@ fn batch_uploads_are_synced_before_they_are_accepted() {
         (r.status, r.json()["code"].as_str()),
         (422, Some("idempotency_key_reused"))
     );
+}
+
+#[test]
+fn batch_idempotency_key_compares_the_documents_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    let mut s = Server::start(&cfg, "a");
+    let docs: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("{i}.pdf"), pdf(i))).collect();
+    let send = |s: &Server, files: &[(String, Vec<u8>)], key: &str| {
+        let (ct, body) = multipart(files);
+        request(
+            &s.base,
+            "POST",
+            "/v1/batches?key=officer&profile=plain",
+            Some(SIGNER_KEY),
+            &[("content-type", &ct), ("idempotency-key", key)],
+            &body,
+        )
+        .unwrap()
+    };
+    let r = send(&s, &docs, "docs-1");
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let first = r.json()["id"].as_str().unwrap().to_owned();
+
+    // The same documents (even under other file names): the same batch.
+    let renamed: Vec<_> = docs
+        .iter()
+        .map(|(n, d)| (format!("retry-{n}"), d.clone()))
+        .collect();
+    for files in [&docs, &renamed] {
+        let r = send(&s, files, "docs-1");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["id"], first.as_str());
+        assert_eq!(r.json()["replayed"], true);
+    }
+    // Other documents under the same key: one changed, one more, the same in another order.
+    let mut changed = docs.clone();
+    changed[3].1 = pdf(33);
+    let mut more = docs.clone();
+    more.push(("5.pdf".into(), pdf(5)));
+    let mut reordered = docs.clone();
+    reordered.swap(0, 1);
+    let refused = |s: &Server| {
+        for (what, files) in [
+            ("a changed document", &changed),
+            ("one more", &more),
+            ("another order", &reordered),
+        ] {
+            let r = send(s, files, "docs-1");
+            assert_eq!(
+                r.status,
+                422,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let v = r.json();
+            assert_eq!(v["code"], "idempotency_key_reused", "{what}: {v}");
+            assert!(
+                v["message"].as_str().unwrap().contains("other documents"),
+                "{v}"
+            );
+        }
+    };
+    refused(&s);
+    let v = wait_batch(&s, &first, Duration::from_secs(120));
+    assert_eq!(v["total"], 5, "nothing was added to the first batch: {v}");
+
+    // The digest is in the database: the same after a restart.
+    assert!(s.terminate());
+    let s = Server::start(&cfg, "b");
+    let r = send(&s, &docs, "docs-1");
+    assert_eq!(
+        (r.status, r.json()["id"].as_str()),
+        (200, Some(first.as_str()))
+    );
+    refused(&s);
+    // The other documents under a new key are a new batch.
+    let r = send(&s, &changed, "docs-2");
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_ne!(r.json()["id"], first.as_str());
 }
 
 #[test]
@@ -515,7 +597,76 @@ fn verify_checks_revocation_online_when_the_policy_says_so() {
 }
 
 #[test]
-fn readyz_names_a_pkcs11_key_whose_token_went_away() {
+fn the_agency_check_asks_revocation_online_when_the_policy_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = interop_tests::LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(&input, pdf(6)).unwrap();
+    // The competent person's signature, made in process (pki sign refuses a revoked
+    // certificate, as it should).
+    let personal = |who: &str| {
+        let out = tmp.path().join(format!("{who}.pdf"));
+        let pem = std::fs::read_to_string(live.dir.join(format!("{who}.key.pem"))).unwrap();
+        let key = hsm::SoftwareKey::from_pem(&pem, who).unwrap();
+        let chain = pki_core::cert::parse_certificates(
+            &std::fs::read(live.dir.join(format!("{who}.chain.pem"))).unwrap(),
+        )
+        .unwrap();
+        let opts = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
+        pki_core::pades::sign_pdf(&input, &out, &key, &chain, &opts, None).unwrap();
+        std::fs::read(out).unwrap()
+    };
+    let good = personal("officer-rsa");
+    let revoked = personal("revoked");
+
+    let dir = tmp.path().join("server");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = write_config(&dir, None, None, "");
+    let fixture_root = interop_tests::fixtures().join("pki/root.pem");
+    edit(
+        &cfg,
+        &format!("trust = [\"{}\"]", fixture_root.display()),
+        &format!("trust = [\"{}\"]", live.dir.join("root.pem").display()),
+    );
+    let offline = Server::start(&cfg, "offline");
+    edit(
+        &cfg,
+        "[policy]\n",
+        "[policy]\nverify_revocation = \"online\"\nrevocation_timeout_secs = 3\n",
+    );
+    let online = Server::start(&cfg, "online");
+    let seal = |s: &Server, doc: &[u8]| {
+        s.post(
+            "/v1/sign?key=agency&profile=agency",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            doc,
+        )
+        .unwrap()
+    };
+
+    // Online: a good personal signature is sealed; a revoked one is refused as not valid.
+    let r = seal(&online, &good);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.starts_with(b"%PDF-"));
+    let r = seal(&online, &revoked);
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "personal_signature_required");
+    // Offline (the default) does not see the revocation: only what the document embeds.
+    let r = seal(&offline, &revoked);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // Online with the status servers down: 503 with Retry-After, neither sealed nor a 422.
+    live.stop_ocsp();
+    live.stop_crl();
+    let r = seal(&online, &good);
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["code"], "revocation_unavailable");
+    assert!(r.header("retry-after").is_some());
+}
+
+#[test]
+fn readyz_names_a_pkcs11_key_whose_token_went_away_and_finds_it_again() {
     let Some(t) = interop_tests::pkcs11::softhsm("Ready Token") else {
         return;
     };
@@ -583,6 +734,44 @@ fn readyz_names_a_pkcs11_key_whose_token_went_away() {
     // The answer is cached for about a second, then probed again: still not ready.
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(s.get("/readyz", None).unwrap().status, 503);
+    let r = s
+        .post(
+            "/v1/sign?key=officer",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(2),
+        )
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+
+    // The token comes back (plugged in again): found again without a restart.
+    std::fs::remove_dir(&tokens).unwrap();
+    std::fs::rename(&saved, &tokens).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let r = loop {
+        let r = s.get("/readyz", None).unwrap();
+        if r.status == 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        r.status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&r.body),
+        s.log_text()
+    );
+    let r = s
+        .post(
+            "/v1/sign?key=officer",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(3),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.starts_with(b"%PDF-"));
 }
 
 /// Rewrites the chain from record `from` on (a detail changed, every later hash and the head

@@ -684,3 +684,83 @@ fn a_graceful_stop_while_awaiting_approval_leaves_the_request_to_the_next_start(
     );
     assert_eq!(csc.stats().sign_requests, 1);
 }
+
+#[test]
+fn readyz_asks_the_remote_services_and_names_the_key_whose_service_is_down() {
+    let csc = CscServer::start(CscConfig {
+        // The stored token expires: the probe replaces it, as signing does.
+        token_uses: Some(3),
+        ..CscConfig::new("officer-rsa")
+    });
+    let mss = MsspServer::start(
+        "officer-rsa",
+        MSISDN,
+        AP_ID,
+        "ap-pass-1",
+        MssScript::ApproveAfter(Duration::from_millis(100)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), None, None, Some(&csc.api()), Some(&mss.url), 60);
+    let s = Server::start(&cfg, "a");
+    let opened = csc.stats().credential_infos;
+    // Probes a second apart (the answer is cached for 1 s) each ask credentials/info.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1100));
+        let r = s.get("/readyz", None).unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let keys = r.json()["keys"].clone();
+        assert!(
+            keys.as_array().unwrap().iter().any(|k| k == "leader")
+                && keys.as_array().unwrap().iter().any(|k| k == "sim"),
+            "{keys}"
+        );
+    }
+    let st = csc.stats();
+    assert!(
+        st.credential_infos >= opened + 3,
+        "each probe asks credentials/info: {st:?}"
+    );
+    assert!(st.tokens >= 2, "the expired token was replaced: {st:?}");
+    // Nothing reached a person.
+    assert_eq!((st.authorizations, st.sign_requests), (0, 0), "{st:?}");
+    let ms = mss.stats();
+    assert_eq!(
+        (ms.signature_requests, ms.status_requests),
+        (0, 0),
+        "{ms:?}"
+    );
+
+    // The MSSP goes away: not ready, naming the key.
+    drop(mss);
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = s.get("/readyz", None).unwrap();
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["code"], "not_ready", "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("\"sim\"") && m.contains("cannot be reached"),
+        "{m}"
+    );
+    assert!(!m.contains("leader"), "{m}");
+
+    // The CSC service too: both named (the first by name, the count of the others).
+    drop(csc);
+    std::thread::sleep(Duration::from_millis(1100));
+    let v = s.get("/readyz", None).unwrap().json();
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("\"leader\"") && m.contains("and 1 other key"),
+        "{m}"
+    );
+    // Software keys still sign: readiness is a signal for the load balancer, not a stop.
+    let r = s
+        .post(
+            "/v1/sign?key=officer&profile=plain",
+            Some(SIGNER_KEY),
+            "application/pdf",
+            &pdf(1),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}

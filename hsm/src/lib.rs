@@ -78,8 +78,8 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
 
     /// Checks that the key can be used now without signing anything (a service's readiness
     /// probe): a PKCS#11 key asks its token for session information and one attribute of the
-    /// key object, so a token that was removed or a key that was deleted is noticed. Keys held
-    /// in memory are always usable.
+    /// key object, so a token that was removed or a key that was deleted is noticed; a remote
+    /// key asks its service (`remote::Dialect::probe`). Keys held in memory are always usable.
     fn probe(&self) -> Result<(), Error> {
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
 use crate::signing::{self, SignParams};
 use crate::store::{self, Batch, Commit, Job};
+use crate::tls::PeerCert;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -47,6 +48,42 @@ impl utoipa::Modify for Security {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// The finished OpenAPI document: every operation that takes an API key also takes a TLS
+/// client certificate instead (OpenAPI 3.1 `mutualTLS`; decision 0039).
+pub fn document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
+    let c = doc.components.get_or_insert_with(Default::default);
+    c.add_security_scheme(
+        "client_certificate",
+        SecurityScheme::MutualTls {
+            description: Some(
+                "A TLS client certificate whose SHA-256 fingerprint a client lists (client_cert_sha256); needs [tls] with client_ca".into(),
+            ),
+            extensions: None,
+        },
+    );
+    let cert = SecurityRequirement::new("client_certificate", Vec::<String>::new());
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(sec) = &mut op.security {
+                if !sec.is_empty() {
+                    sec.push(cert.clone());
+                }
+            }
+        }
+    }
+    doc
 }
 
 /// The routes (handlers and their documentation together).
@@ -90,12 +127,52 @@ pub struct BatchUpload {
 
 // ---------------------------------------------------------------- authentication
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, ApiError> {
+/// Who is calling: the API key (`Authorization: Bearer`), the verified TLS client certificate,
+/// or both (decision 0039). A client configured with both must present both.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &PeerCert,
+) -> Result<ClientConfig, ApiError> {
+    let client = identify(state, headers, peer)?;
+    if let Err(e) = state.rate_limits.check(&client) {
+        state
+            .metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
+    Ok(client)
+}
+
+fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &PeerCert,
+) -> Result<ClientConfig, ApiError> {
+    let cert = peer.0.as_deref();
     let Some(v) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized(
-            "unauthenticated",
-            "this endpoint needs an API key: send Authorization: Bearer <key>",
-        ));
+        let Some(fp) = cert else {
+            return Err(ApiError::unauthorized(
+                "unauthenticated",
+                "this endpoint needs an API key (send Authorization: Bearer <key>) or a client certificate over TLS",
+            ));
+        };
+        let client = state.clients_by_cert.get(fp).cloned().ok_or_else(|| {
+            ApiError::unauthorized(
+                "unknown_client_certificate",
+                format!(
+                    "the client certificate (SHA-256 {fp}) belongs to no client of this service; ask the service operator to add it as client_cert_sha256"
+                ),
+            )
+        })?;
+        if client.api_key_sha256.is_some() {
+            return Err(ApiError::unauthorized(
+                "unauthenticated",
+                "this client must also send its API key: Authorization: Bearer <key>",
+            ));
+        }
+        return Ok(client);
     };
     let key = v
         .to_str()
@@ -122,12 +199,18 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ClientConfig, A
                 "the API key is not valid; check it with the service operator",
             )
         })?;
-    if let Err(e) = state.rate_limits.check(&client) {
-        state
-            .metrics
-            .rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
+    if !client.client_cert_sha256.is_empty()
+        && !cert.is_some_and(|fp| {
+            client
+                .client_cert_sha256
+                .iter()
+                .any(|c| crate::config::normalize_fingerprint(c) == fp)
+        })
+    {
+        return Err(ApiError::unauthorized(
+            "client_certificate_required",
+            "this API key is valid only with its client's certificate: connect over TLS with that certificate",
+        ));
     }
     Ok(client)
 }
@@ -373,6 +456,7 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
         intermediates: &state.intermediates,
         agency_requires_personal: state.config.policy.agency_requires_personal,
         tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
+        revocation: state.revocation.as_deref(),
         // The output is a temporary file streamed back and then deleted: nothing to make
         // durable (the audit record is, in the database).
         sync: false,
@@ -400,12 +484,13 @@ fn signing_context(state: &AppState) -> signing::Context<'_> {
 )]
 async fn sign(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     params: Result<Query<SignParams>, QueryRejection>,
     body: Body,
 ) -> Response {
     let started = std::time::Instant::now();
-    let client = match authenticate(&state, &headers) {
+    let client = match authenticate(&state, &headers, &peer) {
         Ok(c) => c,
         Err(e) => {
             return refused(&state, None, None, "", e, "POST /v1/sign")
@@ -800,23 +885,24 @@ pub struct BatchAccepted {
 #[utoipa::path(
     post,
     path = "/v1/batches",
-    params(BatchParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key returns the batch the first request created")),
+    params(BatchParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the same key with the same documents and options returns the batch the first request created")),
     request_body(content = BatchUpload, content_type = "multipart/form-data", description = "One part per PDF"),
     responses(
         (status = 202, body = BatchAccepted), (status = 200, body = BatchAccepted, description = "Replayed (same Idempotency-Key)"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "The Idempotency-Key was used for a batch with other options"),
+        (status = 422, body = ErrorBody, description = "The Idempotency-Key was used for a batch with other documents or options"),
     ),
     security(("api_key" = []))
 )]
 async fn create_batch(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     params: Result<Query<BatchParams>, QueryRejection>,
     body: Body,
 ) -> Response {
-    let client = match authenticate(&state, &headers) {
+    let client = match authenticate(&state, &headers, &peer) {
         Ok(c) => c,
         Err(e) => {
             return refused(&state, None, None, "", e, "POST /v1/batches")
@@ -875,20 +961,12 @@ async fn batch_inner(
         None => None,
     };
     if let Some(k) = &idem {
-        // A replay is answered without reading the documents again.
         if let Some(id) = state.store.idempotent_batch(&client.name, k).await? {
-            // Options are compared (cheap); the documents are not read again.
-            let same = state.store.batch(&id).await?.is_none_or(|b| {
-                b.options == serde_json::to_string(&sp).unwrap_or_default()
-                    && b.callback_url == params.callback_url
-            });
-            if !same {
-                return Err(ApiError::unprocessable(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was already used for a batch with other options; use a new key for a new batch",
-                ));
-            }
-            return replayed(state, id).await;
+            // A replay: its documents are read and hashed (not stored) and compared with the
+            // first request's, like POST /v1/sign does (decision 0040).
+            let boundary = multipart_boundary(headers)?;
+            let digest = hash_batch_upload(state, headers, body, boundary).await?;
+            return replay_batch(state, id, params, &digest).await;
         }
     }
     if state.is_stopping() {
@@ -907,16 +985,7 @@ async fn batch_inner(
     if state.store.pending_documents().await? >= limits.max_queued_documents {
         return Err(ApiError::overloaded(30));
     }
-    let boundary = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| multer::parse_boundary(v).ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_parameters",
-                "send the documents as multipart/form-data, one file part per PDF",
-            )
-        })?;
+    let boundary = multipart_boundary(headers)?;
     let batch_id = store::random_id();
     let dir = state.blobs.join("in").join(&batch_id);
     let cleanup = DirGuard(Some(dir.clone()));
@@ -1020,40 +1089,140 @@ async fn batch_inner(
         )
     })?;
     state.metrics.observe_upload_sync(synced);
-    let (id, replayed) = match state.store.create_batch(&b, idem.as_deref(), &jobs).await? {
+    let digest = idempotency::documents_digest(jobs.iter().map(|j| j.input_sha256.as_str()));
+    if idem.is_some() {
+        // Before the batch row: whoever finds the batch by its key finds the digest too.
+        idempotency::record_batch_documents(&state.store, &batch_id, &digest).await?;
+    }
+    let id = match state.store.create_batch(&b, idem.as_deref(), &jobs).await? {
         Ok(()) => {
             cleanup.keep();
-            (batch_id, false)
+            batch_id
         }
-        Err(existing) => (existing, true),
+        // Another request with the same key committed first: the same rules as a replay.
+        Err(existing) => return replay_batch(state, existing, params, &digest).await,
     };
     state.work.notify_one();
     state
         .metrics
         .batches
-        .fetch_add(u64::from(!replayed), std::sync::atomic::Ordering::Relaxed);
-    let total = if replayed {
-        state
-            .store
-            .batch(&id)
-            .await?
-            .map(|b| b.total)
-            .unwrap_or(total)
-    } else {
-        total
-    };
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let body = BatchAccepted {
         status_url: format!("/v1/batches/{id}"),
         id,
         total,
-        replayed,
+        replayed: false,
     };
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameters",
+                "send the documents as multipart/form-data, one file part per PDF",
+            )
+        })
+}
+
+/// Reads a batch upload without storing it and returns the digest of its documents
+/// ([`idempotency::documents_digest`]), with the limits of a new batch.
+async fn hash_batch_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    boundary: String,
+) -> Result<String, ApiError> {
+    let limits = &state.config.limits;
+    let batch_too_large = || {
+        ApiError::too_large(format!(
+            "the batch is larger than this service accepts ({} MB); split it",
+            limits.max_batch_bytes / (1024 * 1024)
+        ))
     };
-    Ok((status, Json(body)).into_response())
+    if content_length(headers).is_some_and(|n| n > limits.max_batch_bytes) {
+        return Err(batch_too_large());
+    }
+    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut shas = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let mut field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    "invalid_multipart",
+                    format!("the multipart body cannot be read ({e}); send one file part per PDF"),
+                ))
+            }
+        };
+        if shas.len() >= limits.max_batch_documents {
+            return Err(ApiError::too_large(format!(
+                "a batch holds at most {} documents; split it",
+                limits.max_batch_documents
+            )));
+        }
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut n = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(|_| incomplete())? {
+            n += chunk.len() as u64;
+            total += chunk.len() as u64;
+            if total > limits.max_batch_bytes {
+                return Err(batch_too_large());
+            }
+            if n > limits.max_document_bytes {
+                return Err(too_large(limits.max_document_bytes));
+            }
+            ctx.update(&chunk);
+        }
+        shas.push(hex::encode(ctx.finish()));
+    }
+    if shas.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_batch",
+            "the batch holds no document; send one file part per PDF",
+        ));
+    }
+    Ok(idempotency::documents_digest(
+        shas.iter().map(String::as_str),
+    ))
+}
+
+/// Answers a request whose Idempotency-Key already names the batch `id`: that batch (200,
+/// `replayed`) when the options and documents are the same, 422 otherwise.
+async fn replay_batch(
+    state: &AppState,
+    id: String,
+    params: &BatchParams,
+    documents: &str,
+) -> Result<Response, ApiError> {
+    let sp = params.sign_params();
+    let same_options = state.store.batch(&id).await?.is_none_or(|b| {
+        b.options == serde_json::to_string(&sp).unwrap_or_default()
+            && b.callback_url == params.callback_url
+    });
+    if !same_options {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a batch with other options; use a new key for a new batch",
+        ));
+    }
+    // A batch from before digests were kept has none: only its options can be compared.
+    if idempotency::batch_documents(&state.store, &id)
+        .await?
+        .is_some_and(|d| d != documents)
+    {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a batch with other documents; use a new key for a new batch",
+        ));
+    }
+    replayed(state, id).await
 }
 
 async fn replayed(state: &AppState, id: String) -> Result<Response, ApiError> {
@@ -1110,10 +1279,11 @@ async fn owned_batch(state: &AppState, client: &ClientConfig, id: &str) -> Resul
 )]
 async fn get_batch(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<BatchStatus>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = authenticate(&state, &headers, &peer)?;
     let b = owned_batch(&state, &client, &id).await?;
     Ok(Json(batch_status(&state, &b).await?))
 }
@@ -1132,10 +1302,11 @@ async fn get_batch(
 )]
 async fn get_document(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     Path((id, doc)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = authenticate(&state, &headers, &peer)?;
     let b = owned_batch(&state, &client, &id).await?;
     let job = state.store.job(&b.id, &doc).await?.ok_or_else(|| {
         ApiError::not_found("unknown_document", "this batch has no such document")
@@ -1181,8 +1352,13 @@ async fn get_document(
     ),
     security(("api_key" = []))
 )]
-async fn verify(State(state): St, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    authenticate(&state, &headers)?;
+async fn verify(
+    State(state): St,
+    peer: PeerCert,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &peer)?;
     let _permit = state
         .sign_slots
         .clone()
@@ -1233,8 +1409,12 @@ pub struct KeyInfo {
     responses((status = 200, body = Vec<KeyInfo>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After")),
     security(("api_key" = []))
 )]
-async fn keys(State(state): St, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+async fn keys(
+    State(state): St,
+    peer: PeerCert,
+    headers: HeaderMap,
+) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    let client = authenticate(&state, &headers, &peer)?;
     let out = client
         .keys
         .iter()
@@ -1294,10 +1474,11 @@ pub struct AuditQuery {
 )]
 async fn audit_records(
     State(state): St,
+    peer: PeerCert,
     headers: HeaderMap,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Record>>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = authenticate(&state, &headers, &peer)?;
     require_auditor(&client)?;
     let Ok(Query(q)) = q else {
         return Err(ApiError::bad_request(
@@ -1319,8 +1500,12 @@ async fn audit_records(
     responses((status = 200, body = ChainReport), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody, description = "Over this client's rate limit; see Retry-After"), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
-async fn audit_verify(State(state): St, headers: HeaderMap) -> Result<Json<ChainReport>, ApiError> {
-    let client = authenticate(&state, &headers)?;
+async fn audit_verify(
+    State(state): St,
+    peer: PeerCert,
+    headers: HeaderMap,
+) -> Result<Json<ChainReport>, ApiError> {
+    let client = authenticate(&state, &headers, &peer)?;
     require_auditor(&client)?;
     Ok(Json(
         crate::anchor::verify(&state.store, &state.anchors, &state.intermediates).await?,

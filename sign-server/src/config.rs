@@ -88,6 +88,38 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// TLS in the process (none: plain HTTP, e.g. behind a TLS proxy).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS in the process and client certificates (decision 0039).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain, PEM, its own certificate first.
+    pub cert: PathBuf,
+    /// The server's private key, PEM (PKCS#8, PKCS#1 or SEC1), unencrypted.
+    pub key: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to; without it no client
+    /// certificate is asked for.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Whether a client must present a certificate (`required`) or may (`optional`, then API
+    /// keys still work).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// Whether the TLS handshake asks for a client certificate or demands one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// Asked for; a client without one authenticates with its API key.
+    #[default]
+    Optional,
+    /// A handshake without a valid client certificate fails.
+    Required,
 }
 
 /// The audit log.
@@ -264,7 +296,12 @@ pub struct ClientConfig {
     /// Its name in the audit log.
     pub name: String,
     /// SHA-256 of its API key, hex.
-    pub api_key_sha256: String,
+    #[serde(default)]
+    pub api_key_sha256: Option<String>,
+    /// SHA-256 fingerprints (hex, of the DER) of its TLS client certificates. With an API key
+    /// as well, a request needs both (decision 0039).
+    #[serde(default)]
+    pub client_cert_sha256: Vec<String>,
     /// Its role.
     #[serde(default)]
     pub role: Role,
@@ -317,6 +354,11 @@ impl Config {
             if let Some(p) = &k.cert {
                 k.cert = Some(base.join(p));
             }
+        }
+        if let Some(t) = &mut c.tls {
+            t.cert = base.join(&t.cert);
+            t.key = base.join(&t.key);
+            t.client_ca = t.client_ca.as_ref().map(|p| base.join(p));
         }
         c.apply_env();
         c.check()?;
@@ -372,22 +414,59 @@ impl Config {
         let bad = |s: String| Err(ConfigError::Invalid(s));
         let mut names = std::collections::BTreeSet::new();
         let mut hashes = std::collections::BTreeSet::new();
+        let mut fingerprints = std::collections::BTreeSet::new();
+        if let Some(t) = &self.tls {
+            if t.client_auth == ClientAuth::Required && t.client_ca.is_none() {
+                return bad(
+                    "tls.client_auth = \"required\" needs tls.client_ca (the CA client certificates are checked against)".into(),
+                );
+            }
+        }
         for c in &self.clients {
             if !names.insert(c.name.as_str()) {
                 return bad(format!("the client name \"{}\" is used twice", c.name));
             }
-            let h = c.api_key_sha256.to_ascii_lowercase();
-            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if c.api_key_sha256.is_none() && c.client_cert_sha256.is_empty() {
                 return bad(format!(
-                    "client \"{}\": api_key_sha256 must be 64 hex digits (make one with `sign-server new-api-key`)",
+                    "client \"{}\" has neither api_key_sha256 nor client_cert_sha256; give it one (make a key with `sign-server new-api-key`)",
                     c.name
                 ));
             }
-            if !hashes.insert(h) {
-                return bad(format!(
-                    "client \"{}\" has the same API key as another client",
-                    c.name
-                ));
+            if let Some(h) = &c.api_key_sha256 {
+                let h = h.to_ascii_lowercase();
+                if !is_sha256_hex(&h) {
+                    return bad(format!(
+                        "client \"{}\": api_key_sha256 must be 64 hex digits (make one with `sign-server new-api-key`)",
+                        c.name
+                    ));
+                }
+                if !hashes.insert(h) {
+                    return bad(format!(
+                        "client \"{}\" has the same API key as another client",
+                        c.name
+                    ));
+                }
+            }
+            for f in &c.client_cert_sha256 {
+                let f = normalize_fingerprint(f);
+                if !is_sha256_hex(&f) {
+                    return bad(format!(
+                        "client \"{}\": client_cert_sha256 entries must be 64 hex digits, the SHA-256 of the certificate's DER (`openssl x509 -in CERT -noout -fingerprint -sha256`)",
+                        c.name
+                    ));
+                }
+                if !fingerprints.insert(f) {
+                    return bad(format!(
+                        "client \"{}\" names a client certificate that another client (or itself) already names",
+                        c.name
+                    ));
+                }
+                if self.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+                    return bad(format!(
+                        "client \"{}\" has client_cert_sha256, which needs [tls] with client_ca (the CA its certificates are checked against)",
+                        c.name
+                    ));
+                }
             }
             for k in &c.keys {
                 if !self.keys.contains_key(k) {
@@ -440,6 +519,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn is_sha256_hex(h: &str) -> bool {
+    h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A certificate fingerprint as the service compares it: lower-case hex without separators
+/// (so `openssl x509 -fingerprint -sha256`'s `AB:CD:...` is accepted as written).
+pub fn normalize_fingerprint(f: &str) -> String {
+    f.chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// SHA-256 of an API key, hex.
@@ -546,10 +638,12 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
         },
         keys,
         audit: AuditConfig::default(),
+        tls: None,
         clients: vec![
             ClientConfig {
                 name: "demo".into(),
-                api_key_sha256: api_key_hash(&signer),
+                api_key_sha256: Some(api_key_hash(&signer)),
+                client_cert_sha256: vec![],
                 role: Role::Signer,
                 keys: vec!["officer".into(), "agency".into()],
                 profiles: PROFILES.iter().map(|s| s.to_string()).collect(),
@@ -557,7 +651,8 @@ pub fn demo(data_dir: &Path) -> Result<Demo, ConfigError> {
             },
             ClientConfig {
                 name: "demo-auditor".into(),
-                api_key_sha256: api_key_hash(&auditor),
+                api_key_sha256: Some(api_key_hash(&auditor)),
+                client_cert_sha256: vec![],
                 role: Role::Auditor,
                 keys: vec![],
                 profiles: vec![],
@@ -623,5 +718,52 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("auditors do not sign"), "{e}");
+    }
+
+    #[test]
+    fn client_certificates_need_tls_with_a_client_ca() {
+        let e = load("data_dir = \"d\"\n[[clients]]\nname = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("neither api_key_sha256 nor client_cert_sha256"),
+            "{e}"
+        );
+        let cert_client = format!("[[clients]]\nname = \"x\"\nclient_cert_sha256 = [\"{HASH}\"]\n");
+        let e = load(&format!("data_dir = \"d\"\n{cert_client}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs [tls] with client_ca"), "{e}");
+        let e = load(&format!(
+            "data_dir = \"d\"\n{cert_client}[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs [tls] with client_ca"), "{e}");
+        let e = load("data_dir = \"d\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_auth = \"required\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs tls.client_ca"), "{e}");
+        let e = load(
+            "data_dir = \"d\"\n[[clients]]\nname = \"x\"\nclient_cert_sha256 = [\"abc\"]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n"
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("64 hex digits"), "{e}");
+        // openssl's colon form is accepted, paths are taken from the file's directory.
+        let colons = HASH
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap().to_uppercase())
+            .collect::<Vec<_>>()
+            .join(":");
+        let c = load(&format!(
+            "data_dir = \"d\"\n[[clients]]\nname = \"x\"\nclient_cert_sha256 = [\"{colons}\"]\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n"
+        ))
+        .unwrap();
+        let t = c.tls.unwrap();
+        assert!(t.client_ca.unwrap().is_absolute());
+        assert_eq!(t.client_auth, ClientAuth::Optional);
+        assert_eq!(normalize_fingerprint(&colons), HASH);
     }
 }

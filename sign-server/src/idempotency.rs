@@ -37,8 +37,18 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS sign_requests (
     PRIMARY KEY (client, idem_key))";
 
 /// Creates the table when missing.
+/// The documents of a batch created with an `Idempotency-Key`, as one digest
+/// ([`documents_digest`]), so that a replay with other documents is refused. Written before
+/// the batch row commits (keyed by the new batch's id), so whoever sees the batch sees its
+/// digest; rows of batches that never committed or have expired go with [`expire`].
+const BATCH_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS batch_idempotency (
+    batch_id TEXT PRIMARY KEY,
+    documents_sha256 TEXT NOT NULL,
+    created_at BIGINT NOT NULL)";
+
 pub async fn migrate(store: &Store) -> Result<(), StoreError> {
     sqlx::query(SCHEMA).execute(store.pool()).await?;
+    sqlx::query(BATCH_SCHEMA).execute(store.pool()).await?;
     Ok(())
 }
 
@@ -70,6 +80,45 @@ pub fn fingerprint(document_sha256: &str, options: &impl serde::Serialize) -> St
 }
 
 /// A request signed earlier under the same key.
+/// The digest of a batch's document list: SHA-256 over each document's SHA-256 (hex) and a
+/// newline, in upload order. File names and part names are not part of it (a retry may name
+/// its temporary files differently); the order is.
+pub fn documents_digest<'a>(document_sha256s: impl IntoIterator<Item = &'a str>) -> String {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for d in document_sha256s {
+        ctx.update(d.as_bytes());
+        ctx.update(b"\n");
+    }
+    hex::encode(ctx.finish())
+}
+
+/// Stores the document digest of the batch `batch_id` (before its row commits).
+pub async fn record_batch_documents(
+    store: &Store,
+    batch_id: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO batch_idempotency (batch_id, documents_sha256, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(batch_id.to_owned())
+    .bind(digest.to_owned())
+    .bind(now_micros())
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// The document digest stored with the batch `batch_id`; `None` for a batch created before
+/// digests were kept (only its options can be compared).
+pub async fn batch_documents(store: &Store, batch_id: &str) -> Result<Option<String>, StoreError> {
+    let r = sqlx::query("SELECT documents_sha256 FROM batch_idempotency WHERE batch_id = $1")
+        .bind(batch_id.to_owned())
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(r.map(|r| r.try_get("documents_sha256")).transpose()?)
+}
+
 #[derive(Clone, Debug)]
 pub struct Earlier {
     /// Output, relative to the blob directory.
@@ -261,5 +310,13 @@ pub async fn expire(
             .execute(store.pool())
             .await?;
     }
+    // Digests of batches that are gone (expired, or never committed).
+    sqlx::query(
+        "DELETE FROM batch_idempotency WHERE created_at < $1 \
+         AND batch_id NOT IN (SELECT id FROM batches)",
+    )
+    .bind(before)
+    .execute(store.pool())
+    .await?;
     Ok(rows.len())
 }

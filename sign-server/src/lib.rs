@@ -20,6 +20,7 @@ pub mod ready;
 pub mod remote;
 pub mod signing;
 pub mod store;
+pub mod tls;
 pub mod verify;
 pub mod worker;
 pub mod xml;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub keys: BTreeMap<String, Arc<Key>>,
     /// Clients by API key hash.
     pub clients: HashMap<String, ClientConfig>,
+    /// Clients by the SHA-256 fingerprint of a client certificate (lower-case hex).
+    pub clients_by_cert: HashMap<String, ClientConfig>,
     /// Trust anchors (Decree 30 check, `/v1/verify`).
     pub anchors: CertPool,
     /// Intermediates that come with them.
@@ -147,7 +150,16 @@ impl AppState {
         let clients = config
             .clients
             .iter()
-            .map(|c| (c.api_key_sha256.to_ascii_lowercase(), c.clone()))
+            .filter_map(|c| Some((c.api_key_sha256.as_ref()?.to_ascii_lowercase(), c.clone())))
+            .collect();
+        let clients_by_cert = config
+            .clients
+            .iter()
+            .flat_map(|c| {
+                c.client_cert_sha256
+                    .iter()
+                    .map(|f| (config::normalize_fingerprint(f), c.clone()))
+            })
             .collect();
         let tsa = config.tsa.as_ref().map(|t| {
             (
@@ -170,6 +182,7 @@ impl AppState {
             store: store.clone(),
             keys,
             clients,
+            clients_by_cert,
             anchors,
             intermediates,
             blobs,
@@ -249,26 +262,33 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<CommitRequest>) {
 /// The router with its OpenAPI document.
 pub fn app(state: Arc<AppState>) -> axum::Router {
     let (router, doc) = api::router().split_for_parts();
-    let json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    let json = api::document(doc)
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into());
     let _ = state.openapi.set(json);
     router.with_state(state)
 }
 
 /// The OpenAPI document (for tests and `sign-server openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::router().split_for_parts().1
+    api::document(api::router().split_for_parts().1)
 }
 
-/// Serves until SIGTERM or Ctrl-C.
+/// Serves until SIGTERM or Ctrl-C: plain HTTP, or HTTPS when `[tls]` is configured.
 pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
+    let tls = match &state.config.tls {
+        Some(t) => Some(tls::server_config(t)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&state.config.listen)
         .await
         .map_err(|e| StartError::Io(format!("cannot listen on {}: {e}", state.config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Io(e.to_string()))?;
-    tracing::info!("listening on http://{addr}");
-    eprintln!("sign-server listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{addr}");
+    eprintln!("sign-server listening on {scheme}://{addr}");
     let worker = tokio::spawn(worker::run(state.clone()));
     let retention = tokio::spawn(worker::retention(state.clone()));
     let remote = tokio::spawn(remote::run(state.clone()));
@@ -282,15 +302,30 @@ pub async fn run(state: Arc<AppState>) -> Result<(), StartError> {
         _ => None,
     };
     let s = state.clone();
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("stopping: no new requests; finishing those in flight");
-            s.stopping.store(true, Ordering::SeqCst);
-            s.work.notify_waiters();
-        })
-        .await
-        .map_err(|e| StartError::Io(e.to_string()))?;
+    let stop = async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: no new requests; finishing those in flight");
+        s.stopping.store(true, Ordering::SeqCst);
+        s.work.notify_waiters();
+    };
+    match tls {
+        None => axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(|e| StartError::Io(e.to_string()))?,
+        Some(cfg) => {
+            let listener =
+                tls::TlsListener::new(listener, cfg, state.metrics.tls_handshake_failures.clone())
+                    .map_err(|e| StartError::Io(e.to_string()))?;
+            axum::serve(
+                listener,
+                app(state.clone()).into_make_service_with_connect_info::<tls::TlsPeer>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(|e| StartError::Io(e.to_string()))?
+        }
+    }
     state.stopping.store(true, Ordering::SeqCst);
     state.work.notify_waiters();
     retention.abort();

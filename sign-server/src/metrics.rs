@@ -25,6 +25,8 @@ pub struct Metrics {
     pub batches: AtomicU64,
     /// Requests refused for a client's rate limit (429).
     pub rate_limited: AtomicU64,
+    /// TLS handshakes that failed (bad or missing client certificate, plain HTTP, timeout).
+    pub tls_handshake_failures: std::sync::Arc<AtomicU64>,
     upload_syncs: AtomicU64,
     upload_sync_micros: AtomicU64,
     latency: [AtomicU64; BUCKETS.len() + 1],
@@ -97,6 +99,11 @@ impl Metrics {
             "sign_server_requests_rate_limited_total",
             "Requests refused with 429 for a client's rate limit.",
             &[("", g(&self.rate_limited))],
+        );
+        counter(
+            "sign_server_tls_handshake_failures_total",
+            "TLS handshakes that failed (client certificate refused or missing, plain HTTP, timeout).",
+            &[("", g(&self.tls_handshake_failures))],
         );
         counter(
             "sign_server_errors_total",

@@ -83,7 +83,8 @@ mod tests {
     fn client(per_second: f64, burst: u32) -> ClientConfig {
         ClientConfig {
             name: "c".into(),
-            api_key_sha256: String::new(),
+            api_key_sha256: None,
+            client_cert_sha256: vec![],
             role: Role::Signer,
             keys: vec![],
             profiles: vec![],

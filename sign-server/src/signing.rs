@@ -275,6 +275,9 @@ pub struct Context<'a> {
     pub agency_requires_personal: bool,
     /// TSA URL and fetcher for B-T.
     pub tsa: Option<(&'a str, &'a dyn pki_core::fetch::Fetcher)>,
+    /// With `policy.verify_revocation = "online"`: the HTTP client the Decree 30 check asks
+    /// OCSP responders and CRL distribution points through; `None`: only embedded data.
+    pub revocation: Option<&'a dyn pki_core::fetch::Fetcher>,
     /// Whether pki-core fsyncs the output itself. `false` for both callers: `POST /v1/sign`
     /// streams a temporary output back and deletes it, and the batch worker syncs a whole
     /// signed group at once before committing it (decision 0011).
@@ -407,17 +410,28 @@ fn require_valid_signature(
         anchors: ctx.anchors,
         intermediates: ctx.intermediates,
         policy: &policy,
-        fetcher: None,
+        fetcher: ctx.revocation,
     };
     let report = pades::verify_pdf(input, &opts).map_err(|e| {
         ApiError::unprocessable("invalid_pdf", format!("the PDF cannot be read: {e}"))
     })?;
-    let valid = report
-        .signatures
-        .iter()
-        .any(|s| s.kind == SignatureKind::Signature && s.indication == Indication::TotalPassed);
+    let signatures = || {
+        report
+            .signatures
+            .iter()
+            .filter(|s| s.kind == SignatureKind::Signature)
+    };
+    let valid = signatures().any(|s| s.indication == Indication::TotalPassed);
+    // Online revocation that could not be had (a responder down) is not the caller's fault:
+    // try again later, rather than "no valid signature".
+    let try_later = signatures().any(|s| s.sub_indication.as_deref() == Some("TRY_LATER"));
     if valid {
         Ok(())
+    } else if try_later {
+        Err(ApiError::unavailable(
+            "revocation_unavailable",
+            "the personal signature's certificate status cannot be checked now (its OCSP responder or CRL does not answer); try again later",
+        ))
     } else if report.signatures.is_empty() {
         Err(ApiError::unprocessable(
             "personal_signature_required",

@@ -308,6 +308,7 @@ pub(crate) fn context(state: &AppState) -> signing::Context<'_> {
         intermediates: &state.intermediates,
         agency_requires_personal: state.config.policy.agency_requires_personal,
         tsa: state.tsa.as_ref().map(|(u, f)| (u.as_str(), f.as_ref())),
+        revocation: state.revocation.as_deref(),
         sync: false,
     }
 }

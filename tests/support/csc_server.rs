@@ -129,6 +129,8 @@ pub struct Stats {
     pub logins: usize,
     /// Authorization codes exchanged for a credential token.
     pub code_grants: usize,
+    /// `credentials/info` calls (opening a credential; readiness probes).
+    pub credential_infos: usize,
 }
 
 struct Job {
@@ -368,6 +370,7 @@ fn handle(state: &Mutex<State>, base: &str, req: &Request, stop: &AtomicBool) ->
     match method {
         "credentials/list" => Response::json(200, &json!({"credentialIDs": [s.cfg.credential]})),
         "credentials/info" => {
+            s.stats.credential_infos += 1;
             let certs: Vec<String> = s.certs.iter().map(|c| B64.encode(c)).collect();
             let rsa = s.cfg.fixture != "officer-ec";
             let algo = if rsa {

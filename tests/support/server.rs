@@ -132,6 +132,22 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts the binary with `config` and waits until `/readyz` answers 200.
     pub fn start(config: &Path, name: &str) -> Self {
+        let s = Self::spawn(config, name, "http");
+        s.wait_ready(|| s.get("/readyz", None).is_ok_and(|r| r.status == 200));
+        s
+    }
+
+    /// Starts the binary with a configuration that has `[tls]` and waits until `/readyz`
+    /// answers 200 over HTTPS, asked with curl and `curl_args` (`--cacert`, and `--cert`
+    /// `--key` where the server requires a client certificate). `base` is then
+    /// `https://127.0.0.1:PORT`; use [`curl`] to talk to it.
+    pub fn start_tls(config: &Path, name: &str, curl_args: &[&str]) -> Self {
+        let s = Self::spawn(config, name, "https");
+        s.wait_ready(|| curl(&s.base, "/readyz", curl_args).is_some_and(|r| r.status == 200));
+        s
+    }
+
+    fn spawn(config: &Path, name: &str, scheme: &str) -> Self {
         let port = free_port();
         let log = config.with_file_name(format!("{name}.log"));
         let logf = std::fs::OpenOptions::new()
@@ -151,22 +167,23 @@ impl Server {
             .stderr(logf)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_bin().display()));
-        let s = Self {
+        Self {
             child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{scheme}://127.0.0.1:{port}"),
             log,
-        };
+        }
+    }
+
+    fn wait_ready(&self, ready: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = s.get("/readyz", None) {
-                if r.status == 200 {
-                    return s;
-                }
+            if ready() {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
                 "sign-server did not become ready:\n{}",
-                s.log_text()
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -293,6 +310,52 @@ impl Resp {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// One request with curl (an independent HTTP and TLS client) to `base` + `path`, with extra
+/// arguments (`--cacert`, `--cert`, `--key`, `-H`, `--data-binary`, ...). `None` when curl
+/// got no HTTP answer (connection or TLS handshake refused; [`curl_full`] says why).
+pub fn curl(base: &str, path: &str, args: &[&str]) -> Option<Resp> {
+    curl_full(base, path, args).ok()
+}
+
+/// [`curl`], with curl's exit code and stderr when there was no HTTP answer.
+pub fn curl_full(base: &str, path: &str, args: &[&str]) -> Result<Resp, (i32, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = dir.path().join("head");
+    let body = dir.path().join("body");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-D"])
+        .arg(&head)
+        .arg("-o")
+        .arg(&body)
+        .args(args)
+        .arg(format!("{base}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl");
+    if !out.status.success() {
+        return Err((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let head = std::fs::read_to_string(&head).unwrap_or_default();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or((0, format!("no status line in {head:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(Resp {
+        status,
+        headers,
+        body: std::fs::read(&body).unwrap_or_default(),
+    })
 }
 
 /// One HTTP/1.1 request over a fresh connection (written by hand: the tests must also send

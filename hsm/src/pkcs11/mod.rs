@@ -12,7 +12,9 @@ pub mod objects;
 mod pool;
 mod signer;
 
-pub use module::{pct_encode, pct_encode_bytes, Module, SlotSummary, TokenSummary};
+pub use module::{
+    pct_encode, pct_encode_bytes, Module, SlotSummary, TokenSummary, REFRESH_INTERVAL,
+};
 pub use pool::{KeyLocator, PooledSession, SessionPool, DEFAULT_POOL_SIZE};
 pub use signer::{default_module_path, module_for, open_logged_in, PinSupply, Pkcs11Signer};
 

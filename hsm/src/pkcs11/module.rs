@@ -10,7 +10,8 @@ use cryptoki::slot::Slot;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 /// A loaded and initialised PKCS#11 module.
 ///
@@ -23,7 +24,18 @@ pub struct Module {
     /// (CKR_CRYPTOKI_NOT_INITIALIZED). Session handles from an older epoch are meaningless.
     epoch: AtomicU64,
     reinit: Mutex<()>,
+    /// Held (shared) by every call made through a session pool, and exclusively by
+    /// `Module::refresh`, so the library is never finalised under a call in flight
+    /// (PKCS#11 v2.40 §5.4: C_Finalize while other threads make calls is undefined).
+    calls: RwLock<()>,
+    /// When `Module::refresh` last initialised the module again.
+    last_refresh: Mutex<Option<Instant>>,
 }
+
+/// The least time between two `Module::refresh`es: a token that stays absent while readiness
+/// probes and requests keep asking must not make the module start over every second (each
+/// time, every pool on it opens and logs in its sessions again).
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(3);
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,6 +184,8 @@ impl Module {
             ctx,
             epoch: AtomicU64::new(0),
             reinit: Mutex::new(()),
+            calls: RwLock::new(()),
+            last_refresh: Mutex::new(None),
         });
         reg.insert(key, m.clone());
         Ok(m)
@@ -204,6 +218,38 @@ impl Module {
         })?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Enters a call through a session pool (see `calls`).
+    pub(crate) fn enter(&self) -> RwLockReadGuard<'_, ()> {
+        self.calls.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Initialises the module again from scratch (C_Finalize, C_Initialize) so that it lists
+    /// its slots and tokens anew: SoftHSM2 reads its token directory only at C_Initialize,
+    /// and some USB token modules list a re-inserted token only after one. Waits for the calls
+    /// in flight through session pools; the sessions of every pool on the module become stale
+    /// (a new epoch) and are opened again at their next use. At most once per
+    /// [`REFRESH_INTERVAL`]: returns whether it ran.
+    pub(crate) fn refresh(&self) -> Result<bool, Error> {
+        {
+            let mut last = self.last_refresh.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
+                return Ok(false);
+            }
+            *last = Some(Instant::now());
+        }
+        let _calls = self.calls.write().unwrap_or_else(|e| e.into_inner());
+        let _g = self.reinit.lock().unwrap_or_else(|e| e.into_inner());
+        tracing::info!(module = %self.path.display(), "initialising the PKCS#11 module again to find a token that was missing");
+        // "Not initialised" is fine: the point is a fresh C_Initialize.
+        let _ = self.ctx.clone().finalize();
+        initialize(&self.ctx).map_err(|e| Error::ModuleLoad {
+            path: self.path.display().to_string(),
+            reason: format!("C_Initialize failed: {e}"),
+        })?;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
     }
 
     /// Library information: (manufacturer, description, library version).

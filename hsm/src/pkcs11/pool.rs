@@ -8,6 +8,9 @@
 //! CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_CRYPTOKI_NOT_INITIALIZED, ...) the caller
 //! reports it with [`PooledSession::lost`]; the pool starts a new generation (re-initialising the
 //! module if needed), finds the token again by its URI, opens new sessions and logs in again.
+//! A token that cannot be found then makes the module start over (`Module::refresh`) once, so
+//! a token that was removed and has come back is found (SoftHSM2 lists tokens as they were at
+//! C_Initialize).
 //! Sessions of an older generation are forgotten, never closed: their handles may already have
 //! been reused by the module for new sessions.
 //!
@@ -46,6 +49,8 @@ struct Held {
 
 struct State {
     generation: u64,
+    /// The module epoch `slot` and `key` belong to.
+    epoch: u64,
     slot: Option<Slot>,
     key: Option<ObjectHandle>,
     idle: Vec<Held>,
@@ -210,6 +215,7 @@ impl SessionPool {
         let epoch = module.epoch();
         let mut state = State {
             generation: 0,
+            epoch,
             slot: Slot::try_from(token.slot_id).ok(),
             key: None,
             idle: Vec::new(),
@@ -265,6 +271,21 @@ impl SessionPool {
     pub fn get(&self) -> Result<PooledSession<'_>, Error> {
         let mut st = self.lock();
         loop {
+            let epoch = self.module.epoch();
+            if st.epoch != epoch {
+                // The module was initialised again (by this pool or another on the module):
+                // every handle of the old epoch is meaningless, and may even name another
+                // pool's new session or object. Forget them and find the token again.
+                let stale = std::mem::take(&mut st.idle);
+                st.open -= stale.len();
+                // (After `lost`, which already started a new generation, nothing is left.)
+                if !stale.is_empty() || st.slot.is_some() || st.key.is_some() {
+                    st.generation += 1;
+                }
+                st.slot = None;
+                st.key = None;
+                st.epoch = epoch;
+            }
             if let Some(h) = st.idle.pop() {
                 return Ok(PooledSession {
                     pool: self,
@@ -394,20 +415,38 @@ impl SessionPool {
     }
 
     /// Runs `f` on a pooled session with the pool's key; if the sessions turn out to be lost,
-    /// reconnects and runs it once more.
+    /// reconnects and runs it once more. When the token cannot be found while reconnecting,
+    /// the module is initialised again once (`Module::refresh`, at most every few seconds)
+    /// and the token looked for again: a token that was removed and has come back is found
+    /// without restarting the process.
     pub fn with_key<T>(
         &self,
         mut f: impl FnMut(&Session, ObjectHandle) -> Result<T, cryptoki::error::Error>,
         map_err: impl Fn(cryptoki::error::Error) -> Error,
     ) -> Result<T, Error> {
-        for attempt in 0..2 {
+        let mut attempt = 0;
+        let mut refreshed = false;
+        loop {
+            // Declared before the session, so released after it.
+            let calls = self.module.enter();
             let s = match self.get() {
                 Ok(s) => s,
-                // Gone since the last call: say so, rather than "insert the token".
-                Err(Error::TokenAbsent { .. }) if attempt == 1 => {
-                    return Err(Error::TokenRemoved {
-                        token: self.token_label.clone(),
-                    })
+                Err(e @ Error::TokenAbsent { .. }) => {
+                    drop(calls);
+                    if !refreshed {
+                        refreshed = true;
+                        if self.module.refresh()? {
+                            continue;
+                        }
+                    }
+                    // Gone since the last call: say so, rather than "insert the token".
+                    return Err(if attempt == 1 {
+                        Error::TokenRemoved {
+                            token: self.token_label.clone(),
+                        }
+                    } else {
+                        e
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -422,11 +461,11 @@ impl SessionPool {
                     if attempt == 1 {
                         return Err(map_err(e));
                     }
+                    attempt += 1;
                 }
                 Err(e) => return Err(map_err(e)),
             }
         }
-        unreachable!("the loop returns")
     }
 }
 

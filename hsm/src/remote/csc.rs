@@ -424,9 +424,49 @@ impl CscSession {
         body: Value,
         wait: Option<Duration>,
     ) -> Result<(u16, Value), Error> {
+        self.call_with(method, &body, |url, token, body| {
+            self.http.post_json(url, token, body, wait)
+        })
+    }
+
+    /// Readiness (no side effect on the credential): `credentials/info` within `limit`, with
+    /// the stored token (replaced once if the service no longer accepts it, as [`Self::call`]
+    /// does). Ready when the service answers 200 and does not say the key is disabled; nothing
+    /// is authorised, signed or sent to the person.
+    pub fn probe(&self, limit: Duration) -> Result<(), Error> {
+        let (status, v) = self.call_with(
+            "credentials/info",
+            &json!({"credentialID": self.credential_id}),
+            |url, token, body| self.http.post_json_within(url, token, body, limit),
+        )?;
+        if status != 200 {
+            return Err(self.error("credentials/info", status, &v));
+        }
+        let disabled = v
+            .pointer("/key/status")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.eq_ignore_ascii_case("enabled"));
+        if disabled {
+            return Err(Error::Remote {
+                service: self.http.service().into(),
+                reason: format!(
+                    "says the key of credential {} is disabled; ask the provider",
+                    self.credential_id
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        body: &Value,
+        send: impl Fn(&str, Option<&SecretString>, &Value) -> Result<(u16, Value), Error>,
+    ) -> Result<(u16, Value), Error> {
         let url = format!("{}/{method}", self.base);
         let current = || self.token.lock().ok().and_then(|t| t.clone());
-        let (status, v) = self.http.post_json(&url, current().as_ref(), &body, wait)?;
+        let (status, v) = send(&url, current().as_ref(), body)?;
         match (&self.client, status) {
             (Some((id, secret, token_url)), 401) => {
                 let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
@@ -444,7 +484,7 @@ impl CscSession {
                         *r = fresh.refresh;
                     }
                 }
-                self.http.post_json(&url, current().as_ref(), &body, wait)
+                send(&url, current().as_ref(), body)
             }
             _ => Ok((status, v)),
         }
@@ -749,6 +789,10 @@ impl CscDialect {
 impl Dialect for CscDialect {
     fn who(&self) -> String {
         self.session.who()
+    }
+
+    fn probe(&self, limit: Duration) -> Result<(), Error> {
+        self.session.probe(limit)
     }
 
     fn max_per_approval(&self) -> usize {

@@ -82,13 +82,67 @@ impl HttpClient {
         body: &[u8],
         wait: Option<Duration>,
     ) -> Result<Answer, Error> {
-        check_url(url)?;
         // A request held while a person decides gets their time plus a little for the network;
         // running out of it is the person not answering, not the network failing.
         let timeout = match wait {
             Some(w) => w + Duration::from_secs(1),
             None => self.timeout,
         };
+        self.post_within(url, content_type, headers, bearer, body, timeout, wait)
+    }
+
+    /// A JSON POST that must be answered within `limit` (a readiness probe), whatever the
+    /// client's usual timeout.
+    pub fn post_json_within(
+        &self,
+        url: &str,
+        bearer: Option<&SecretString>,
+        body: &serde_json::Value,
+        limit: Duration,
+    ) -> Result<(u16, serde_json::Value), Error> {
+        let bytes = serde_json::to_vec(body).map_err(|e| self.bad_answer(&e.to_string()))?;
+        let a = self.post_within(url, "application/json", &[], bearer, &bytes, limit, None)?;
+        self.json_answer(url, a)
+    }
+
+    /// Whether the service at `url` answers HTTP at all within `limit` (a readiness probe for
+    /// a protocol without a harmless call, such as TS 102 204): a `GET` whose answer is any
+    /// status but 502, 503 or 504 (a gateway or the service saying it is down). Nothing is
+    /// signed, nothing is sent to a phone.
+    pub fn reachable(&self, url: &str, limit: Duration) -> Result<(), Error> {
+        check_url(url)?;
+        let mut resp = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(limit))
+            .build()
+            .call()
+            .map_err(|e| self.net_error(e, limit, None))?;
+        let status = resp.status().as_u16();
+        // Read (a little of) the body so the connection closes cleanly.
+        let _ = resp.body_mut().with_config().limit(64 * 1024).read_to_vec();
+        if matches!(status, 502..=504) {
+            return Err(Error::Remote {
+                service: self.service.clone(),
+                reason: format!("answered HTTP {status}: it is down or overloaded"),
+            });
+        }
+        Ok(())
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one request's parts")]
+    fn post_within(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        bearer: Option<&SecretString>,
+        body: &[u8],
+        timeout: Duration,
+        wait: Option<Duration>,
+    ) -> Result<Answer, Error> {
+        check_url(url)?;
         let mut req = self
             .agent
             .post(url)
@@ -126,6 +180,10 @@ impl HttpClient {
     ) -> Result<(u16, serde_json::Value), Error> {
         let bytes = serde_json::to_vec(body).map_err(|e| self.bad_answer(&e.to_string()))?;
         let a = self.post(url, "application/json", &[], bearer, &bytes, wait)?;
+        self.json_answer(url, a)
+    }
+
+    fn json_answer(&self, url: &str, a: Answer) -> Result<(u16, serde_json::Value), Error> {
         let v = if a.body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {

@@ -163,7 +163,18 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
 
     /// Asks about a pending request.
     fn poll(&self, handle: &str) -> Result<Step, Error>;
+
+    /// Checks, within `limit` and without signing or reaching the person, that the service
+    /// can be used now (a signing service's readiness). Default: nothing to check.
+    fn probe(&self, limit: Duration) -> Result<(), Error> {
+        let _ = limit;
+        Ok(())
+    }
 }
+
+/// How long a remote key's readiness probe may take (below the signing service's 3 s per
+/// key, so the answer says what failed rather than that it timed out).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A [`Signer`] whose key is behind a remote service.
 pub struct RemoteSigner {
@@ -495,6 +506,12 @@ impl Signer for RemoteSigner {
 
     fn is_remote(&self) -> bool {
         true
+    }
+
+    /// The service's own check (CSC: `credentials/info`; TS 102 204 and the `sign_files`
+    /// dialect: the endpoint answers HTTP), within [`PROBE_TIMEOUT`].
+    fn probe(&self) -> Result<(), Error> {
+        self.dialect.probe(PROBE_TIMEOUT)
     }
 }
 

@@ -427,6 +427,13 @@ impl Dialect for Mss {
         self.msisdn.clone()
     }
 
+    /// TS 102 204 has no harmless request (a signature request reaches the phone, a status
+    /// request needs a transaction): the MSSP's endpoint is asked only whether it answers
+    /// HTTP (decision 0040).
+    fn probe(&self, limit: Duration) -> Result<(), Error> {
+        self.http.reachable(&self.url, limit)
+    }
+
     /// TS 102 204 carries one `DataToBeSigned` per transaction.
     fn max_per_approval(&self) -> usize {
         1

@@ -97,6 +97,10 @@ impl Dialect for RequestsDialect {
         self.session.who()
     }
 
+    fn probe(&self, limit: Duration) -> Result<(), Error> {
+        self.session.probe(limit)
+    }
+
     fn max_per_approval(&self) -> usize {
         self.session.info.multisign
     }

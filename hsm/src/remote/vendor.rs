@@ -131,6 +131,12 @@ impl SignFiles {
 }
 
 impl Dialect for SignFiles {
+    /// The `sign_files` API has no call known to be free of effects (its status call needs a
+    /// transaction): the service is asked only whether it answers HTTP.
+    fn probe(&self, limit: Duration) -> Result<(), Error> {
+        self.http.reachable(&self.base, limit)
+    }
+
     fn who(&self) -> String {
         format!("subscriber {} at {}", self.user_id, self.base)
     }
