@@ -35,6 +35,19 @@ pub fn sync_upload_dir(dir: &Path) -> std::io::Result<Duration> {
     Ok(t.elapsed())
 }
 
+/// Makes a batch's packed upload durable before its transaction commits (decision 0035): an
+/// `fsync` of the pack file, of its directory and of that directory's parent (whose entry
+/// names it). Returns how long it took (for `/metrics`).
+pub fn sync_pack(pack: &std::fs::File, dir: &Path) -> std::io::Result<Duration> {
+    let t = Instant::now();
+    pack.sync_all()?;
+    sync_dir(dir)?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(t.elapsed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod durable;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod pack;
 pub mod ratelimit;
 pub mod ready;
 pub mod remote;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub blobs: PathBuf,
     /// Synchronous signing slots (backpressure).
     pub sign_slots: Arc<Semaphore>,
+    /// Per-key signing set up once (CMS template), for in-memory signing.
+    pub signers: signing::Signers,
     /// Wakes the worker when a batch arrives.
     pub work: Notify,
     /// Set when shutting down.
@@ -166,6 +169,7 @@ impl AppState {
         let (tx, rx) = mpsc::channel(4096);
         let state = Arc::new(Self {
             sign_slots: Arc::new(Semaphore::new(config.limits.max_in_flight)),
+            signers: signing::Signers::default(),
             config,
             store: store.clone(),
             keys,
