@@ -828,13 +828,15 @@ impl WriteLock {
     fn take(db: &Path) -> Self {
         use std::io::BufRead;
         use std::process::Stdio;
-        let script = "import sqlite3,sys,json\n\
-c=sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
-c.execute('BEGIN IMMEDIATE')\n\
-print('locked', flush=True)\n\
-for q in sys.stdin:\n\
-    print(json.dumps(c.execute(q).fetchall()), flush=True)\n\
-c.execute('ROLLBACK')\n";
+        let script = r#"
+import sqlite3, sys, json
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+c.execute('BEGIN IMMEDIATE')
+print('locked', flush=True)
+for q in sys.stdin:
+    print(json.dumps(c.execute(q).fetchall()), flush=True)
+c.execute('ROLLBACK')
+"#;
         let mut child = Command::new("python3")
             .arg("-c")
             .arg(script)
@@ -894,9 +896,15 @@ fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
         .collect();
     assert_eq!(inputs, ["inputs.pack"]);
     loop {
-        let v = s.get(&format!("/v1/batches/{id}"), Some(SIGNER_KEY)).unwrap().json();
+        let v = s
+            .get(&format!("/v1/batches/{id}"), Some(SIGNER_KEY))
+            .unwrap()
+            .json();
         if v["done"].as_i64().unwrap() > 0 {
-            assert!(v["done"].as_i64().unwrap() < 300, "finished before the lock: {v}");
+            assert!(
+                v["done"].as_i64().unwrap() < 300,
+                "finished before the lock: {v}"
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -907,15 +915,24 @@ fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
     // Wait for a pack that no row references: signed, written, waiting for its commit.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let orphan = loop {
-        assert!(std::time::Instant::now() < deadline, "no group got past signing");
-        let referenced = lock.query(
-            "SELECT DISTINCT output_path FROM jobs WHERE output_path IS NOT NULL",
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no group got past signing"
         );
+        let referenced =
+            lock.query("SELECT DISTINCT output_path FROM jobs WHERE output_path IS NOT NULL");
         let referenced: HashSet<String> = referenced
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r[0].as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+            .map(|r| {
+                r[0].as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         let waiting = std::fs::read_dir(&out).unwrap().find_map(|e| {
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -951,7 +968,10 @@ fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
         }
     }
     assert_eq!(per_doc.len(), 300);
-    assert!(per_doc.values().all(|n| *n == 1), "a document was recorded twice");
+    assert!(
+        per_doc.values().all(|n| *n == 1),
+        "a document was recorded twice"
+    );
     let chain = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
     assert_eq!(chain["intact"], true, "{chain}");
     // The pack written before the kill is referenced by no row; the documents it held were
@@ -972,7 +992,10 @@ fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
             )
             .unwrap();
         assert_eq!(r.status, 200);
-        assert!(r.body.starts_with(&files[i].1), "document {i} is not its input signed");
+        assert!(
+            r.body.starts_with(&files[i].1),
+            "document {i} is not its input signed"
+        );
         if i % 50 == 0 {
             let rep = verify(&r.body, dir.path());
             assert_eq!(rep.indication, Indication::TotalPassed, "document {i}");

@@ -582,6 +582,16 @@ async fn sign_inner(
     r
 }
 
+/// A signing slot of `POST /v1/sign` (`AppState::sign_cpu`), held until the signature is done.
+async fn cpu_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .sign_cpu
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::unavailable("stopping", "the service is stopping"))
+}
+
 /// Bodies of `POST /v1/sign` up to this size (by `Content-Length`) are signed in memory; with
 /// `max_in_flight` requests that bounds the memory held by bodies to `max_in_flight` times
 /// about twice this.
@@ -607,7 +617,9 @@ async fn sign_in_memory(
 ) -> Result<Result<Response, Vec<u8>>, ApiError> {
     let signed = {
         let (st, key, p) = (state.clone(), key.clone(), params.clone());
+        let cpu = cpu_slot(state).await?;
         tokio::task::spawn_blocking(move || {
+            let _cpu = cpu;
             signing::sign_pdf_bytes(&key, &p, data, &signing_context(&st), &st.signers)
         })
         .await
@@ -685,7 +697,9 @@ async fn sign_and_record(
         let st = state.clone();
         let (inp, out, p) = (input.0.clone(), output.0.clone(), params.clone());
         let keep = kept.is_some();
+        let cpu = cpu_slot(state).await?;
         tokio::task::spawn_blocking(move || {
+            let _cpu = cpu;
             let o = signing::sign_document(&key, &p, &inp, &out, &signing_context(&st))?;
             if keep {
                 // The row that names this file commits with the audit record: the file must

@@ -77,6 +77,10 @@ pub struct AppState {
     pub blobs: PathBuf,
     /// Synchronous signing slots (backpressure).
     pub sign_slots: Arc<Semaphore>,
+    /// Signatures of `POST /v1/sign` computed at once: one per core. Waiting requests queue in
+    /// order for a slot (a fair semaphore) instead of all sharing the cores at once, so each
+    /// signature takes its own time and the I/O threads keep a core.
+    pub sign_cpu: Arc<Semaphore>,
     /// Per-key signing set up once (CMS template), for in-memory signing.
     pub signers: signing::Signers,
     /// Wakes the worker when a batch arrives.
@@ -170,6 +174,9 @@ impl AppState {
         let state = Arc::new(Self {
             sign_slots: Arc::new(Semaphore::new(config.limits.max_in_flight)),
             signers: signing::Signers::default(),
+            sign_cpu: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             config,
             store: store.clone(),
             keys,
