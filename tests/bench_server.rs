@@ -248,7 +248,7 @@ fn main() {
     println!("   raw signing rate of the key ({threads} threads): {raw:8.0} signatures/s");
     println!("   batch throughput:                    {rate:8.0} documents/s  ({:.0}% of raw; target 70%)", 100.0 * rate / raw);
     println!(
-        "   upload of {:.1} MB answered 202 in {:.1} ms, of which {:.1} ms making the inputs durable (syncfs + directory fsync, {:.0}%)",
+        "   upload of {:.1} MB answered 202 in {:.1} ms, of which {:.1} ms making the inputs durable ({:.0}%)",
         up.bytes as f64 / 1e6,
         up.accepted.as_secs_f64() * 1000.0,
         up.synced * 1000.0,
