@@ -5,9 +5,10 @@
 //!
 //! Exactly-once (decision 0011): a worker claims documents with a lease (a random token and an
 //! expiry; `FOR UPDATE SKIP LOCKED` on PostgreSQL, one writer on SQLite), writes the signed
-//! output to a file named by the job *and the lease token*, then in **one transaction** marks the
+//! output into a file named by the *lease token* (the group's pack, or a file of its own named
+//! by job and token; decision 0035), makes it durable, then in **one transaction** marks the
 //! job done — only if it still holds the lease — and appends the audit record. A crash before
-//! that commit leaves the job claimable again (its lease expires) and an orphan output file that
+//! that commit leaves the job claimable again (its lease expires) and an orphan output that
 //! nobody references; a crash after it leaves a finished job. So every accepted document ends
 //! with exactly one delivered signature and one audit record.
 
