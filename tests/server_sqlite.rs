@@ -1003,3 +1003,66 @@ fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
         }
     }
 }
+
+#[test]
+fn batches_written_before_packing_are_still_signed_and_served() {
+    // Rows from before decision 0035 have no ranges: each input is `in/<batch>/<job>.pdf` and
+    // each output a whole file. Such a batch, one document queued and one already done, is
+    // put in the database and the blob directory as the old version left them.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    drop(Server::start(&cfg, "schema"));
+    let (bid, queued, done) = ("0123456789abcdef0123456789abcdef", "j-queued", "j-done");
+    let blobs = dir.path().join("data/blobs");
+    std::fs::create_dir_all(blobs.join("in").join(bid)).unwrap();
+    std::fs::create_dir_all(blobs.join("out").join(bid)).unwrap();
+    let input = pdf(11);
+    std::fs::write(blobs.join(format!("in/{bid}/{queued}.pdf")), &input).unwrap();
+    let old_output = pdf(12);
+    std::fs::write(blobs.join(format!("out/{bid}/{done}-old.pdf")), &old_output).unwrap();
+    let sha = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &input,
+    ));
+    sqlite_exec(
+        &dir.path().join("data/sign-server.db"),
+        &format!(
+            "INSERT INTO batches (id, client, idem_key, key_name, profile, level, options, \
+             callback_url, callback_state, created_at, total) VALUES ('{bid}', 'dms', NULL, \
+             'officer', 'plain', 'B-B', '{{\"key\":\"officer\"}}', NULL, 'none', 1, 2);
+             INSERT INTO jobs (id, batch_id, idx, name, input_sha256, state, lease_until, \
+             attempts, created_at) VALUES ('{queued}', '{bid}', 0, 'a.pdf', '{sha}', 'queued', \
+             0, 0, 1);
+             INSERT INTO jobs (id, batch_id, idx, name, input_sha256, state, lease_until, \
+             attempts, created_at, output_path, output_sha256, audit_seq) VALUES ('{done}', \
+             '{bid}', 1, 'b.pdf', '{sha}', 'done', 0, 1, 1, 'out/{bid}/{done}-old.pdf', '-', 0);"
+        ),
+    );
+    let s = Server::start(&cfg, "after");
+    let v = wait_batch(&s, bid, Duration::from_secs(60));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let get = |doc: &str| {
+        let r = s
+            .get(
+                &format!("/v1/batches/{bid}/documents/{doc}"),
+                Some(SIGNER_KEY),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.body
+    };
+    let signed = get(queued);
+    assert!(
+        signed.starts_with(&input),
+        "the old-layout input was not the one signed"
+    );
+    assert_eq!(
+        verify(&signed, dir.path()).indication,
+        Indication::TotalPassed
+    );
+    assert_eq!(get(done), old_output, "an old output is served whole");
+}
