@@ -1,6 +1,6 @@
 //! `pki_core::pades::sign_pdf`: B-B and B-T signatures with RSA (PKCS#1 v1.5 and PSS) and ECDSA,
 //! accepted by pdfsig and pyHanko; the certificate check before signing; no output left behind
-//! on failure.
+//! on failure; `BatchSigner::sign_pdf_bytes` (in memory) against the file path.
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a failure should panic with its message"
@@ -344,4 +344,56 @@ fn a_real_sample_signed_under_an_untrusted_ca_is_intact_but_indeterminate() {
         "{}",
         r.to_json()
     );
+}
+
+#[test]
+fn in_memory_signing_gives_the_bytes_the_file_path_writes() {
+    // `BatchSigner::sign_pdf_bytes` (the signing service's in-memory path, decision 0035) and
+    // `sign_pdf` (a file) must produce the same document up to the trailer's random /ID: same
+    // length and /ByteRange; ours and pdfsig accept the in-memory one.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pdf");
+    minimal_pdf(&input);
+    let (k, c) = (key("officer-rsa"), chain("officer-rsa"));
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let o = PadesOptions::new(now);
+    let out = dir.path().join("file.pdf");
+    pades::sign_pdf(&input, &out, &k, &c, &o, None).unwrap();
+    let setup = pades::BatchSigner::new(&k, &c, &o).unwrap();
+    assert!(setup.made_for(&o));
+    let data = std::fs::read(&input).unwrap();
+    let (bytes, signed) = setup
+        .sign_pdf_bytes(&k, data, &o, None)
+        .unwrap()
+        .expect("B-B options it was made for are signed in memory");
+    assert_eq!(signed.level, Level::BB);
+    let from_file = std::fs::read(&out).unwrap();
+    assert_eq!(bytes.len(), from_file.len());
+    let byte_range = |b: &[u8]| {
+        let at = b.windows(10).position(|w| w == b"/ByteRange").unwrap();
+        b[at..at + 40].to_vec()
+    };
+    assert_eq!(byte_range(&bytes), byte_range(&from_file));
+    assert!(bytes.starts_with(&std::fs::read(&input).unwrap()));
+    let mem = dir.path().join("memory.pdf");
+    std::fs::write(&mem, &bytes).unwrap();
+    assert_eq!(
+        verify(&mem, false).indication,
+        pki_core::report::Indication::TotalPassed
+    );
+    if let Some(v) = pdfsig_verdicts(&mem) {
+        assert!(v.contains("Signature is Valid"), "{v}");
+    }
+    // Another signing time or B-LT is not what the setup was made for: the caller is told to
+    // take the file path, and nothing is signed.
+    let mut later = o.clone();
+    later.signing_time = now + time::Duration::seconds(1);
+    assert!(!setup.made_for(&later));
+    let data = std::fs::read(&input).unwrap();
+    assert!(setup
+        .sign_pdf_bytes(&k, data, &later, None)
+        .unwrap()
+        .is_none());
 }

@@ -816,3 +816,253 @@ fn visible_layouts_with_configured_images() {
         assert!(text(&o).contains("15/QĐ-UBND"), "{}", text(&o));
     }
 }
+
+/// A helper process holding SQLite's write lock (`BEGIN IMMEDIATE`, from Python's independent
+/// sqlite3) and answering read queries inside it, one JSON line per query line.
+struct WriteLock {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl WriteLock {
+    fn take(db: &Path) -> Self {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let script = r#"
+import sqlite3, sys, json
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+c.execute('BEGIN IMMEDIATE')
+print('locked', flush=True)
+for q in sys.stdin:
+    print(json.dumps(c.execute(q).fetchall()), flush=True)
+c.execute('ROLLBACK')
+"#;
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "locked");
+        Self { child, out }
+    }
+
+    fn query(&mut self, sql: &str) -> serde_json::Value {
+        use std::io::{BufRead, Write};
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{sql}").unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    fn release(mut self) {
+        drop(self.child.stdin.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
+    // Decision 0035: a group's outputs go into one pack file, made durable, then ONE
+    // transaction references them. Holding the database's write lock stops the worker between
+    // the two; the process is killed there. The pack must stay unreferenced and every document
+    // still be signed exactly once after the restart.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "worker_claim = 16");
+    let mut s = Server::start(&cfg, "first");
+    let files: Vec<(String, Vec<u8>)> = (0..300).map(|i| (format!("d-{i}.pdf"), pdf(i))).collect();
+    let (ct, body) = multipart(&files);
+    let r = request(
+        &s.base,
+        "POST",
+        "/v1/batches?key=officer",
+        Some(SIGNER_KEY),
+        &[("content-type", &ct)],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    // The upload is one file, not one per document.
+    let inputs: Vec<_> = std::fs::read_dir(dir.path().join("data/blobs/in").join(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(inputs, ["inputs.pack"]);
+    loop {
+        let v = s
+            .get(&format!("/v1/batches/{id}"), Some(SIGNER_KEY))
+            .unwrap()
+            .json();
+        if v["done"].as_i64().unwrap() > 0 {
+            assert!(
+                v["done"].as_i64().unwrap() < 300,
+                "finished before the lock: {v}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let db = dir.path().join("data/sign-server.db");
+    let mut lock = WriteLock::take(&db);
+    let out = dir.path().join("data/blobs/out").join(&id);
+    // Wait for a pack that no row references: signed, written, waiting for its commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let orphan = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no group got past signing"
+        );
+        let referenced =
+            lock.query("SELECT DISTINCT output_path FROM jobs WHERE output_path IS NOT NULL");
+        let referenced: HashSet<String> = referenced
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r[0].as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let waiting = std::fs::read_dir(&out).unwrap().find_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            (name.ends_with(".pack") && !referenced.contains(&name)).then_some(name)
+        });
+        if let Some(p) = waiting {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Give the group time to finish writing and syncing the pack (its commit is blocked).
+    std::thread::sleep(Duration::from_millis(500));
+    let done_before = lock.query("SELECT COUNT(*) FROM jobs WHERE state = 'done'")[0][0]
+        .as_i64()
+        .unwrap();
+    s.kill9();
+    lock.release();
+    assert!(std::fs::metadata(out.join(&orphan)).unwrap().len() > 0);
+
+    let s = Server::start(&cfg, "second");
+    let v = wait_batch(&s, &id, Duration::from_secs(600));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(300), Some(0)),
+        "{v}"
+    );
+    assert!(done_before < 300);
+    let mut per_doc: HashMap<String, usize> = HashMap::new();
+    for r in s.audit_records() {
+        if r["outcome"] == "signed" {
+            let doc = r["detail"].as_str().unwrap().rsplit(' ').next().unwrap();
+            *per_doc.entry(doc.to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_doc.len(), 300);
+    assert!(
+        per_doc.values().all(|n| *n == 1),
+        "a document was recorded twice"
+    );
+    let chain = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
+    assert_eq!(chain["intact"], true, "{chain}");
+    // The pack written before the kill is referenced by no row; the documents it held were
+    // signed again into another pack.
+    let mut check = WriteLock::take(&db);
+    let refs = check.query(&format!(
+        "SELECT COUNT(*) FROM jobs WHERE output_path LIKE '%{orphan}'"
+    ));
+    check.release();
+    assert_eq!(refs[0][0], 0, "the orphan pack {orphan} is referenced");
+    // Every output is its own input signed: served from its range of a pack.
+    let docs = v["documents"].as_array().unwrap();
+    for (i, d) in docs.iter().enumerate() {
+        let r = s
+            .get(
+                &format!("/v1/batches/{id}/documents/{}", d["id"].as_str().unwrap()),
+                Some(SIGNER_KEY),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body.starts_with(&files[i].1),
+            "document {i} is not its input signed"
+        );
+        if i % 50 == 0 {
+            let rep = verify(&r.body, dir.path());
+            assert_eq!(rep.indication, Indication::TotalPassed, "document {i}");
+            assert_eq!(rep.signatures.len(), 1, "document {i}");
+        }
+    }
+}
+
+#[test]
+fn batches_written_before_packing_are_still_signed_and_served() {
+    // Rows from before decision 0035 have no ranges: each input is `in/<batch>/<job>.pdf` and
+    // each output a whole file. Such a batch, one document queued and one already done, is
+    // put in the database and the blob directory as the old version left them.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), None, None, "");
+    drop(Server::start(&cfg, "schema"));
+    let (bid, queued, done) = ("0123456789abcdef0123456789abcdef", "j-queued", "j-done");
+    let blobs = dir.path().join("data/blobs");
+    std::fs::create_dir_all(blobs.join("in").join(bid)).unwrap();
+    std::fs::create_dir_all(blobs.join("out").join(bid)).unwrap();
+    let input = pdf(11);
+    std::fs::write(blobs.join(format!("in/{bid}/{queued}.pdf")), &input).unwrap();
+    let old_output = pdf(12);
+    std::fs::write(blobs.join(format!("out/{bid}/{done}-old.pdf")), &old_output).unwrap();
+    let sha = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        &input,
+    ));
+    sqlite_exec(
+        &dir.path().join("data/sign-server.db"),
+        &format!(
+            "INSERT INTO batches (id, client, idem_key, key_name, profile, level, options, \
+             callback_url, callback_state, created_at, total) VALUES ('{bid}', 'dms', NULL, \
+             'officer', 'plain', 'B-B', '{{\"key\":\"officer\"}}', NULL, 'none', 1, 2);
+             INSERT INTO jobs (id, batch_id, idx, name, input_sha256, state, lease_until, \
+             attempts, created_at) VALUES ('{queued}', '{bid}', 0, 'a.pdf', '{sha}', 'queued', \
+             0, 0, 1);
+             INSERT INTO jobs (id, batch_id, idx, name, input_sha256, state, lease_until, \
+             attempts, created_at, output_path, output_sha256, audit_seq) VALUES ('{done}', \
+             '{bid}', 1, 'b.pdf', '{sha}', 'done', 0, 1, 1, 'out/{bid}/{done}-old.pdf', '-', 0);"
+        ),
+    );
+    let s = Server::start(&cfg, "after");
+    let v = wait_batch(&s, bid, Duration::from_secs(60));
+    assert_eq!(
+        (v["done"].as_i64(), v["failed"].as_i64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let get = |doc: &str| {
+        let r = s
+            .get(
+                &format!("/v1/batches/{bid}/documents/{doc}"),
+                Some(SIGNER_KEY),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.body
+    };
+    let signed = get(queued);
+    assert!(
+        signed.starts_with(&input),
+        "the old-layout input was not the one signed"
+    );
+    assert_eq!(
+        verify(&signed, dir.path()).indication,
+        Indication::TotalPassed
+    );
+    assert_eq!(get(done), old_output, "an old output is served whole");
+}

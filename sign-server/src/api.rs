@@ -384,7 +384,7 @@ fn incomplete() -> ApiError {
 
 /// Streams `chunks` into `path`, at most `limit` bytes; returns the size and SHA-256.
 async fn write_stream<S, E>(
-    mut chunks: S,
+    chunks: S,
     path: &std::path::Path,
     limit: u64,
 ) -> Result<(u64, String), ApiError>
@@ -395,6 +395,20 @@ where
         tracing::error!("cannot create {}: {e}", path.display());
         ApiError::internal()
     })?;
+    append_stream(chunks, &mut f, path, limit).await
+}
+
+/// Streams `chunks` onto the end of `f` (the file at `path`), at most `limit` bytes; returns
+/// the size and SHA-256.
+async fn append_stream<S, E>(
+    mut chunks: S,
+    f: &mut tokio::fs::File,
+    path: &std::path::Path,
+    limit: u64,
+) -> Result<(u64, String), ApiError>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+{
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     let mut n = 0u64;
     while let Some(chunk) = chunks.next().await {
@@ -425,10 +439,7 @@ async fn upload(
     let tmp = TempFile(state.blobs.join("tmp").join(store::random_id()));
     let (n, sha) = write_stream(body.into_data_stream(), &tmp.0, limit).await?;
     if n == 0 {
-        return Err(ApiError::bad_request(
-            "empty_document",
-            "the request body is empty; send the PDF as the body",
-        ));
+        return Err(empty_document());
     }
     Ok((tmp, sha))
 }
@@ -447,6 +458,38 @@ async fn file_response(path: &std::path::Path, content_type: &str) -> Result<Res
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(l));
     }
+    Ok(r)
+}
+
+/// `len` bytes at `offset` of the file at `path`, streamed.
+async fn range_response(
+    path: &std::path::Path,
+    offset: i64,
+    len: i64,
+    content_type: &'static str,
+) -> Result<Response, ApiError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let (Ok(offset), Ok(len)) = (u64::try_from(offset), u64::try_from(len)) else {
+        tracing::error!("a negative range of {} in the database", path.display());
+        return Err(ApiError::internal());
+    };
+    let mut f = tokio::fs::File::open(path).await.map_err(|e| {
+        tracing::error!("cannot open {}: {e}", path.display());
+        ApiError::internal()
+    })?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| {
+            tracing::error!("cannot seek in {}: {e}", path.display());
+            ApiError::internal()
+        })?;
+    let mut r = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(
+        f.take(len),
+    )));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     Ok(r)
 }
 
@@ -567,6 +610,32 @@ async fn sign_inner(
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::overloaded(1))?;
+    if idem.is_none() && content_length(headers).is_some_and(|n| n <= IN_MEMORY_SIGN_MAX) {
+        // A small document without Idempotency-Key: nothing of it needs to be on disk
+        // (decision 0035), so it is signed in memory and answered from memory.
+        let data = axum::body::to_bytes(body, IN_MEMORY_SIGN_MAX as usize)
+            .await
+            .map_err(|_| incomplete())?;
+        if data.is_empty() {
+            return Err(empty_document());
+        }
+        let sha = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &data));
+        *doc_sha = sha.clone();
+        let data =
+            match sign_in_memory(state, client, params, &key, data.to_vec(), &sha, request_id)
+                .await?
+            {
+                Ok(r) => return Ok(r),
+                Err(data) => data,
+            };
+        // Not for memory (XML, a layout, ...): the file path below, as for a large body.
+        let tmp = TempFile(state.blobs.join("tmp").join(store::random_id()));
+        tokio::fs::write(&tmp.0, &data).await.map_err(|e| {
+            tracing::error!("cannot write {}: {e}", tmp.0.display());
+            ApiError::internal()
+        })?;
+        return sign_and_record(state, client, params, key, tmp, sha, request_id, None).await;
+    }
     let (input, sha) = upload(state, headers, body).await?;
     *doc_sha = sha.clone();
     let reservation = match idem {
@@ -598,6 +667,96 @@ async fn sign_inner(
     r
 }
 
+/// A signing slot of `POST /v1/sign` (`AppState::sign_cpu`), held until the signature is done.
+async fn cpu_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .sign_cpu
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::unavailable("stopping", "the service is stopping"))
+}
+
+/// Bodies of `POST /v1/sign` up to this size (by `Content-Length`) are signed in memory; with
+/// `max_in_flight` requests that bounds the memory held by bodies to `max_in_flight` times
+/// about twice this.
+const IN_MEMORY_SIGN_MAX: u64 = 1 << 20;
+
+fn empty_document() -> ApiError {
+    ApiError::bad_request(
+        "empty_document",
+        "the request body is empty; send the PDF as the body",
+    )
+}
+
+/// Signs `data` in memory and answers with the signed bytes once the audit record is
+/// committed; `Err(data)` when the document needs the file path (`signing::sign_pdf_bytes`).
+async fn sign_in_memory(
+    state: &Arc<AppState>,
+    client: &ClientConfig,
+    params: &SignParams,
+    key: &Arc<signing::Key>,
+    data: Vec<u8>,
+    sha: &str,
+    request_id: &str,
+) -> Result<Result<Response, Vec<u8>>, ApiError> {
+    let signed = {
+        let (st, key, p) = (state.clone(), key.clone(), params.clone());
+        let cpu = cpu_slot(state).await?;
+        tokio::task::spawn_blocking(move || {
+            let _cpu = cpu;
+            signing::sign_pdf_bytes(&key, &p, data, &signing_context(&st), &st.signers)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!("signing task failed: {e}");
+            ApiError::internal()
+        })??
+    };
+    let (bytes, outcome) = match signed {
+        Ok(x) => x,
+        Err(data) => return Ok(Err(data)),
+    };
+    // The signature is released only once its audit record is committed.
+    let committed = state
+        .record(Commit {
+            entry: Entry {
+                time: now_rfc3339(),
+                client: client.name.clone(),
+                action: "sign".into(),
+                key: params.key.clone(),
+                document_sha256: sha.to_owned(),
+                profile: params.profile().into(),
+                cert_serial: outcome.cert_serial.clone(),
+                outcome: "signed".into(),
+                detail: format!("request {request_id}"),
+            },
+            job: None,
+        })
+        .await?;
+    let store::Committed::Recorded(seq) = committed else {
+        return Err(ApiError::internal());
+    };
+    state
+        .metrics
+        .sync_signed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(outcome.content_type),
+    );
+    let earlier = idempotency::Earlier {
+        output_path: String::new(),
+        content_type: outcome.content_type.into(),
+        field: outcome.field,
+        level: outcome.level,
+        audit_seq: seq,
+    };
+    signature_headers(&mut r, &earlier, false);
+    Ok(Ok(r))
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "one request's parts, passed on once"
@@ -623,7 +782,9 @@ async fn sign_and_record(
         let st = state.clone();
         let (inp, out, p) = (input.0.clone(), output.0.clone(), params.clone());
         let keep = kept.is_some();
+        let cpu = cpu_slot(state).await?;
         tokio::task::spawn_blocking(move || {
+            let _cpu = cpu;
             let o = signing::sign_document(&key, &p, &inp, &out, &signing_context(&st))?;
             if keep {
                 // The row that names this file commits with the audit record: the file must
@@ -993,6 +1154,12 @@ async fn batch_inner(
         tracing::error!("cannot create {}: {e}", dir.display());
         ApiError::internal()
     })?;
+    // All the documents in one file, each job naming its range (decision 0035).
+    let pack_path = state.blobs.join(crate::pack::inputs_rel(&batch_id));
+    let mut pack = tokio::fs::File::create(&pack_path).await.map_err(|e| {
+        tracing::error!("cannot create {}: {e}", pack_path.display());
+        ApiError::internal()
+    })?;
     let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
     let mut jobs = Vec::new();
     let mut total_bytes = 0u64;
@@ -1023,21 +1190,26 @@ async fn batch_inner(
             .take(255)
             .collect::<String>();
         let id = store::random_id();
-        let path = dir.join(format!("{id}.pdf"));
         let remaining = limits.max_batch_bytes.saturating_sub(total_bytes);
         let limit = limits.max_document_bytes.min(remaining);
-        let (n, sha) = write_stream(field.map(|r| r.map_err(|_| ())), &path, limit)
-            .await
-            .map_err(|e| {
-                if e.code == "too_large" && limit == remaining {
-                    ApiError::too_large(format!(
-                        "the batch is larger than this service accepts ({} MB); split it",
-                        limits.max_batch_bytes / (1024 * 1024)
-                    ))
-                } else {
-                    e
-                }
-            })?;
+        let (n, sha) = append_stream(
+            field.map(|r| r.map_err(|_| ())),
+            &mut pack,
+            &pack_path,
+            limit,
+        )
+        .await
+        .map_err(|e| {
+            if e.code == "too_large" && limit == remaining {
+                ApiError::too_large(format!(
+                    "the batch is larger than this service accepts ({} MB); split it",
+                    limits.max_batch_bytes / (1024 * 1024)
+                ))
+            } else {
+                e
+            }
+        })?;
+        let offset = total_bytes;
         total_bytes += n;
         jobs.push(Job {
             id,
@@ -1053,6 +1225,8 @@ async fn batch_inner(
             error_code: None,
             error_message: None,
             audit_seq: None,
+            input_range: Some((offset as i64, n as i64)),
+            output_range: None,
         });
     }
     if jobs.is_empty() {
@@ -1075,9 +1249,10 @@ async fn batch_inner(
     let total = b.total;
     // The accepted documents must survive a power cut, not only a crash: on disk before the
     // row that accepts them commits (decision 0028).
+    let pack = pack.into_std().await;
     let synced = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || crate::durable::sync_upload_dir(&dir)
+        move || crate::durable::sync_pack(&pack, &dir)
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -1312,6 +1487,11 @@ async fn get_document(
         ApiError::not_found("unknown_document", "this batch has no such document")
     })?;
     match (job.state.as_str(), &job.output_path) {
+        // One output of a group's pack (decision 0035): always a PDF signed in memory.
+        ("done", Some(p)) if job.output_range.is_some() => {
+            let (off, len) = job.output_range.unwrap_or_default();
+            range_response(&state.blobs.join(p), off, len, "application/pdf").await
+        }
         ("done", Some(p)) => {
             let path = state.blobs.join(p);
             let ct = if crate::xml::looks_like_xml(&path) {

@@ -20,15 +20,13 @@ pub fn sync_file_and_dir(path: &Path) -> std::io::Result<()> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// Makes a batch's upload directory durable before its transaction commits: one `syncfs` of
-/// the blob file system (every document's data and entry, instead of one `fsync` per file),
-/// then an `fsync` of the directory and of its parent, whose entry names it. Returns how long
-/// it took (for `/metrics`).
-pub fn sync_upload_dir(dir: &Path) -> std::io::Result<Duration> {
+/// Makes a batch's packed upload durable before its transaction commits (decision 0035): an
+/// `fsync` of the pack file, of its directory and of that directory's parent (whose entry
+/// names it). Returns how long it took (for `/metrics`).
+pub fn sync_pack(pack: &std::fs::File, dir: &Path) -> std::io::Result<Duration> {
     let t = Instant::now();
-    let f = std::fs::File::open(dir)?;
-    rustix::fs::syncfs(&f).map_err(std::io::Error::from)?;
-    f.sync_all()?;
+    pack.sync_all()?;
+    sync_dir(dir)?;
     if let Some(parent) = dir.parent() {
         sync_dir(parent)?;
     }
@@ -40,15 +38,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn syncs_a_directory_of_files() {
+    fn syncs_a_pack_and_files() {
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("b");
         std::fs::create_dir(&sub).unwrap();
-        for i in 0..3 {
-            std::fs::write(sub.join(format!("{i}.pdf")), b"%PDF-1.7").unwrap();
-        }
-        sync_upload_dir(&sub).unwrap();
-        sync_file_and_dir(&sub.join("0.pdf")).unwrap();
-        assert!(sync_upload_dir(&d.path().join("missing")).is_err());
+        let pack = sub.join("inputs.pack");
+        std::fs::write(&pack, b"%PDF-1.7%PDF-1.7").unwrap();
+        sync_pack(&std::fs::File::open(&pack).unwrap(), &sub).unwrap();
+        sync_file_and_dir(&pack).unwrap();
+        let f = std::fs::File::open(&pack).unwrap();
+        assert!(sync_pack(&f, &d.path().join("missing")).is_err());
     }
 }

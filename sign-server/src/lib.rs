@@ -15,6 +15,7 @@ pub mod durable;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod pack;
 pub mod ratelimit;
 pub mod ready;
 pub mod remote;
@@ -79,6 +80,12 @@ pub struct AppState {
     pub blobs: PathBuf,
     /// Synchronous signing slots (backpressure).
     pub sign_slots: Arc<Semaphore>,
+    /// Signatures of `POST /v1/sign` computed at once: one per core. Waiting requests queue in
+    /// order for a slot (a fair semaphore) instead of all sharing the cores at once, so each
+    /// signature takes its own time and the I/O threads keep a core.
+    pub sign_cpu: Arc<Semaphore>,
+    /// Per-key signing set up once (CMS template), for in-memory signing.
+    pub signers: signing::Signers,
     /// Wakes the worker when a batch arrives.
     pub work: Notify,
     /// Set when shutting down.
@@ -178,6 +185,10 @@ impl AppState {
         let (tx, rx) = mpsc::channel(4096);
         let state = Arc::new(Self {
             sign_slots: Arc::new(Semaphore::new(config.limits.max_in_flight)),
+            signers: signing::Signers::default(),
+            sign_cpu: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             config,
             store: store.clone(),
             keys,

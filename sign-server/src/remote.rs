@@ -107,11 +107,7 @@ pub fn prepare_job(
     params: &SignParams,
     token: &str,
 ) -> Result<Prepared, ApiError> {
-    let input = state
-        .blobs
-        .join("in")
-        .join(&job.batch_id)
-        .join(format!("{}.pdf", job.id));
+    let (input, _temp) = crate::worker::input_file(state, job, token)?;
     let output = state
         .blobs
         .join(format!("out/{}/{}-{}.pdf", job.batch_id, job.id, token));
@@ -663,6 +659,7 @@ async fn finish(
                     JobOutcome::Done {
                         output_path: path.clone(),
                         output_sha256: sha.clone(),
+                        output_range: None,
                     },
                 )),
             },

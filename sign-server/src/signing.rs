@@ -477,3 +477,117 @@ pub(crate) fn map_pades_error(e: PadesError) -> ApiError {
         }
     }
 }
+
+/// Per-key signing set up once (decision 0026's `BatchSigner`: algorithm, `/Contents` size, the
+/// CMS encoded as a template), shared by `POST /v1/sign` and the batch worker. An entry is made
+/// for one signing time, so it is rebuilt when the second changes (PDF dates and the CMS
+/// signing time have whole seconds: signing times are truncated to the second, which changes
+/// nothing in the output).
+#[derive(Default)]
+pub struct Signers {
+    map: std::sync::Mutex<BTreeMap<(String, bool, bool), Arc<pades::BatchSigner>>>,
+}
+
+impl std::fmt::Debug for Signers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signers").finish_non_exhaustive()
+    }
+}
+
+impl Signers {
+    fn get(&self, key: &Key, opts: &PadesOptions) -> Result<Arc<pades::BatchSigner>, ApiError> {
+        let id = (key.name.clone(), opts.pss, opts.level.has_timestamp());
+        let mut map = self.map.lock().map_err(|_| ApiError::internal())?;
+        if let Some(s) = map.get(&id).filter(|s| s.made_for(opts)) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(
+            pades::BatchSigner::new(key.signer.as_ref(), &key.chain, opts)
+                .map_err(map_pades_error)?,
+        );
+        map.insert(id, s.clone());
+        Ok(s)
+    }
+}
+
+/// The PAdES options for signing `params` in memory, or `None` when the document itself is
+/// needed to choose them (a visible layout is placed on the page; the `agency` profile's
+/// Decree 30 check reads the earlier signatures) or the level adds revisions (B-LT, B-LTA):
+/// those take [`sign_document`]'s path through files.
+fn memory_options(
+    key: &Key,
+    params: &SignParams,
+    ctx: &Context<'_>,
+    now: time::OffsetDateTime,
+) -> Result<Option<PadesOptions>, ApiError> {
+    if key.remote.is_some() || matches!(params.profile(), "einvoice" | "edxml") {
+        return Ok(None);
+    }
+    let lvl = level(params.level.as_deref(), ctx.tsa.is_some())?;
+    if matches!(lvl, Level::BLT | Level::BLTA)
+        || (params.profile() == "agency" && ctx.agency_requires_personal)
+        || layout(key, params)?.is_some()
+    {
+        return Ok(None);
+    }
+    check_not_expired(key, now)?;
+    let mut o = PadesOptions::new(now);
+    o.level = lvl;
+    o.pss = params.pss.unwrap_or(false);
+    o.reason = params.reason.clone();
+    o.location = params.location.clone();
+    o.sync = ctx.sync;
+    if lvl.has_timestamp() {
+        o.tsa_url = ctx.tsa.map(|(u, _)| u.to_owned());
+    }
+    Ok(Some(o))
+}
+
+/// What [`sign_pdf_bytes`] did: the signed bytes, or the input given back for the file path.
+pub type InMemory = Result<(Vec<u8>, Outcome), Vec<u8>>;
+
+/// Signs the PDF `data` in memory with `key`'s set-up signer (decision 0035) and returns the
+/// signed bytes. `Ok(None)`: these bytes or options go through files ([`sign_document`]):
+/// not a PDF (XML, or nothing the service signs: that path gives the refusal), larger than
+/// `pki_core::pdf::sign::IN_MEMORY_MAX`, or options that need the document (see
+/// `memory_options`). `data` is returned untouched with `None`.
+pub fn sign_pdf_bytes(
+    key: &Key,
+    params: &SignParams,
+    data: Vec<u8>,
+    ctx: &Context<'_>,
+    signers: &Signers,
+) -> Result<InMemory, ApiError> {
+    let head = &data[..data.len().min(1024)];
+    if !head.windows(5).any(|w| w == b"%PDF-")
+        || data.len() as u64 > pki_core::pdf::sign::IN_MEMORY_MAX
+    {
+        return Ok(Err(data));
+    }
+    // Whole seconds: see `Signers`.
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .map_err(|_| ApiError::internal())?;
+    let Some(o) = memory_options(key, params, ctx, now)? else {
+        return Ok(Err(data));
+    };
+    let setup = signers.get(key, &o)?;
+    let signed = setup
+        .sign_pdf_bytes(key.signer.as_ref(), data, &o, ctx.tsa.map(|(_, f)| f))
+        .map_err(map_pades_error)?;
+    let Some((bytes, signed)) = signed else {
+        // `Signers::get` made the setup for exactly these options.
+        tracing::error!("the key's signing setup does not fit its own options");
+        return Err(ApiError::internal());
+    };
+    Ok(Ok((
+        bytes,
+        Outcome {
+            field: signed.field_name,
+            content_type: "application/pdf",
+            level: signed.level.name().into(),
+            algorithm: signed.algorithm.name(),
+            cert_serial: key.chain[0].serial_hex(),
+        },
+    )))
+}

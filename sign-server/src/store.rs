@@ -5,9 +5,10 @@
 //!
 //! Exactly-once (decision 0011): a worker claims documents with a lease (a random token and an
 //! expiry; `FOR UPDATE SKIP LOCKED` on PostgreSQL, one writer on SQLite), writes the signed
-//! output to a file named by the job *and the lease token*, then in **one transaction** marks the
+//! output into a file named by the *lease token* (the group's pack, or a file of its own named
+//! by job and token; decision 0035), makes it durable, then in **one transaction** marks the
 //! job done — only if it still holds the lease — and appends the audit record. A crash before
-//! that commit leaves the job claimable again (its lease expires) and an orphan output file that
+//! that commit leaves the job claimable again (its lease expires) and an orphan output that
 //! nobody references; a crash after it leaves a finished job. So every accepted document ends
 //! with exactly one delivered signature and one audit record.
 
@@ -98,6 +99,12 @@ pub struct Job {
     pub error_message: Option<String>,
     /// The audit record of the outcome.
     pub audit_seq: Option<i64>,
+    /// Where the input is in the batch's packed upload (`in/<batch>/inputs.pack`): offset and
+    /// length. `None`: a batch uploaded before packing, one file `in/<batch>/<job>.pdf`.
+    pub input_range: Option<(i64, i64)>,
+    /// Where the output is inside `output_path` when that is a group's pack file (decision
+    /// 0035): offset and length. `None`: `output_path` is the whole signed document.
+    pub output_range: Option<(i64, i64)>,
 }
 
 /// How a claimed job ended.
@@ -109,6 +116,8 @@ pub enum JobOutcome {
         output_path: String,
         /// Its SHA-256.
         output_sha256: String,
+        /// Offset and length inside `output_path` when that is a pack of several outputs.
+        output_range: Option<(i64, i64)>,
     },
     /// Refused or impossible; not retried.
     Failed {
@@ -253,11 +262,27 @@ fn job_from(r: &AnyRow) -> Result<Job, sqlx::Error> {
         error_code: r.try_get("error_code")?,
         error_message: r.try_get("error_message")?,
         audit_seq: r.try_get("audit_seq")?,
+        input_range: range(r.try_get("input_offset")?, r.try_get("input_len")?),
+        output_range: range(r.try_get("output_offset")?, r.try_get("output_len")?),
     })
 }
 
+fn range(offset: Option<i64>, len: Option<i64>) -> Option<(i64, i64)> {
+    offset.zip(len)
+}
+
 const JOB_COLUMNS: &str = "id, batch_id, idx, name, input_sha256, state, attempts, lease_token, \
-     output_path, output_sha256, error_code, error_message, audit_seq";
+     output_path, output_sha256, error_code, error_message, audit_seq, input_offset, input_len, \
+     output_offset, output_len";
+
+/// Columns added after the first schema (decision 0035: packed inputs and outputs), added in
+/// place to older databases; NULL in their existing rows, which keep their one-file layout.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("jobs", "input_offset", "BIGINT"),
+    ("jobs", "input_len", "BIGINT"),
+    ("jobs", "output_offset", "BIGINT"),
+    ("jobs", "output_len", "BIGINT"),
+];
 
 fn record_from(r: &AnyRow) -> Result<Record, sqlx::Error> {
     Ok(Record {
@@ -431,6 +456,21 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
             }
+            for (table, column, ty) in ADDED_COLUMNS {
+                // Both databases: probing the column is portable, `ADD COLUMN IF NOT EXISTS`
+                // is not (SQLite lacks it). Under the advisory lock on PostgreSQL.
+                let probe = format!("SELECT {column} FROM {table} LIMIT 0");
+                if sqlx::query(sqlx::AssertSqlSafe(probe))
+                    .execute(&mut *conn)
+                    .await
+                    .is_err()
+                {
+                    let add = format!("ALTER TABLE {table} ADD COLUMN {column} {ty}");
+                    sqlx::query(sqlx::AssertSqlSafe(add))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
             let triggers = match self.backend {
                 Backend::Sqlite => SQLITE_TRIGGERS,
                 Backend::Postgres => PG_TRIGGERS,
@@ -487,20 +527,27 @@ impl Store {
                     JobOutcome::Done {
                         output_path,
                         output_sha256,
+                        output_range,
                     } => sqlx::query(
                         "UPDATE jobs SET state = 'done', output_path = $1, output_sha256 = $2, \
-                         audit_seq = $3, lease_token = NULL, lease_until = $4 \
-                         WHERE id = $5 AND lease_token = $6 AND state = 'running'",
+                         output_offset = $3, output_len = $4, \
+                         audit_seq = $5, lease_token = NULL, lease_until = $6 \
+                         WHERE id = $7 AND lease_token = $8 AND state = 'running'",
                     )
                     .bind(output_path.clone())
-                    .bind(output_sha256.clone()),
+                    .bind(output_sha256.clone())
+                    .bind(output_range.map(|r| r.0))
+                    .bind(output_range.map(|r| r.1)),
                     JobOutcome::Failed { code, message } => sqlx::query(
                         "UPDATE jobs SET state = 'failed', error_code = $1, error_message = $2, \
-                         audit_seq = $3, lease_token = NULL, lease_until = $4 \
-                         WHERE id = $5 AND lease_token = $6 AND state = 'running'",
+                         output_offset = $3, output_len = $4, \
+                         audit_seq = $5, lease_token = NULL, lease_until = $6 \
+                         WHERE id = $7 AND lease_token = $8 AND state = 'running'",
                     )
                     .bind(code.clone())
-                    .bind(message.clone()),
+                    .bind(message.clone())
+                    .bind(None::<i64>)
+                    .bind(None::<i64>),
                 };
                 let r = q
                     .bind(seq)
@@ -630,21 +677,23 @@ impl Store {
         for chunk in jobs.chunks(500) {
             let mut sql = String::from(
                 "INSERT INTO jobs (id, batch_id, idx, name, input_sha256, state, lease_until, \
-                 attempts, created_at) VALUES ",
+                 attempts, created_at, input_offset, input_len) VALUES ",
             );
             for (i, _) in chunk.iter().enumerate() {
-                let p = i * 6;
+                let p = i * 8;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, 'queued', 0, 0, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, 'queued', 0, 0, ${}, ${}, ${})",
                     p + 1,
                     p + 2,
                     p + 3,
                     p + 4,
                     p + 5,
-                    p + 6
+                    p + 6,
+                    p + 7,
+                    p + 8
                 ));
             }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -655,7 +704,9 @@ impl Store {
                     .bind(j.idx)
                     .bind(j.name.clone())
                     .bind(j.input_sha256.clone())
-                    .bind(b.created_at);
+                    .bind(b.created_at)
+                    .bind(j.input_range.map(|r| r.0))
+                    .bind(j.input_range.map(|r| r.1));
             }
             q.execute(&mut *tx).await?;
         }
@@ -788,6 +839,24 @@ impl Store {
         .bind(token.to_owned())
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Gives back jobs claimed under `token` and not started (a worker stopping with a group
+    /// claimed ahead): queued again, the claim's attempt not counted.
+    pub async fn unclaim(&self, job_ids: &[String], token: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in job_ids {
+            sqlx::query(
+                "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = 0, \
+                 attempts = attempts - 1 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            )
+            .bind(id.clone())
+            .bind(token.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! exactly-once). Also the retention task and the HTTP client for the TSA and callbacks.
 
 use crate::audit::Entry;
+use crate::pack::PackWriter;
 use crate::signing::{self, SignParams};
 use crate::store::{Commit, Committed, Job, JobOutcome};
 use crate::AppState;
@@ -27,12 +28,19 @@ pub async fn run(state: Arc<AppState>) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut batches: HashMap<String, (SignParams, String)> = HashMap::new();
     let mut committing: Option<tokio::task::JoinHandle<()>> = None;
+    // The next group, claimed while the current one is signed, so the signing threads do not
+    // wait for the database (claim, and the previous group's commit) between groups.
+    let mut next: Option<tokio::task::JoinHandle<Claimed>> = None;
     loop {
         if state.is_stopping() {
             break;
         }
-        let l = &state.config.limits;
-        let claimed = state.store.claim(l.worker_claim, l.lease_secs).await;
+        let claimed = match next.take() {
+            Some(h) => h
+                .await
+                .unwrap_or_else(|e| Err(sqlx::Error::Io(std::io::Error::other(e)).into())),
+            None => claim(&state).await,
+        };
         let (token, jobs) = match claimed {
             Ok(x) => x,
             Err(e) => {
@@ -53,6 +61,10 @@ pub async fn run(state: Arc<AppState>) {
             }
             continue;
         }
+        next = Some(tokio::spawn({
+            let st = state.clone();
+            async move { claim(&st).await }
+        }));
         let group = match sign_group(&state, &token, jobs, &mut batches, threads).await {
             Ok(g) => g,
             Err(e) => {
@@ -76,6 +88,22 @@ pub async fn run(state: Arc<AppState>) {
     if let Some(h) = committing.take() {
         let _ = h.await;
     }
+    // A group claimed ahead and not started goes back to the queue as it was.
+    if let Some(h) = next.take() {
+        if let Ok(Ok((token, jobs))) = h.await {
+            let ids: Vec<String> = jobs.into_iter().map(|j| j.id).collect();
+            if let Err(e) = state.store.unclaim(&ids, &token).await {
+                tracing::warn!("cannot give back claimed documents (they are taken over when their lease ends): {e}");
+            }
+        }
+    }
+}
+
+type Claimed = Result<(String, Vec<Job>), crate::store::StoreError>;
+
+async fn claim(state: &AppState) -> Claimed {
+    let l = &state.config.limits;
+    state.store.claim(l.worker_claim, l.lease_secs).await
 }
 
 struct Signed {
@@ -85,8 +113,9 @@ struct Signed {
 
 /// What became of a claimed document.
 enum Work {
-    /// Signed: (relative output path, SHA-256, certificate serial).
-    Signed(String, String, String),
+    /// Signed: (relative output path, SHA-256, certificate serial, the range inside the path
+    /// when it is the group's pack).
+    Signed(String, String, String, Option<(i64, i64)>),
     /// Prepared for a remote key, to be parked while the person approves.
     Prepared(crate::remote::Prepared),
 }
@@ -99,6 +128,8 @@ struct Group {
     touched: std::collections::BTreeSet<String>,
     /// Documents of remote keys, prepared (decision 0022).
     parked: Vec<(Job, crate::remote::Prepared)>,
+    /// The group's output packs, one per batch (decision 0035).
+    packs: Vec<Arc<PackWriter>>,
 }
 
 async fn sign_group(
@@ -121,6 +152,13 @@ async fn sign_group(
             }
         }
     }
+    let packs: HashMap<String, Arc<PackWriter>> = jobs
+        .iter()
+        .map(|j| {
+            let w = PackWriter::new(&state.blobs, &j.batch_id, token);
+            (j.batch_id.clone(), Arc::new(w))
+        })
+        .collect();
     // Sign on blocking threads, `threads` documents at a time.
     let mut done: Vec<Signed> = Vec::with_capacity(jobs.len());
     let mut set = tokio::task::JoinSet::new();
@@ -131,6 +169,7 @@ async fn sign_group(
             let st = state.clone();
             let params = batches.get(&job.batch_id).map(|(p, _)| p.clone());
             let token = token.to_owned();
+            let pack = packs.get(&job.batch_id).cloned();
             let max = st.config.limits.max_attempts;
             set.spawn_blocking(move || {
                 // A document that was claimed too often (its signing kept killing the worker)
@@ -141,7 +180,7 @@ async fn sign_group(
                         "signing this document failed repeatedly; it was given up",
                     ))
                 } else {
-                    sign_job(&st, &job, params.as_ref(), &token)
+                    sign_job(&st, &job, params.as_ref(), &token, pack.as_deref())
                 };
                 Signed { job, result }
             });
@@ -185,7 +224,7 @@ async fn sign_group(
         };
         match &s.result {
             Ok(Work::Prepared(_)) => {}
-            Ok(Work::Signed(path, sha, serial)) => commits.push(Commit {
+            Ok(Work::Signed(path, sha, serial, range)) => commits.push(Commit {
                 entry: entry("sign", serial, "signed"),
                 job: Some((
                     s.job.id.clone(),
@@ -193,6 +232,7 @@ async fn sign_group(
                     JobOutcome::Done {
                         output_path: path.clone(),
                         output_sha256: sha.clone(),
+                        output_range: *range,
                     },
                 )),
             }),
@@ -218,6 +258,7 @@ async fn sign_group(
         retry,
         touched,
         parked,
+        packs: packs.into_values().collect(),
     })
 }
 
@@ -236,20 +277,43 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
         mut retry,
         touched,
         mut parked,
+        packs,
     } = group;
+    // Outputs in files of their own (documents that needed files: layouts, XML, ...).
     let outputs: Vec<String> = commits
         .iter()
         .filter_map(|c| match &c.job {
-            Some((_, _, JobOutcome::Done { output_path, .. })) => Some(output_path.clone()),
+            Some((
+                _,
+                _,
+                JobOutcome::Done {
+                    output_path,
+                    output_range: None,
+                    ..
+                },
+            )) => Some(output_path.clone()),
             _ => None,
         })
         .collect();
-    if !outputs.is_empty() || !parked.is_empty() {
+    let packs: Vec<Arc<PackWriter>> = packs.into_iter().filter(|p| p.is_used()).collect();
+    if !outputs.is_empty() || !parked.is_empty() || !packs.is_empty() {
         let blobs = state.blobs.clone();
-        let synced = tokio::task::spawn_blocking(move || sync_outputs(&blobs))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r);
+        // Packs alone: an fsync of each and of its directory. Files of their own (and parked
+        // documents): one syncfs for all of them, as before (decision 0021).
+        let whole_fs = !outputs.is_empty() || !parked.is_empty();
+        let to_sync = packs.clone();
+        let synced = tokio::task::spawn_blocking(move || {
+            for p in &to_sync {
+                p.sync()?;
+            }
+            if whole_fs {
+                sync_outputs(&blobs)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
         if let Err(e) = synced {
             // Nothing may reference an output that is not known durable: give the signed
             // documents back (they are signed again later into new files) and drop the files.
@@ -264,6 +328,9 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
             for o in &outputs {
                 let _ = std::fs::remove_file(state.blobs.join(o));
             }
+            for p in &packs {
+                p.remove();
+            }
             for (job, p) in parked.drain(..) {
                 let _ = p.pending.abort();
                 retry.push(job.id);
@@ -277,10 +344,21 @@ async fn finish_group(state: &Arc<AppState>, group: Group) -> Result<(), crate::
     }
     let results = state.store.commit(&commits).await?;
     for (c, r) in commits.iter().zip(&results) {
-        if let (Committed::LeaseLost, Some((_, _, JobOutcome::Done { output_path, .. }))) =
-            (r, &c.job)
+        if let (
+            Committed::LeaseLost,
+            Some((
+                _,
+                _,
+                JobOutcome::Done {
+                    output_path,
+                    output_range: None,
+                    ..
+                },
+            )),
+        ) = (r, &c.job)
         {
-            // Another worker took the job over; its output is the one recorded.
+            // Another worker took the job over; its output is the one recorded. (An output in
+            // a pack stays as unreferenced bytes beside the others until the batch expires.)
             let _ = std::fs::remove_file(state.blobs.join(output_path));
         }
         if let (Committed::Recorded(_), Some((_, _, o))) = (r, &c.job) {
@@ -320,6 +398,7 @@ fn sign_job(
     job: &Job,
     params: Option<&SignParams>,
     token: &str,
+    pack: Option<&PackWriter>,
 ) -> Result<Work, crate::error::ApiError> {
     let params = params.ok_or_else(crate::error::ApiError::internal)?;
     let key = state.keys.get(&params.key).ok_or_else(|| {
@@ -331,11 +410,45 @@ fn sign_job(
     if key.remote.is_some() {
         return crate::remote::prepare_job(state, key, job, params, token).map(Work::Prepared);
     }
-    let input = state
-        .blobs
-        .join("in")
-        .join(&job.batch_id)
-        .join(format!("{}.pdf", job.id));
+    let internal = |what: &str, p: &std::path::Path, e: std::io::Error| {
+        tracing::error!("cannot {what} {}: {e}", p.display());
+        crate::error::ApiError::internal()
+    };
+    // Small PDFs whose options do not need the document: read once, signed in memory, appended
+    // to the group's pack (decision 0035).
+    let data = match (pack, job.input_range) {
+        (Some(_), Some((off, len))) if len as u64 <= pki_core::pdf::sign::IN_MEMORY_MAX => {
+            let path = state.blobs.join(crate::pack::inputs_rel(&job.batch_id));
+            // Room for the incremental update and /Contents, so appending them does not copy.
+            let spare = 64 * 1024;
+            Some(
+                crate::pack::read_range(&path, off as u64, len as u64, spare)
+                    .map_err(|e| internal("read", &path, e))?,
+            )
+        }
+        _ => None,
+    };
+    let ctx = context(state);
+    if let (Some(pack), Some(data)) = (pack, data) {
+        if let Ok((bytes, outcome)) =
+            signing::sign_pdf_bytes(key, params, data, &ctx, &state.signers)?
+        {
+            let sha = hex::encode(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                &bytes,
+            ));
+            let range = pack
+                .append(&bytes)
+                .map_err(|e| internal("write", &state.blobs.join(pack.rel()), e))?;
+            return Ok(Work::Signed(
+                pack.rel().to_owned(),
+                sha,
+                outcome.cert_serial,
+                Some(range),
+            ));
+        }
+    }
+    let (input, _temp) = input_file(state, job, token)?;
     let rel = format!("out/{}/{}-{}.pdf", job.batch_id, job.id, token);
     let output = state.blobs.join(&rel);
     if let Some(d) = output.parent() {
@@ -344,12 +457,60 @@ fn sign_job(
             crate::error::ApiError::internal()
         })?;
     }
-    let outcome = signing::sign_document(key, params, &input, &output, &context(state))?;
-    let sha = sha256_file(&output).map_err(|e| {
-        tracing::error!("cannot read {}: {e}", output.display());
+    let outcome = signing::sign_document(key, params, &input, &output, &ctx)?;
+    let sha = sha256_file(&output).map_err(|e| internal("read", &output, e))?;
+    Ok(Work::Signed(rel, sha, outcome.cert_serial, None))
+}
+
+/// A file removed when dropped.
+pub(crate) struct TempInput(std::path::PathBuf);
+
+impl Drop for TempInput {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The path of a job's input for the paths that read a file: its own file when the batch was
+/// uploaded before packing; otherwise a temporary copy of its range of the pack (removed when
+/// the returned guard is dropped).
+pub(crate) fn input_file(
+    state: &AppState,
+    job: &Job,
+    token: &str,
+) -> Result<(std::path::PathBuf, Option<TempInput>), crate::error::ApiError> {
+    let Some((off, len)) = job.input_range else {
+        let own = state
+            .blobs
+            .join("in")
+            .join(&job.batch_id)
+            .join(format!("{}.pdf", job.id));
+        return Ok((own, None));
+    };
+    let pack = state.blobs.join(crate::pack::inputs_rel(&job.batch_id));
+    let tmp = state
+        .blobs
+        .join("tmp")
+        .join(format!("{}-{token}.in", job.id));
+    let copied = (|| {
+        use std::io::{Read, Seek};
+        let mut from = std::fs::File::open(&pack)?;
+        from.seek(std::io::SeekFrom::Start(off as u64))?;
+        let mut to = std::fs::File::create(&tmp)?;
+        let n = std::io::copy(&mut from.take(len as u64), &mut to)?;
+        if n != len as u64 {
+            return Err(std::io::Error::other(
+                "the pack is shorter than its index says",
+            ));
+        }
+        Ok(())
+    })();
+    let guard = TempInput(tmp.clone());
+    copied.map_err(|e: std::io::Error| {
+        tracing::error!("cannot copy {} of {}: {e}", job.id, pack.display());
         crate::error::ApiError::internal()
     })?;
-    Ok(Work::Signed(rel, sha, outcome.cert_serial))
+    Ok((tmp, Some(guard)))
 }
 
 pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {

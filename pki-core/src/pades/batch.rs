@@ -142,3 +142,59 @@ impl BatchSigner {
         Ok(signed)
     }
 }
+
+impl BatchSigner {
+    /// Whether this setup signs documents with `opts` (same hash, PSS choice, sub-filter,
+    /// signing time and time-stamp choice), so a caller can keep one per key and rebuild it
+    /// when they change.
+    pub fn made_for(&self, opts: &PadesOptions) -> bool {
+        self.fits(opts)
+    }
+
+    /// Signs the PDF `data` (the whole document, read by the caller) in memory and returns the
+    /// signed document's bytes, as [`Self::sign_pdf`] would have written them. `Ok(None)`: this
+    /// setup does not sign these options in memory (B-LT/B-LTA, or options other than those it
+    /// was made for); use [`Self::sign_pdf`] with a file. Give `data` spare capacity of about
+    /// twice [`Self::contents_size`] to spare a reallocation.
+    pub fn sign_pdf_bytes(
+        &self,
+        signer: &dyn Signer,
+        data: Vec<u8>,
+        opts: &PadesOptions,
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<Option<(Vec<u8>, Signed)>, PadesError> {
+        if matches!(opts.level, Level::BLT | Level::BLTA) || !self.fits(opts) {
+            return Ok(None);
+        }
+        let tsa = match (opts.level.has_timestamp(), opts.tsa_url.as_deref()) {
+            (false, _) => None,
+            (true, Some(url)) => Some((url, fetcher.ok_or(PadesError::TsaRequired)?)),
+            (true, None) => return Err(PadesError::TsaRequired),
+        };
+        let pdf_opts = signature_options(opts, self.reserve);
+        let prepared = pdfsign::prepare_in_memory(data, &pdf_opts)?;
+        let alg = self.template.algorithm();
+        let tbs = self.template.to_be_signed(&prepared.digest)?;
+        let signature = signer.sign(alg, &tbs)?;
+        let mut cms = self.template.finish(&prepared.digest, &signature)?;
+        let mut timestamp_time = None;
+        if let Some((url, fetcher)) = tsa {
+            let (with_ts, gen_time, _) = timestamp_signature(&cms, self.hash, url, fetcher)?;
+            cms = with_ts;
+            timestamp_time = Some(gen_time);
+        }
+        let signed = Signed {
+            field_name: prepared.field_name.clone(),
+            level: if timestamp_time.is_some() {
+                Level::BT
+            } else {
+                Level::BB
+            },
+            algorithm: alg,
+            byte_range: prepared.byte_range,
+            timestamp_time,
+            doc_timestamp_time: None,
+        };
+        Ok(Some((prepared.into_signed_bytes(&cms)?, signed)))
+    }
+}

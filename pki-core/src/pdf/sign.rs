@@ -737,6 +737,24 @@ impl PreparedInMemory {
         self.capacity
     }
 
+    /// Puts `cms_der` into `/Contents` and returns the signed document's bytes (for a caller
+    /// that stores or sends them itself, e.g. a service packing many outputs into one file).
+    pub fn into_signed_bytes(mut self, cms_der: &[u8]) -> Result<Vec<u8>, SignError> {
+        if cms_der.len() > self.capacity {
+            return Err(SignError::ContentsTooSmall {
+                needed: cms_der.len(),
+                reserved: self.capacity,
+            });
+        }
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let slot = &mut self.data[self.contents_at..self.contents_at + 2 * cms_der.len()];
+        for (pair, b) in slot.chunks_exact_mut(2).zip(cms_der) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 15)];
+        }
+        Ok(self.data)
+    }
+
     /// Puts `cms_der` into `/Contents` and writes the document to `output` atomically (a
     /// temporary file beside it, renamed; `sync`: forced to disk first).
     pub fn write(mut self, cms_der: &[u8], output: &Path, sync: bool) -> Result<(), SignError> {

@@ -320,9 +320,11 @@ impl Store {
         for item in items {
             if let Some((job_id, _, outcome)) = &item.job {
                 let q = match outcome {
+                    // Remote documents are finished one file each (no range).
                     JobOutcome::Done {
                         output_path,
                         output_sha256,
+                        ..
                     } => sqlx::query(
                         "UPDATE jobs SET state = 'done', output_path = $1, output_sha256 = $2, \
                          audit_seq = $3, lease_token = NULL, lease_until = $4 \
@@ -389,6 +391,8 @@ mod tests {
             error_code: None,
             error_message: None,
             audit_seq: None,
+            input_range: None,
+            output_range: None,
         }
     }
 
@@ -411,6 +415,7 @@ mod tests {
                 JobOutcome::Done {
                     output_path: format!("out/b1/{id}.pdf"),
                     output_sha256: "11".repeat(32),
+                    output_range: None,
                 },
             )),
         }
