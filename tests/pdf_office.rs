@@ -6,10 +6,6 @@
 //! --anchor NAME` must put the signature over the name where poppler's `pdftotext -bbox` sees
 //! it, with the name in a paragraph and in the right-hand cell of the usual two-column
 //! signature table; pdfsig, pyHanko and qpdf accept the outputs.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a failure should panic with its message"
-)]
 
 use interop_tests::remote::{fixture_pki, pdfsig_ok, pyhanko_ok};
 use interop_tests::{pki, require_tool, run, text};
