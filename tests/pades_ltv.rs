@@ -390,3 +390,55 @@ fn extend_adds_signer_and_tsa_data_and_restamps_only_if_needed() {
         assert_eq!(v["signatures"][0]["revocation"]["embedded"], true, "{v}");
     }
 }
+
+/// A signer whose revocation sources no longer answer does not stop the re-stamp: `pki extend`
+/// warns, naming the signature, adds the document time-stamp, and the signature stays intact.
+#[test]
+fn extend_warns_when_a_signers_data_cannot_be_gathered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(
+        &input,
+        pki_core::pdf::sample::one_page(&["Cong van so 15/UBND-VP"]),
+    )
+    .unwrap();
+    let bt = tmp.path().join("bt.pdf");
+    let o = sign(&p, &input, &bt, "B-T");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    p.stop_ocsp();
+    p.stop_crl();
+    let out = tmp.path().join("out.pdf");
+    let o = run(Command::new(pki_bin())
+        .arg("extend")
+        .arg(&bt)
+        .arg("-o")
+        .arg(&out)
+        .args(["--tsa", &p.tsa.url])
+        .env("PKI_HTTP_TIMEOUT", "3")
+        .env("LANG", "C"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let log = text(&o);
+    assert!(
+        log.contains("warning: Signature1: the signer's validation data could not be gathered"),
+        "{log}"
+    );
+    assert!(log.contains("0 signer(s)"), "{log}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.starts_with(&std::fs::read(&bt).unwrap()));
+    if let Some(pdfsig) = require_tool("pdfsig") {
+        let log = text(&run(Command::new(pdfsig).arg(&out)));
+        assert!(log.contains("Signature is Valid"), "{log}");
+    }
+    let o = run(Command::new(pki_bin())
+        .args(["verify", "--offline", "--format", "json", "--trust"])
+        .arg(p.dir.join("root.pem"))
+        .arg(&out));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sigs = v["signatures"].as_array().unwrap();
+    assert!(
+        sigs.iter().any(|s| s["kind"] == "document-timestamp"),
+        "{v}"
+    );
+    assert_eq!(sigs[0]["integrity"], true, "{v}");
+}
