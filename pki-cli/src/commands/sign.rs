@@ -262,7 +262,12 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
             })
             .collect();
         for w in workers {
-            let _ = w.join();
+            // A worker that panicked leaves its document unsigned: count the run as failed.
+            if w.join().is_err() {
+                if let Ok(mut f) = failed.lock() {
+                    f.push(PathBuf::from("(a worker stopped unexpectedly)"));
+                }
+            }
         }
         done.store(true, Ordering::Release);
         syncer.thread().unpark();
