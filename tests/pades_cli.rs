@@ -221,4 +221,40 @@ fn a_batch_signs_a_directory_of_pdf_and_xml_with_one_key_opening() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("never modified"), "{}", text(&o));
+    // A directory signed into itself, or into a link to itself, is refused before anything is
+    // written: each output would replace its input.
+    let link = dir.path().join("inbox-link");
+    std::os::unix::fs::symlink(&inbox, &link).unwrap();
+    let before = std::fs::read(inbox.join("cv-1.pdf")).unwrap();
+    for out_dir in [&inbox, &link] {
+        let o = pki(&[
+            "sign",
+            inbox.to_str().unwrap(),
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+            "--key",
+            &f("agency.key.pem"),
+            "--cert",
+            &f("agency.chain.pem"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("never modified"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read(inbox.join("cv-1.pdf")).unwrap(), before);
+    // An input that is a link to a file in the output directory is checked in full too.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(outbox.join("cv-1.pdf"), elsewhere.join("cv-1.pdf")).unwrap();
+    let o = pki(&[
+        "sign",
+        elsewhere.to_str().unwrap(),
+        "--out-dir",
+        outbox.to_str().unwrap(),
+        "--key",
+        &f("agency.key.pem"),
+        "--cert",
+        &f("agency.chain.pem"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("never modified"), "{}", text(&o));
 }

@@ -245,7 +245,11 @@ fn b_lta_extended_with_a_second_document_timestamp() {
     };
     let o = extend(&lta, &ext);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("1 earlier time-stamp"), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 document time-stamp(s), 1 signature time-stamp(s), 0 signer(s)"),
+        "{}",
+        text(&o)
+    );
     let out = std::fs::read(&ext).unwrap();
     assert!(out.starts_with(&signed), "an earlier byte changed");
     assert_eq!(std::fs::read(&lta).unwrap(), signed, "the input changed");
@@ -297,4 +301,144 @@ fn b_lta_extended_with_a_second_document_timestamp() {
         assert_eq!(log.matches(":VALID").count(), 3, "{log}");
         assert!(!log.contains("INVALID"), "{log}");
     }
+}
+
+/// `pki extend` on a B-T file (no DSS yet, as other tools and our B-T leave it): the signer's
+/// path and revocation data and its signature time-stamp's TSA data go into the DSS with the
+/// document time-stamp, so a validator with the DSS as its only source (pyHanko, hard failure;
+/// it refuses the B-T input) accepts it after every server is stopped. `--if-needed` then finds
+/// nothing to do (exit 0, no output), unless the margin reaches the TSA certificate's expiry.
+#[test]
+fn extend_adds_signer_and_tsa_data_and_restamps_only_if_needed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(
+        &input,
+        pki_core::pdf::sample::one_page(&["Cong van so 14/UBND-VP"]),
+    )
+    .unwrap();
+    let bt = tmp.path().join("bt.pdf");
+    let o = sign(&p, &input, &bt, "B-T");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let extend = |input: &Path, output: &Path, extra: &[&str]| {
+        run(Command::new(pki_bin())
+            .arg("extend")
+            .arg(input)
+            .arg("-o")
+            .arg(output)
+            .args(["--tsa", &p.tsa.url])
+            .args(extra)
+            .env("PKI_HTTP_TIMEOUT", "3")
+            .env("LANG", "C"))
+    };
+    let lta = tmp.path().join("lta.pdf");
+    let o = extend(&bt, &lta, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 document time-stamp(s), 1 signature time-stamp(s), 1 signer(s)"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    let (certs, ocsps, _, vri) = dss_counts(&lta);
+    assert!(
+        certs >= 3 && ocsps >= 2 && vri >= 1,
+        "{certs} {ocsps} {vri}"
+    );
+    assert!(std::fs::read(&lta)
+        .unwrap()
+        .starts_with(&std::fs::read(&bt).unwrap()));
+
+    // Just extended: the new time-stamp's TSA certificate is far from expiry.
+    let again = tmp.path().join("again.pdf");
+    let o = extend(&lta, &again, &["--if-needed"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("needs no extension"), "{}", text(&o));
+    assert!(text(&o).contains("was not written"), "{}", text(&o));
+    assert!(!again.exists());
+    // A margin that reaches past the TSA certificate's expiry makes it due.
+    let o = extend(&lta, &again, &["--if-needed", "--margin", "100000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("extended:"), "{}", text(&o));
+    assert!(again.exists());
+    // --margin alone is a usage error (it means nothing without --if-needed).
+    let o = extend(&lta, &tmp.path().join("x.pdf"), &["--margin", "5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    let root = p.dir.join("root.pem");
+    drop(p);
+    if let Some(log) = pyhanko_lt(&bt, &root) {
+        assert!(log.contains("Signature1:INVALID"), "the B-T control: {log}");
+    }
+    for file in [&lta, &again] {
+        if let Some(log) = pyhanko_lt(file, &root) {
+            assert!(log.contains("Signature1:VALID"), "{log}");
+            assert!(!log.contains("INVALID"), "{log}");
+        }
+        if let Some(pdfsig) = require_tool("pdfsig") {
+            let log = text(&run(Command::new(pdfsig).arg(file)));
+            assert!(log.contains("Signature is Valid"), "{log}");
+        }
+        let o = run(Command::new(pki_bin())
+            .args(["verify", "--offline", "--format", "json", "--trust"])
+            .arg(&root)
+            .arg(file));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["signatures"][0]["level"], "PAdES-B-LTA", "{v}");
+        assert_eq!(v["signatures"][0]["revocation"]["embedded"], true, "{v}");
+    }
+}
+
+/// A signer whose revocation sources no longer answer does not stop the re-stamp: `pki extend`
+/// warns, naming the signature, adds the document time-stamp, and the signature stays intact.
+#[test]
+fn extend_warns_when_a_signers_data_cannot_be_gathered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(
+        &input,
+        pki_core::pdf::sample::one_page(&["Cong van so 15/UBND-VP"]),
+    )
+    .unwrap();
+    let bt = tmp.path().join("bt.pdf");
+    let o = sign(&p, &input, &bt, "B-T");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    p.stop_ocsp();
+    p.stop_crl();
+    let out = tmp.path().join("out.pdf");
+    let o = run(Command::new(pki_bin())
+        .arg("extend")
+        .arg(&bt)
+        .arg("-o")
+        .arg(&out)
+        .args(["--tsa", &p.tsa.url])
+        .env("PKI_HTTP_TIMEOUT", "3")
+        .env("LANG", "C"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let log = text(&o);
+    assert!(
+        log.contains("warning: Signature1: the signer's validation data could not be gathered"),
+        "{log}"
+    );
+    assert!(log.contains("0 signer(s)"), "{log}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.starts_with(&std::fs::read(&bt).unwrap()));
+    if let Some(pdfsig) = require_tool("pdfsig") {
+        let log = text(&run(Command::new(pdfsig).arg(&out)));
+        assert!(log.contains("Signature is Valid"), "{log}");
+    }
+    let o = run(Command::new(pki_bin())
+        .args(["verify", "--offline", "--format", "json", "--trust"])
+        .arg(p.dir.join("root.pem"))
+        .arg(&out));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sigs = v["signatures"].as_array().unwrap();
+    assert!(
+        sigs.iter().any(|s| s["kind"] == "document-timestamp"),
+        "{v}"
+    );
+    assert_eq!(sigs[0]["integrity"], true, "{v}");
 }

@@ -83,6 +83,16 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     fn probe(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// Whether every signature [`Signer::sign`] returns for `alg` was already checked with the
+    /// public key by the implementation itself, so that a caller need not verify it again before
+    /// writing it out. aws-lc's RSA private operation checks its result with the public
+    /// exponent (against fault attacks) and fails rather than return a wrong value; PKCS#11
+    /// tokens and remote services promise nothing of the kind.
+    fn verifies_own_signatures(&self, alg: SignatureAlgorithm) -> bool {
+        let _ = alg;
+        false
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
@@ -117,6 +127,9 @@ impl<T: Signer + ?Sized> Signer for std::sync::Arc<T> {
     fn probe(&self) -> Result<(), Error> {
         (**self).probe()
     }
+    fn verifies_own_signatures(&self, alg: SignatureAlgorithm) -> bool {
+        (**self).verifies_own_signatures(alg)
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for Box<T> {
@@ -150,5 +163,8 @@ impl<T: Signer + ?Sized> Signer for Box<T> {
     }
     fn probe(&self) -> Result<(), Error> {
         (**self).probe()
+    }
+    fn verifies_own_signatures(&self, alg: SignatureAlgorithm) -> bool {
+        (**self).verifies_own_signatures(alg)
     }
 }

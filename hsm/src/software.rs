@@ -284,6 +284,20 @@ impl Signer for SoftwareKey {
     fn certificates(&self) -> Vec<Vec<u8>> {
         self.certs.clone()
     }
+
+    /// RSA: aws-lc's private operation (`rsa_default_private_transform`) raises its result to
+    /// the public exponent and compares it with the padded input before returning it (Boneh,
+    /// DeMillo and Lipton's fault check), so a signature it returns verifies with this key's
+    /// public key. ECDSA and Ed25519 have no such check.
+    fn verifies_own_signatures(&self, alg: SignatureAlgorithm) -> bool {
+        matches!(
+            (&self.inner, alg),
+            (
+                Inner::Rsa(_),
+                SignatureAlgorithm::RsaPkcs1(_) | SignatureAlgorithm::RsaPss(_)
+            )
+        )
+    }
 }
 
 #[cfg(test)]

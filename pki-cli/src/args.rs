@@ -85,4 +85,17 @@ pub struct ExtendArgs {
     /// Certificates (PEM) that help complete the TSAs' paths (their CAs and roots).
     #[arg(long, value_name = "PEM")]
     pub cert: Vec<std::path::PathBuf>,
+    /// Re-stamp only when needed: the file has no document time-stamp yet, the newest one's
+    /// TSA certificate expires within --margin days, or it uses SHA-1. When nothing is needed
+    /// the command says so, exits 0 and writes no output.
+    #[arg(long)]
+    pub if_needed: bool,
+    /// With --if-needed: how many days before the TSA certificate expires a re-stamp is due.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 90,
+        requires = "if_needed"
+    )]
+    pub margin: u32,
 }

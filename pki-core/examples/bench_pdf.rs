@@ -5,7 +5,12 @@
 //! bench_pdf generate /tmp/big.pdf 500000000   # a 2-page PDF padded with one large stream
 //! bench_pdf sign /tmp/big.pdf /tmp/big-signed.pdf
 //! bench_pdf one-page-files DIR 1000           # DIR/doc-0001.pdf ... one-page documents
+//! bench_pdf rsa-speed KEY.pem SECONDS THREADS  # raw signatures/s of the key, as `pki` signs
 //! ```
+//!
+//! `rsa-speed` signs a 32-byte message with `hsm::SoftwareKey` (aws-lc-rs, the path `pki sign`
+//! takes) on THREADS threads for SECONDS and prints `signatures_per_cpu_second
+//! signatures_per_wall_second`, the figures `openssl speed [-elapsed] rsa2048` gives.
 //!
 //! `sign` prints `prepare_s finish_s total_s peak_rss_kib` on one line. The CMS written is a
 //! dummy of 4 KiB: only the PDF work is measured.
@@ -50,11 +55,53 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
+        Some("rsa-speed") if args.len() == 5 => {
+            rsa_speed(Path::new(&args[2]), args[3].parse()?, args[4].parse()?)
+        }
         _ => Err(
-            "usage: bench_pdf generate OUT BYTES | bench_pdf sign IN OUT | bench_pdf one-page-files DIR N"
+            "usage: bench_pdf generate OUT BYTES | bench_pdf sign IN OUT | bench_pdf one-page-files DIR N | bench_pdf rsa-speed KEY SECONDS THREADS"
                 .into(),
         ),
     }
+}
+
+/// Raw signing rate of a software key through `hsm::Signer::sign` (per CPU second and per wall
+/// second, over all threads).
+fn rsa_speed(key: &Path, seconds: f64, threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use hsm::Signer;
+    let k = hsm::SoftwareKey::from_pem(&std::fs::read_to_string(key)?, "key")?;
+    let alg = hsm::SignatureAlgorithm::RsaPkcs1(hsm::HashAlgorithm::Sha256);
+    let cpu0 = cpu_seconds().unwrap_or(0.0);
+    let t0 = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0u64;
+                    while t0.elapsed().as_secs_f64() < seconds {
+                        if k.sign(alg, &[7u8; 32]).is_ok() {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().unwrap_or(0.0) - cpu0;
+    println!("{:.0} {:.0}", total as f64 / cpu, total as f64 / wall);
+    Ok(())
+}
+
+/// User + system CPU seconds of this process so far (/proc/self/stat, in clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// The process's peak resident set (VmHWM), in KiB.

@@ -203,11 +203,31 @@ pub fn sign_file(
     now: time::OffsetDateTime,
     run: &PdfRun,
 ) -> Result<String, CliError> {
+    sign_file_data(a, input, None, output, signer, chain, now, run)
+}
+
+/// [`sign_file`] of a document already read whole (`data`, from
+/// `pki_core::pdf::sign::read_small`), so a batch reads each small document once.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "sign_file's arguments and the bytes"
+)]
+pub fn sign_file_data(
+    a: &SignArgs,
+    input: &std::path::Path,
+    data: Option<Vec<u8>>,
+    output: &std::path::Path,
+    signer: &dyn hsm::Signer,
+    chain: &[pki_core::cert::Certificate],
+    now: time::OffsetDateTime,
+    run: &PdfRun,
+) -> Result<String, CliError> {
     let o = pades_options(a, input, now, run)?;
     let fetcher = Some(&run.fetcher as &dyn pki_core::fetch::Fetcher);
-    let signed = match &run.batch {
-        Some(b) => b.sign_pdf(signer, input, output, &o, fetcher),
-        None => pades::sign_pdf(input, output, signer, chain, &o, fetcher),
+    let signed = match (&run.batch, data) {
+        (Some(b), Some(data)) => b.sign_pdf_data(signer, input, data, output, &o, fetcher),
+        (Some(b), None) => b.sign_pdf(signer, input, output, &o, fetcher),
+        (None, _) => pades::sign_pdf(input, output, signer, chain, &o, fetcher),
     }
     .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
     Ok(describe(&signed))
@@ -291,7 +311,14 @@ pub fn extend(a: crate::args::ExtendArgs, lang: Lang) -> CmdResult {
         extra.extend(crate::commands::common::load_certs(p)?);
     }
     let fetcher = crate::fetch::HttpFetcher::default();
-    let done = pades::ltv::extend_pdf(
+    let when = if a.if_needed {
+        pades::ltv::ExtendWhen::IfNeeded {
+            margin: time::Duration::days(i64::from(a.margin)),
+        }
+    } else {
+        pades::ltv::ExtendWhen::Always
+    };
+    let outcome = pades::ltv::extend_pdf_with(
         &a.file,
         &a.out,
         hsm::HashAlgorithm::Sha256,
@@ -299,21 +326,65 @@ pub fn extend(a: crate::args::ExtendArgs, lang: Lang) -> CmdResult {
         &fetcher,
         &extra,
         time::OffsetDateTime::now_utc(),
+        when,
     )
     .map_err(|e| CliError::from_error(format!("cannot extend {}", a.file.display()), &e))?;
+    let done = match outcome {
+        pades::ltv::ExtendOutcome::Extended(done) => done,
+        pades::ltv::ExtendOutcome::NotNeeded {
+            last_timestamp,
+            tsa_not_after,
+        } => {
+            let (at, until) = (
+                pki_core::time::vietnam(last_timestamp),
+                pki_core::time::vietnam(tsa_not_after),
+            );
+            eprintln!(
+                "{}",
+                match lang {
+                    Lang::Vi => format!(
+                        "không cần gia hạn {}: dấu thời gian tài liệu mới nhất ({at}) còn hiệu lực đến {until}, quá {} ngày nữa; không ghi {}",
+                        a.file.display(),
+                        a.margin,
+                        a.out.display()
+                    ),
+                    Lang::En => format!(
+                        "{} needs no extension: its newest document time-stamp ({at}) stays verifiable until {until}, more than {} days away; {} was not written",
+                        a.file.display(),
+                        a.margin,
+                        a.out.display()
+                    ),
+                }
+            );
+            return Ok(Exit::Ok);
+        }
+        _ => return Err(CliError::op("the document was not extended")),
+    };
+    let warn = if lang == Lang::Vi {
+        "cảnh báo"
+    } else {
+        "warning"
+    };
+    for w in &done.warnings {
+        eprintln!("{warn}: {w}");
+    }
     let when = pki_core::time::vietnam(done.timestamp_time);
     eprintln!(
         "{}",
         match lang {
             Lang::Vi => format!(
-                "đã gia hạn: {} (dấu thời gian tài liệu mới lúc {when}; dữ liệu xác thực cho {} dấu thời gian trước)",
+                "đã gia hạn: {} (dấu thời gian tài liệu mới lúc {when}; dữ liệu xác thực cho {} dấu thời gian tài liệu, {} dấu thời gian chữ ký, {} người ký)",
                 a.out.display(),
-                done.renewed
+                done.renewed,
+                done.signature_timestamps,
+                done.signers_added
             ),
             Lang::En => format!(
-                "extended: {} (new document time-stamp at {when}; validation data for {} earlier time-stamp(s))",
+                "extended: {} (new document time-stamp at {when}; validation data for {} document time-stamp(s), {} signature time-stamp(s), {} signer(s))",
                 a.out.display(),
-                done.renewed
+                done.renewed,
+                done.signature_timestamps,
+                done.signers_added
             ),
         }
     );

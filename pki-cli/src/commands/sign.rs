@@ -10,40 +10,56 @@ use crate::output::Lang;
 use pki_core::trust::CertPool;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+/// How often a batch syncs the outputs written so far in the background.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The (input, output) pairs of a run.
 fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
-    let mut inputs = Vec::new();
+    use std::os::unix::fs::MetadataExt;
+    // Each input, and for a regular file listed from a directory, that directory's (device,
+    // inode): the listing's file type costs no `stat`, and the output check below can then
+    // skip two `stat`s per document.
+    let mut inputs: Vec<(PathBuf, Option<(u64, u64)>)> = Vec::new();
     for f in &a.files {
         if f.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(f)
+            let dir_id = std::fs::metadata(f).ok().map(|m| (m.dev(), m.ino()));
+            let mut found: Vec<(PathBuf, Option<(u64, u64)>)> = std::fs::read_dir(f)
                 .map_err(|e| CliError::from_error(format!("cannot read {}", f.display()), &e))?
                 .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_file()
-                        && matches!(
-                            p.extension()
-                                .and_then(|e| e.to_str())
-                                .map(str::to_ascii_lowercase)
-                                .as_deref(),
-                            Some("pdf" | "xml")
-                        )
+                .filter_map(|e| {
+                    let p = e.path();
+                    let wanted = matches!(
+                        p.extension()
+                            .and_then(|e| e.to_str())
+                            .map(str::to_ascii_lowercase)
+                            .as_deref(),
+                        Some("pdf" | "xml")
+                    );
+                    if !wanted {
+                        return None;
+                    }
+                    match e.file_type() {
+                        Ok(t) if t.is_file() => Some((p, dir_id)),
+                        // A link (or an unknown type): follow it, and check it in full.
+                        _ => p.is_file().then_some((p, None)),
+                    }
                 })
                 .collect();
             found.sort();
             inputs.extend(found);
         } else {
-            inputs.push(f.clone());
+            inputs.push((f.clone(), None));
         }
     }
     if inputs.is_empty() {
         return Err(CliError::usage("no PDF or XML document to sign was found"));
     }
+    let mut out_dir_id = None;
     let pairs: Vec<(PathBuf, PathBuf)> = match (&a.out, &a.out_dir) {
-        (Some(out), None) if inputs.len() == 1 => vec![(inputs[0].clone(), out.clone())],
+        (Some(out), None) if inputs.len() == 1 => vec![(inputs[0].0.clone(), out.clone())],
         (Some(_), None) => {
             return Err(CliError::usage(
                 "several documents need --out-dir DIR, not -o",
@@ -53,9 +69,10 @@ fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
             std::fs::create_dir_all(dir).map_err(|e| {
                 CliError::from_error(format!("cannot create {}", dir.display()), &e)
             })?;
+            out_dir_id = std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()));
             inputs
                 .iter()
-                .map(|i| (i.clone(), dir.join(i.file_name().unwrap_or_default())))
+                .map(|(i, _)| (i.clone(), dir.join(i.file_name().unwrap_or_default())))
                 .collect()
         }
         _ => {
@@ -64,7 +81,12 @@ fn plan(a: &SignArgs) -> Result<Vec<(PathBuf, PathBuf)>, CliError> {
             ))
         }
     };
-    for (i, o) in &pairs {
+    for ((i, o), (_, listed_in)) in pairs.iter().zip(&inputs) {
+        // A regular file (not a link) listed from a directory other than the output directory
+        // cannot be replaced by the output's rename, which only touches the output directory.
+        if listed_in.is_some() && out_dir_id.is_some() && *listed_in != out_dir_id {
+            continue;
+        }
         if crate::commands::common::same_file(i, o) {
             return Err(CliError::usage(format!(
                 "{} would overwrite its input; the input is never modified, choose another output",
@@ -159,49 +181,9 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
         .min(pairs.len());
     let next = AtomicUsize::new(0);
     let failed = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((input, output)) = pairs.get(i) else {
-                    break;
-                };
-                if let Some(b) = &bar {
-                    b.set_message(input.display().to_string());
-                }
-                match sign_one(&a, input, output, signer.as_ref(), &chain, now, &pdf_run) {
-                    Ok(detail) => {
-                        let line = signed_line(lang, output, &detail);
-                        match &bar {
-                            Some(b) => b.println(line),
-                            None => {
-                                // One write per line (eprintln! writes the newline apart).
-                                use std::io::Write;
-                                let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        match &bar {
-                            Some(b) => b.suspend(|| e.print(lang)),
-                            None => e.print(lang),
-                        }
-                        if let Ok(mut f) = failed.lock() {
-                            f.push(input.clone());
-                        }
-                    }
-                }
-                if let Some(b) = &bar {
-                    b.inc(1);
-                }
-            });
-        }
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    // The outputs were not synced one by one: one sync of each output file system now, before
-    // saying they are done.
+    // The output directories, opened once: synced in the background while the workers sign and
+    // once more at the end (decision 0019: the batch reports success only after its outputs
+    // are on disk).
     let mut dirs: Vec<&Path> = pairs
         .iter()
         .map(|(_, o)| {
@@ -212,9 +194,92 @@ pub fn run(mut a: SignArgs, lang: Lang) -> CmdResult {
         .collect();
     dirs.sort();
     dirs.dedup();
-    for d in dirs {
-        std::fs::File::open(d)
-            .and_then(|f| rustix::fs::syncfs(&f).map_err(std::io::Error::from))
+    let dir_files = dirs
+        .iter()
+        .map(|d| {
+            std::fs::File::open(d)
+                .map_err(|e| CliError::from_error(format!("cannot open {}", d.display()), &e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let written = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Background write-back (decision 0037): every SYNC_EVERY, the outputs written since the
+        // last pass are synced while the workers go on signing, so the final sync below waits
+        // only for the last ones instead of the whole batch. It sleeps while nothing is new.
+        let syncer = scope.spawn(|| {
+            let mut synced = 0;
+            while !done.load(Ordering::Acquire) {
+                std::thread::park_timeout(SYNC_EVERY);
+                let now_written = written.load(Ordering::Relaxed);
+                if now_written > synced && !done.load(Ordering::Acquire) {
+                    for f in &dir_files {
+                        // An error here is seen again by the final sync, which reports it.
+                        let _ = rustix::fs::syncfs(f);
+                    }
+                    synced = now_written;
+                }
+            }
+        });
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((input, output)) = pairs.get(i) else {
+                        break;
+                    };
+                    if let Some(b) = &bar {
+                        b.set_message(input.display().to_string());
+                    }
+                    match sign_one(&a, input, output, signer.as_ref(), &chain, now, &pdf_run) {
+                        Ok(detail) => {
+                            written.fetch_add(1, Ordering::Relaxed);
+                            let line = signed_line(lang, output, &detail);
+                            match &bar {
+                                Some(b) => b.println(line),
+                                None => {
+                                    // One write per line (eprintln! writes the newline apart).
+                                    use std::io::Write;
+                                    let _ =
+                                        std::io::stderr().write_all(format!("{line}\n").as_bytes());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            match &bar {
+                                Some(b) => b.suspend(|| e.print(lang)),
+                                None => e.print(lang),
+                            }
+                            if let Ok(mut f) = failed.lock() {
+                                f.push(input.clone());
+                            }
+                        }
+                    }
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            // A worker that panicked leaves its document unsigned: count the run as failed.
+            if w.join().is_err() {
+                if let Ok(mut f) = failed.lock() {
+                    f.push(PathBuf::from("(a worker stopped unexpectedly)"));
+                }
+            }
+        }
+        done.store(true, Ordering::Release);
+        syncer.thread().unpark();
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    // The outputs were not synced one by one: one sync of each output file system now, before
+    // saying they are done.
+    for (d, f) in dirs.iter().zip(&dir_files) {
+        rustix::fs::syncfs(f)
+            .map_err(std::io::Error::from)
             .map_err(|e| CliError::from_error(format!("cannot sync {}", d.display()), &e))?;
     }
     let failed = failed.into_inner().unwrap_or_default();
@@ -245,6 +310,32 @@ fn sign_one(
     now: time::OffsetDateTime,
     pdf_run: &super::pdf::PdfRun,
 ) -> Result<String, CliError> {
+    // With a key at hand, a small document is read once: the same bytes tell PDF from XML and
+    // are signed in memory.
+    if let Some(b) = &pdf_run.batch {
+        let data = pki_core::pdf::sign::read_small(
+            input,
+            pki_core::pdf::sign::IN_MEMORY_MAX,
+            b.contents_size(),
+        )
+        .map_err(|e| CliError::from_error(format!("cannot sign {}", input.display()), &e))?;
+        if let Some(data) = data {
+            return if pki_core::pdf::is_pdf_header(&data) {
+                super::pdf::sign_file_data(
+                    a,
+                    input,
+                    Some(data),
+                    output,
+                    signer,
+                    chain,
+                    now,
+                    pdf_run,
+                )
+            } else {
+                super::xml::sign_file(a, input, output, signer, chain, now).map(|()| String::new())
+            };
+        }
+    }
     if looks_like_pdf(input) {
         super::pdf::sign_file(a, input, output, signer, chain, now, pdf_run)
     } else {

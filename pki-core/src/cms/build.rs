@@ -500,6 +500,23 @@ impl SignedDataTemplate {
                     "the signature does not verify with the signer certificate: {e}"
                 ))
             })?;
+        self.assemble(digest, signature)
+    }
+
+    /// [`finish`](Self::finish) without checking the signature: for a signature that was
+    /// already checked against the certificate's key (a signer whose
+    /// [`verifies_own_signatures`](hsm::Signer::verifies_own_signatures) is true, and whose
+    /// public key is the certificate's).
+    pub fn finish_checked_by_signer(
+        &self,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<Vec<u8>, CmsError> {
+        self.check_digest(digest)?;
+        self.assemble(digest, signature)
+    }
+
+    fn assemble(&self, digest: &[u8], signature: &[u8]) -> Result<Vec<u8>, CmsError> {
         match &self.finished {
             Some((der, _)) if signature.len() == self.sig_len => {
                 let mut out = der.clone();

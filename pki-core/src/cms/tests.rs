@@ -402,6 +402,13 @@ fn template_equals_a_fresh_build_and_verifies() {
             assert_eq!(tbs, fresh.tbs);
             let sig = key.sign(alg, &tbs).unwrap();
             let der = template.finish(&d, &sig).unwrap();
+            // Without the check (for a signer that verified its own signature), the same bytes.
+            assert_eq!(template.finish_checked_by_signer(&d, &sig).unwrap(), der);
+            assert_eq!(
+                key.verifies_own_signatures(alg),
+                matches!(kind, KeyKind::Rsa { .. }),
+                "{kind:?}"
+            );
             // Byte for byte what the two-phase builder makes (RSA and Ed25519 signatures are
             // deterministic).
             if fixed.is_some() {

@@ -102,6 +102,35 @@ impl BatchSigner {
         opts: &PadesOptions,
         fetcher: Option<&dyn Fetcher>,
     ) -> Result<Signed, PadesError> {
+        self.sign(signer, input, None, output, opts, fetcher)
+    }
+
+    /// [`sign_pdf`](Self::sign_pdf) for a document already read into memory: `data` is the
+    /// whole of `input` (as [`pdfsign::read_small`] reads it, with room for the update), so a
+    /// caller that looked at the bytes first (to tell PDF from XML) does not read it twice.
+    /// `input` is read again only for what cannot be signed in memory (B-LT, B-LTA, options
+    /// other than those this setup was made for).
+    pub fn sign_pdf_data(
+        &self,
+        signer: &dyn Signer,
+        input: &Path,
+        data: Vec<u8>,
+        output: &Path,
+        opts: &PadesOptions,
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<Signed, PadesError> {
+        self.sign(signer, input, Some(data), output, opts, fetcher)
+    }
+
+    fn sign(
+        &self,
+        signer: &dyn Signer,
+        input: &Path,
+        data: Option<Vec<u8>>,
+        output: &Path,
+        opts: &PadesOptions,
+        fetcher: Option<&dyn Fetcher>,
+    ) -> Result<Signed, PadesError> {
         let long_term = matches!(opts.level, Level::BLT | Level::BLTA);
         if long_term || !self.fits(opts) {
             return sign_pdf_two_phase(input, output, signer, &self.chain, opts, fetcher);
@@ -112,14 +141,29 @@ impl BatchSigner {
             (true, None) => return Err(PadesError::TsaRequired),
         };
         let pdf_opts = signature_options(opts, self.reserve);
-        let Some(data) = pdfsign::read_small(input, IN_MEMORY_MAX, self.reserve)? else {
-            return sign_pdf_two_phase(input, output, signer, &self.chain, opts, fetcher);
+        let data = match data {
+            Some(d) => d,
+            None => match pdfsign::read_small(input, IN_MEMORY_MAX, self.reserve)? {
+                Some(d) => d,
+                None => {
+                    return sign_pdf_two_phase(input, output, signer, &self.chain, opts, fetcher)
+                }
+            },
         };
         let prepared = pdfsign::prepare_in_memory(data, &pdf_opts)?;
         let alg = self.template.algorithm();
         let tbs = self.template.to_be_signed(&prepared.digest)?;
         let signature = signer.sign(alg, &tbs)?;
-        let mut cms = self.template.finish(&prepared.digest, &signature)?;
+        // Every signature is checked against the certificate before it is written; a key whose
+        // implementation already did so (aws-lc RSA) is not checked twice (decision 0037).
+        let checked = signer.verifies_own_signatures(alg)
+            && self.chain.first().map(Certificate::spki) == Some(signer.public_key_der());
+        let mut cms = if checked {
+            self.template
+                .finish_checked_by_signer(&prepared.digest, &signature)?
+        } else {
+            self.template.finish(&prepared.digest, &signature)?
+        };
         let mut timestamp_time = None;
         if let Some((url, fetcher)) = tsa {
             let (with_ts, gen_time, _) = timestamp_signature(&cms, self.hash, url, fetcher)?;

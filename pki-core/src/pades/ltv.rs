@@ -204,6 +204,42 @@ pub struct Extended {
     pub timestamp_time: time::OffsetDateTime,
     /// The document time-stamps already in the file whose validation data was added.
     pub renewed: usize,
+    /// Signatures whose signer's validation data was added now (they had no `/VRI` entry).
+    pub signers_added: usize,
+    /// Signature time-stamps whose TSA's validation data was added now.
+    pub signature_timestamps: usize,
+    /// Validation data that could not be gathered for a signer or a signature time-stamp (the
+    /// document was still re-stamped: what was there stays protected).
+    pub warnings: Vec<String>,
+}
+
+/// When [`extend_pdf_with`] re-stamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtendWhen {
+    /// Always (the `pki extend` default, decision 0027).
+    Always,
+    /// Only when the file has no document time-stamp yet, or the newest one's TSA certificate
+    /// expires within `margin` of `now`, or that time-stamp uses SHA-1 (decision 0038).
+    IfNeeded {
+        /// How long before the TSA certificate's expiry a re-stamp is due.
+        margin: time::Duration,
+    },
+}
+
+/// What [`extend_pdf_with`] did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ExtendOutcome {
+    /// The output was written.
+    Extended(Extended),
+    /// Nothing was needed under [`ExtendWhen::IfNeeded`]; the output was not written.
+    NotNeeded {
+        /// The newest document time-stamp's genTime.
+        last_timestamp: time::OffsetDateTime,
+        /// When its TSA certificate expires.
+        tsa_not_after: time::OffsetDateTime,
+    },
 }
 
 /// Extends a signed PDF for the long term (ETSI EN 319 142-1 §5.5, ISO 32000-2 §12.8.4.3):
@@ -213,7 +249,7 @@ pub struct Extended {
 /// verifiable after the older time-stamps' TSA certificates expire or their algorithms weaken.
 /// A B-LT file without a document time-stamp becomes B-LTA. `extra_certs` help complete paths.
 /// Two incremental updates: every earlier byte is kept. The output is written atomically; the
-/// input is only read.
+/// input is only read. Always re-stamps: [`extend_pdf_with`] has the other policies.
 pub fn extend_pdf(
     input: &Path,
     output: &Path,
@@ -223,14 +259,83 @@ pub fn extend_pdf(
     extra_certs: &[crate::cert::Certificate],
     now: time::OffsetDateTime,
 ) -> Result<Extended, PadesError> {
+    match extend_pdf_with(
+        input,
+        output,
+        hash,
+        tsa_url,
+        fetcher,
+        extra_certs,
+        now,
+        ExtendWhen::Always,
+    )? {
+        ExtendOutcome::Extended(e) => Ok(e),
+        ExtendOutcome::NotNeeded { .. } => Err(PadesError::Timestamp(
+            "the document was not re-stamped".into(),
+        )),
+    }
+}
+
+/// SHA-1 (1.3.14.3.2.26) and sha1WithRSAEncryption (1.2.840.113549.1.1.5).
+fn is_sha1(oid: &const_oid::ObjectIdentifier) -> bool {
+    let s = oid.to_string();
+    s == "1.3.14.3.2.26" || s == "1.2.840.113549.1.1.5"
+}
+
+/// The certificate that signed `sd` (its first signer), among the certificates it carries.
+fn signer_cert(sd: &crate::cms::SignedData) -> Option<crate::cert::Certificate> {
+    let certs = sd.parsed_certificates();
+    let si = sd.signer_infos.first()?;
+    certs
+        .into_iter()
+        .find(|c| crate::cms::sid_matches(&si.sid, c))
+}
+
+/// [`extend_pdf`] with a policy for when to re-stamp, and more validation data (decision
+/// 0038): besides the document time-stamps' TSAs, the TSAs of the signatures' own time-stamps,
+/// and the signers whose signatures have no `/VRI` entry in the DSS yet (signed at B-T by us
+/// or by a tool that writes no DSS). Those extra items are gathered when their sources answer;
+/// one that cannot be gathered (an expired signer whose CA no longer answers) becomes a
+/// warning in [`Extended::warnings`], not an error: the new time-stamp still protects what
+/// the file holds. The document time-stamps' data is required, as before.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "extend_pdf's arguments and the policy"
+)]
+pub fn extend_pdf_with(
+    input: &Path,
+    output: &Path,
+    hash: HashAlgorithm,
+    tsa_url: &str,
+    fetcher: &dyn Fetcher,
+    extra_certs: &[crate::cert::Certificate],
+    now: time::OffsetDateTime,
+    when: ExtendWhen,
+) -> Result<ExtendOutcome, PadesError> {
     let mut reader = PdfReader::open(input).map_err(SignError::from)?;
     let fields = super::verify::signature_fields(&mut reader).map_err(SignError::from)?;
+    let vri_keys: Vec<String> = {
+        let (_, catalog) = reader.catalog().map_err(SignError::from)?;
+        match reader.get_in(&catalog, "DSS").map_err(SignError::from)? {
+            Some(Object::Dictionary(dss)) => {
+                match reader.get_in(&dss, "VRI").map_err(SignError::from)? {
+                    Some(Object::Dictionary(vri)) => vri
+                        .iter()
+                        .map(|(k, _)| String::from_utf8_lossy(&k.0).to_ascii_uppercase())
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        }
+    };
     drop(reader);
     if fields.is_empty() {
         return Err(PadesError::NothingToExtend);
     }
     let mut tokens = Vec::new();
     let mut contents = Vec::new();
+    let mut signatures = Vec::new();
     for f in &fields {
         let Some(c) = f
             .dict
@@ -249,6 +354,27 @@ pub fn extend_pdf(
             })?;
             tokens.push(token);
             contents.push(c);
+        } else {
+            signatures.push((f.name.clone(), c));
+        }
+    }
+    if let (ExtendWhen::IfNeeded { margin }, Some(last)) =
+        (when, tokens.iter().max_by_key(|t| t.tst_info.gen_time))
+    {
+        let tsa = signer_cert(&last.signed_data).ok_or_else(|| {
+            PadesError::Timestamp(
+                "a document time-stamp does not carry its TSA's certificate".into(),
+            )
+        })?;
+        let weak = is_sha1(&last.tst_info.message_imprint.hash_oid)
+            || last.signed_data.signer_infos.first().is_some_and(|si| {
+                is_sha1(&si.digest_algorithm.oid) || is_sha1(&si.signature_algorithm.oid)
+            });
+        if !weak && tsa.not_after() - margin > now {
+            return Ok(ExtendOutcome::NotNeeded {
+                last_timestamp: last.tst_info.gen_time,
+                tsa_not_after: tsa.not_after(),
+            });
         }
     }
     let policy = crate::crypto::AlgorithmPolicy::default();
@@ -256,17 +382,73 @@ pub fn extend_pdf(
     for token in &tokens {
         let certs = token.signed_data.parsed_certificates();
         let known = crate::ltv::known_certificates(certs.iter().chain(extra_certs));
-        let tsa = token
-            .signed_data
-            .signer_infos
-            .first()
-            .and_then(|si| certs.iter().find(|c| crate::cms::sid_matches(&si.sid, c)))
-            .ok_or_else(|| {
-                PadesError::Timestamp(
-                    "a document time-stamp does not carry its TSA's certificate".into(),
-                )
-            })?;
-        data.add_path(tsa, &known, fetcher, now, &policy)?;
+        let tsa = signer_cert(&token.signed_data).ok_or_else(|| {
+            PadesError::Timestamp(
+                "a document time-stamp does not carry its TSA's certificate".into(),
+            )
+        })?;
+        data.add_path(&tsa, &known, fetcher, now, &policy)?;
+    }
+    // The signatures: their time-stamps' TSAs always, the signers when no VRI covers them.
+    let mut warnings = Vec::new();
+    let (mut signers_added, mut signature_timestamps) = (0, 0);
+    let mut vri_for_signers = Vec::new();
+    for (name, c) in &signatures {
+        let Ok(sd) = crate::cms::SignedData::parse(c) else {
+            warnings.push(format!(
+                "{name}: the signature is unreadable; nothing added for it"
+            ));
+            continue;
+        };
+        let certs = sd.parsed_certificates();
+        for t in crate::tsp::signature_timestamps(&sd, 0)
+            .into_iter()
+            .flatten()
+        {
+            let Some(tsa) = signer_cert(&t.signed_data) else {
+                warnings.push(format!(
+                    "{name}: its time-stamp does not carry the TSA's certificate"
+                ));
+                continue;
+            };
+            let tcerts = t.signed_data.parsed_certificates();
+            let known = crate::ltv::known_certificates(tcerts.iter().chain(extra_certs));
+            let mut one = ValidationData::new();
+            match one.add_path(&tsa, &known, fetcher, now, &policy) {
+                Ok(()) => {
+                    data.merge(one);
+                    signature_timestamps += 1;
+                }
+                Err(e) => warnings.push(format!(
+                    "{name}: the validation data of its time-stamp authority could not be gathered: {e}"
+                )),
+            }
+        }
+        let key = hex::encode_upper(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            c,
+        ));
+        if vri_keys.contains(&key) {
+            continue;
+        }
+        let Some(signer) = signer_cert(&sd) else {
+            warnings.push(format!(
+                "{name}: the signature does not carry its signer's certificate"
+            ));
+            continue;
+        };
+        let known = crate::ltv::known_certificates(certs.iter().chain(extra_certs));
+        let mut one = ValidationData::new();
+        match one.add_path(&signer, &known, fetcher, now, &policy) {
+            Ok(()) => {
+                data.merge(one);
+                signers_added += 1;
+                vri_for_signers.push(c.clone());
+            }
+            Err(e) => warnings.push(format!(
+                "{name}: the signer's validation data could not be gathered: {e}"
+            )),
+        }
     }
     let dir = output
         .parent()
@@ -274,7 +456,11 @@ pub fn extend_pdf(
         .unwrap_or(Path::new("."));
     let (staging, file) = pdfsign::create_temp(dir, output)?;
     drop(file);
-    let vri: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+    let vri: Vec<&[u8]> = contents
+        .iter()
+        .chain(&vri_for_signers)
+        .map(Vec::as_slice)
+        .collect();
     let result = (|| {
         let stamped = if data.is_empty() {
             input
@@ -286,8 +472,11 @@ pub fn extend_pdf(
     })();
     let _ = std::fs::remove_file(&staging);
     let token = result?;
-    Ok(Extended {
+    Ok(ExtendOutcome::Extended(Extended {
         timestamp_time: token.tst_info.gen_time,
         renewed: tokens.len(),
-    })
+        signers_added,
+        signature_timestamps,
+        warnings,
+    }))
 }

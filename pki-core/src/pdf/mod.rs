@@ -138,5 +138,13 @@ pub fn looks_like_pdf(path: &std::path::Path) -> bool {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    head[..n].windows(5).any(|w| w == b"%PDF-")
+    is_pdf_header(&head[..n])
+}
+
+/// Whether `data` (a file's first bytes; only the first 1024 are looked at) starts like a PDF:
+/// `%PDF-` in the first 1024 bytes, as readers accept (ISO 32000-2 §7.5.2, Annex H).
+pub fn is_pdf_header(data: &[u8]) -> bool {
+    data[..data.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
 }

@@ -686,22 +686,25 @@ pub fn read_small(
     if len > max {
         return Ok(None);
     }
-    // Read into the exact size (`read_to_end` would stat the file again to size its buffer),
-    // then make sure nothing follows.
-    let mut data = Vec::with_capacity(len as usize + 2 * contents_size + 8192);
-    data.resize(len as usize, 0);
-    f.read_exact(&mut data).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => SignError::InputChanged,
-        _ => SignError::Io {
-            action: "cannot read",
-            path: input.to_path_buf(),
-            source: e,
-        },
-    })?;
-    let mut more = [0u8; 1];
-    if f.read(&mut more).map_err(io_err("cannot read", input))? != 0 {
+    // Read into the exact size plus one byte (`read_to_end` would stat the file again to size
+    // its buffer): a file that grew fills the extra byte, one that shrank ends early. A small
+    // regular file comes in one `read`, which also shows the end.
+    let len = len as usize;
+    let mut data = Vec::with_capacity(len + 2 * contents_size + 8192);
+    data.resize(len + 1, 0);
+    let mut filled = 0;
+    while filled <= len {
+        match f.read(&mut data[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("cannot read", input)(e)),
+        }
+    }
+    if filled != len {
         return Err(SignError::InputChanged);
     }
+    data.truncate(len);
     Ok(Some(data))
 }
 
