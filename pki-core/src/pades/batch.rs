@@ -135,12 +135,7 @@ impl BatchSigner {
         if long_term || !self.fits(opts) {
             return sign_pdf_two_phase(input, output, signer, &self.chain, opts, fetcher);
         }
-        let tsa = match (opts.level.has_timestamp(), opts.tsa_url.as_deref()) {
-            (false, _) => None,
-            (true, Some(url)) => Some((url, fetcher.ok_or(PadesError::TsaRequired)?)),
-            (true, None) => return Err(PadesError::TsaRequired),
-        };
-        let pdf_opts = signature_options(opts, self.reserve);
+        let tsa = tsa_of(opts, fetcher)?;
         let data = match data {
             Some(d) => d,
             None => match pdfsign::read_small(input, IN_MEMORY_MAX, self.reserve)? {
@@ -150,6 +145,21 @@ impl BatchSigner {
                 }
             },
         };
+        let (prepared, cms, signed) = self.sign_in_memory(signer, data, opts, tsa)?;
+        prepared.write(&cms, output, opts.sync)?;
+        Ok(signed)
+    }
+
+    /// The in-memory signature of `data` (options this setup fits, B-B or B-T): the prepared
+    /// update, the CMS for its `/Contents`, and what was signed.
+    fn sign_in_memory(
+        &self,
+        signer: &dyn Signer,
+        data: Vec<u8>,
+        opts: &PadesOptions,
+        tsa: Option<(&str, &dyn Fetcher)>,
+    ) -> Result<(pdfsign::PreparedInMemory, Vec<u8>, Signed), PadesError> {
+        let pdf_opts = signature_options(opts, self.reserve);
         let prepared = pdfsign::prepare_in_memory(data, &pdf_opts)?;
         let alg = self.template.algorithm();
         let tbs = self.template.to_be_signed(&prepared.digest)?;
@@ -182,12 +192,9 @@ impl BatchSigner {
             timestamp_time,
             doc_timestamp_time: None,
         };
-        prepared.write(&cms, output, opts.sync)?;
-        Ok(signed)
+        Ok((prepared, cms, signed))
     }
-}
 
-impl BatchSigner {
     /// Whether this setup signs documents with `opts` (same hash, PSS choice, sub-filter,
     /// signing time and time-stamp choice), so a caller can keep one per key and rebuild it
     /// when they change.
@@ -210,35 +217,20 @@ impl BatchSigner {
         if matches!(opts.level, Level::BLT | Level::BLTA) || !self.fits(opts) {
             return Ok(None);
         }
-        let tsa = match (opts.level.has_timestamp(), opts.tsa_url.as_deref()) {
-            (false, _) => None,
-            (true, Some(url)) => Some((url, fetcher.ok_or(PadesError::TsaRequired)?)),
-            (true, None) => return Err(PadesError::TsaRequired),
-        };
-        let pdf_opts = signature_options(opts, self.reserve);
-        let prepared = pdfsign::prepare_in_memory(data, &pdf_opts)?;
-        let alg = self.template.algorithm();
-        let tbs = self.template.to_be_signed(&prepared.digest)?;
-        let signature = signer.sign(alg, &tbs)?;
-        let mut cms = self.template.finish(&prepared.digest, &signature)?;
-        let mut timestamp_time = None;
-        if let Some((url, fetcher)) = tsa {
-            let (with_ts, gen_time, _) = timestamp_signature(&cms, self.hash, url, fetcher)?;
-            cms = with_ts;
-            timestamp_time = Some(gen_time);
-        }
-        let signed = Signed {
-            field_name: prepared.field_name.clone(),
-            level: if timestamp_time.is_some() {
-                Level::BT
-            } else {
-                Level::BB
-            },
-            algorithm: alg,
-            byte_range: prepared.byte_range,
-            timestamp_time,
-            doc_timestamp_time: None,
-        };
+        let tsa = tsa_of(opts, fetcher)?;
+        let (prepared, cms, signed) = self.sign_in_memory(signer, data, opts, tsa)?;
         Ok(Some((prepared.into_signed_bytes(&cms)?, signed)))
+    }
+}
+
+/// The TSA a B-T signature is time-stamped by (`None` for B-B).
+fn tsa_of<'a>(
+    opts: &'a PadesOptions,
+    fetcher: Option<&'a dyn Fetcher>,
+) -> Result<Option<(&'a str, &'a dyn Fetcher)>, PadesError> {
+    match (opts.level.has_timestamp(), opts.tsa_url.as_deref()) {
+        (false, _) => Ok(None),
+        (true, Some(url)) => Ok(Some((url, fetcher.ok_or(PadesError::TsaRequired)?))),
+        (true, None) => Err(PadesError::TsaRequired),
     }
 }
