@@ -78,9 +78,7 @@ pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfEr
     // from memory, not a system call. A bigger one is read in bounded pieces.
     if size <= IN_MEMORY {
         let bytes = std::fs::read(path).map_err(PdfError::io(0))?;
-        let len = bytes.len() as u64;
-        let reader = PdfReader::new(std::io::Cursor::new(bytes), len)?;
-        verify_reader(reader, file, opts)
+        verify_reader(PdfReader::from_bytes(bytes)?, file, opts)
     } else {
         verify_reader(PdfReader::open(path)?, file, opts)
     }
@@ -301,20 +299,28 @@ fn one_pass_sha256<R: std::io::Read + std::io::Seek>(
     Ok((whole.finish().as_ref().to_vec(), out))
 }
 
-/// Whether `hex` (a hex string's digits, either case) encodes exactly `bytes`.
+/// Whether `hex` (a hex string's digits, either case) encodes exactly `bytes`: every pair of
+/// characters is two hex digits whose value is the byte (decoded by table, nothing allocated).
 fn hex_encodes(hex: &[u8], bytes: &[u8]) -> bool {
-    // The lower-case encoding of `bytes` matches `hex` ignoring ASCII case exactly when `hex`
-    // spells the same digits in either case.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    use crate::pdf::lexer::{hex_block, HEX_VALUE};
     if hex.len() != 2 * bytes.len() {
         return false;
     }
-    let mut lower = Vec::with_capacity(hex.len());
-    for b in bytes {
-        lower.push(DIGITS[usize::from(b >> 4)]);
-        lower.push(DIGITS[usize::from(b & 15)]);
+    // 16 bytes at a time, decoded on the stack and compared as a block; the rest pair by pair.
+    let (mut h, mut b) = (hex.chunks_exact(32), bytes.chunks_exact(16));
+    for (x, y) in (&mut h).zip(&mut b) {
+        let mut block = [0u8; 16];
+        if !hex_block(x, &mut block) || block != y {
+            return false;
+        }
     }
-    hex.eq_ignore_ascii_case(&lower)
+    h.remainder()
+        .chunks_exact(2)
+        .zip(b.remainder())
+        .all(|(p, &v)| {
+            let (hi, lo) = (HEX_VALUE[usize::from(p[0])], HEX_VALUE[usize::from(p[1])]);
+            hi < 16 && lo < 16 && (hi << 4 | lo) == v
+        })
 }
 
 /// Walks `/AcroForm /Fields` (with `/Kids`, inherited `/FT`) for signature fields with a value.
@@ -627,7 +633,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     let contents = d
         .get("Contents")
         .and_then(Object::as_string)
-        .map(|s| s.0.clone());
+        .map(|s| s.0.as_slice());
     let (Some(contents), [0, b, c, dl]) = (contents, br.as_slice()) else {
         return failed(
             r,
@@ -654,7 +660,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             let ok = gap.len() >= 2
                 && gap[0] == b'<'
                 && gap[gap.len() - 1] == b'>'
-                && hex_encodes(&gap[1..gap.len() - 1], &contents);
+                && hex_encodes(&gap[1..gap.len() - 1], contents);
             if !ok {
                 return failed(r, "FORMAT_FAILURE", "the part of the file the signature leaves out is not exactly its /Contents (a signature wrapping attempt or a damaged file)".into());
             }
@@ -686,9 +692,9 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
         || is_eol_tail(end, len)
         || revision + 1 == revision_ends.len() && is_eol_tail(revision_ends[revision], len);
     if is_dts {
-        return verify_doc_timestamp(reader, r, &contents, (b, c, dl), shared);
+        return verify_doc_timestamp(reader, r, contents, (b, c, dl), shared);
     }
-    let sd = match SignedData::parse(&contents) {
+    let sd = match SignedData::parse(contents) {
         Ok(sd) => sd,
         Err(e) => {
             return failed(
@@ -1363,6 +1369,23 @@ pub fn parse_pdf_date(s: &str) -> Option<OffsetDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_gap_matches_contents_exactly() {
+        let bytes: Vec<u8> = (0..=255u8).chain(0..40).collect();
+        let hex = hex::encode(&bytes);
+        assert!(hex_encodes(hex.as_bytes(), &bytes));
+        assert!(hex_encodes(hex.to_uppercase().as_bytes(), &bytes));
+        for at in [0, 1, 31, 32, 33, hex.len() - 1] {
+            let mut h = hex.clone().into_bytes();
+            h[at] = if h[at] == b'0' { b'1' } else { b'0' };
+            assert!(!hex_encodes(&h, &bytes), "digit {at} changed");
+            h[at] = b' ';
+            assert!(!hex_encodes(&h, &bytes), "digit {at} not a digit");
+        }
+        assert!(!hex_encodes(&hex.as_bytes()[2..], &bytes), "one byte short");
+        assert!(!hex_encodes(b"zz", &[0xff]));
+    }
 
     #[test]
     fn pdf_dates() {
