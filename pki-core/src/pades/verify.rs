@@ -130,6 +130,8 @@ struct Shared<'a> {
     digests: RangeDigests,
     certs: HashMap<Vec<u8>, Option<Certificate>>,
     paths: HashMap<PathKey, Result<ValidPath, PathFailure>>,
+    /// How each certificate is shown in the report (names formatted once), by its SHA-256.
+    shown: HashMap<[u8; 32], (report::Signer, ChainEntry)>,
 }
 
 /// SHA-256 digests of signed ranges, by `(b, c, l)`: `[0, b)` and `[c, c + l)`.
@@ -157,7 +159,29 @@ impl<'a> Shared<'a> {
             digests,
             certs: HashMap::new(),
             paths: HashMap::new(),
+            shown: HashMap::new(),
         }
+    }
+
+    /// The report's description of `c`, formatted once per certificate.
+    fn shown(&mut self, c: &Certificate) -> &(report::Signer, ChainEntry) {
+        self.shown.entry(*c.sha256()).or_insert_with(|| {
+            (
+                report::Signer::from_cert(c),
+                ChainEntry {
+                    subject: c.subject().to_string(),
+                    serial: c.serial_hex(),
+                },
+            )
+        })
+    }
+
+    fn signer(&mut self, c: &Certificate) -> report::Signer {
+        self.shown(c).0.clone()
+    }
+
+    fn chain(&mut self, certs: &[Certificate]) -> Vec<ChainEntry> {
+        certs.iter().map(|c| self.shown(c).1.clone()).collect()
     }
 
     /// The digest of `[0, b)` and `[c, c + l)`: from the one pass when it is SHA-256, else read.
@@ -737,7 +761,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     };
     r.algorithm = check.signature_algorithm.map(|a| a.name());
     if let Some(cert) = &check.signer_cert {
-        r.signer = Some(report::Signer::from_cert(cert));
+        r.signer = Some(shared.signer(cert));
     }
     let (ind, sub) = check.indication();
     if ind != Indication::TotalPassed {
@@ -838,7 +862,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     let cms_data = embedded::from_cms_with(&sd, 0, cms_certs);
     match shared.validate(&cert, &cms_data.certs, true, at, Purpose::DocumentSigning) {
         Err(f) => {
-            r.chain = chain_entries(&f.path);
+            r.chain = shared.chain(&f.path);
             r.errors.push(f.error.to_string());
             r.indication =
                 if f.error.is_definitive() && !matches!(f.error, path::PathError::Expired { .. }) {
@@ -853,7 +877,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             return r;
         }
         Ok(p) => {
-            r.chain = chain_entries(&p.certs);
+            r.chain = shared.chain(&p.certs);
             r.warnings.extend(p.warnings);
             r.indication = Indication::TotalPassed;
             // Revocation of the signer: embedded evidence first, then online.
@@ -1150,10 +1174,10 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
                 valid: true,
             });
             if let Some(c) = &tc.tsa_cert {
-                r.signer = Some(report::Signer::from_cert(c));
+                r.signer = Some(shared.signer(c));
             }
             if let Some(path) = tsa_path(&token, shared) {
-                r.chain = chain_entries(&path);
+                r.chain = shared.chain(&path);
                 r.indication = Indication::TotalPassed;
                 tsa_revocation(&mut r, &token, &path, dss, opts);
                 let (revoked, warnings) = timestamp_path_revocation(&token, &path, 1, dss, opts);
@@ -1309,16 +1333,6 @@ fn tsa_display(token: &TimeStampToken) -> String {
                 .map(|c| c.subject().to_string())
         })
         .unwrap_or_default()
-}
-
-fn chain_entries(certs: &[Certificate]) -> Vec<ChainEntry> {
-    certs
-        .iter()
-        .map(|c| ChainEntry {
-            subject: c.subject().to_string(),
-            serial: c.serial_hex(),
-        })
-        .collect()
 }
 
 fn reader_tail_is_eol<R: std::io::Read + std::io::Seek>(
