@@ -563,6 +563,9 @@ struct Compare<'a, R> {
     new_sig_fields: Vec<NewSigField>,
     /// Widgets whose appearance this revision may change (their field is filled or signed).
     fillable_widgets: NumSet<u32>,
+    /// Those among them whose field was filled in (not signed): their `/MK` may not change,
+    /// and their new appearance is checked (decision 0033).
+    filled_widgets: NumSet<u32>,
     /// Annotations on pages and field dictionaries, in either revision.
     page_annots: NumSet<u32>,
     field_objects: NumSet<u32>,
@@ -610,6 +613,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             eq_low: usize::MAX,
             new_sig_fields: Vec::new(),
             fillable_widgets: NumSet::default(),
+            filled_widgets: NumSet::default(),
             page_annots: NumSet::default(),
             field_objects: NumSet::default(),
             pending_widgets: Vec::new(),
@@ -1540,8 +1544,12 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             if self.eq(&a, &b, 0)? {
                 continue;
             }
-            if widget && fillable && matches!(k, "AP" | "AS" | "MK" | "V") {
-                // Judged with its field (form filling or signing).
+            let filled = num.is_some_and(|n| self.filled_widgets.contains(&n));
+            if widget && fillable && matches!(k, "AP" | "AS" | "V")
+                || (k == "MK" && fillable && !filled)
+            {
+                // Judged with its field (form filling or signing). A form fill keeps the
+                // widget's appearance characteristics (/MK: background, border) as signed.
                 continue;
             }
             if widget
@@ -1826,8 +1834,10 @@ impl<R: Read + Seek> Compare<'_, R> {
                 self.push(true, "form-fill", format!("field \"{name}\" was filled in"));
                 if let Some(n) = widget_num {
                     self.fillable_widgets.insert(n);
+                    self.filled_widgets.insert(n);
                 }
                 self.mark_kid_widgets(&y, Side::New)?;
+                self.check_filled_widgets(&name, &x, &y)?;
             }
         }
         let fill_ok = v_changed && widget_num.is_some_and(|n| self.fillable_widgets.contains(&n));
@@ -1852,7 +1862,9 @@ impl<R: Read + Seek> Compare<'_, R> {
                         self.same_or_deny(&x, &y, "Kids", "form", &format!("field \"{name}\""))?;
                     }
                 }
-                "AP" | "AS" | "MK" if fill_ok => {}
+                "AP" | "AS" if fill_ok => {}
+                "MK" if fill_ok
+                    && !widget_num.is_some_and(|n| self.filled_widgets.contains(&n)) => {}
                 // Widget keys of a merged field/widget: judged with the page's annotations.
                 "Rect" | "F" | "Border" | "BS" | "AP" | "AS" | "MK" | "Subtype" | "Type"
                     if y.has_name("Subtype", "Widget") =>
@@ -1872,6 +1884,87 @@ impl<R: Read + Seek> Compare<'_, R> {
                     }
                 }
                 _ => self.same_or_deny(&x, &y, &k, "form", &format!("field \"{name}\""))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A form fill may change what its widgets show only as a form fill does: the value drawn
+    /// as text inside the widget (decision 0033, the "hide" and "hide-and-replace" shadow
+    /// attacks of Mainka et al., NDSS 2021, use form fields). For the field (when it is its own
+    /// widget) and each widget among its `/Kids`, every appearance stream it may now show is
+    /// checked by [`appearance_problem`]; a widget's `/MK` may not change (compared with the
+    /// annotations), and painting is accepted only where the signed `/MK` already asked for a
+    /// background or border.
+    fn check_filled_widgets(&mut self, name: &str, x: &Dictionary, y: &Dictionary) -> Res<()> {
+        let mut widgets: Vec<(Option<ObjRef>, Dictionary, Dictionary)> = Vec::new();
+        if y.has_name("Subtype", "Widget") {
+            widgets.push((None, x.clone(), y.clone()));
+        }
+        if let Some(k) = y.get("Kids") {
+            let kids = self.resolve_rc(Side::New, k)?;
+            for kid in kids.as_array().unwrap_or(&[]) {
+                let Some(r) = kid.as_reference() else {
+                    continue;
+                };
+                self.filled_widgets.insert(r.num);
+                let new = self.resolve_rc(Side::New, kid)?;
+                let Some(new) = dict_only(&new).filter(|d| d.get("T").is_none()) else {
+                    continue;
+                };
+                let old = self.resolve_rc(Side::Old, kid)?;
+                let old = dict_only(&old).cloned().unwrap_or_default();
+                widgets.push((Some(r), old, new.clone()));
+            }
+        }
+        for (r, old, new) in widgets {
+            let boxed = match old.get("MK") {
+                Some(mk) => match &*self.resolve_rc(Side::Old, mk)? {
+                    Object::Dictionary(mk) => ["BG", "BC"].iter().any(|k| {
+                        mk.get(k)
+                            .and_then(Object::as_array)
+                            .is_some_and(|a| !a.is_empty())
+                    }),
+                    _ => false,
+                },
+                None => false,
+            };
+            let Some(ap) = new.get("AP") else {
+                continue;
+            };
+            let ap = self.resolve_rc(Side::New, ap)?;
+            let mut streams = Vec::new();
+            for (_, v) in ap.as_dict().map(Dictionary::iter).into_iter().flatten() {
+                let v = self.resolve_rc(Side::New, v)?;
+                match &*v {
+                    Object::Stream(st) => streams.push(st.clone()),
+                    Object::Dictionary(states) => {
+                        for (_, sv) in states.iter() {
+                            if let Object::Stream(st) = &*self.resolve_rc(Side::New, sv)? {
+                                streams.push(st.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for st in streams {
+                let data = self.reader.decode_stream(
+                    r.unwrap_or(ObjRef::new(0)),
+                    &st,
+                    MAX_APPEARANCE_BYTES,
+                );
+                let problem = match data {
+                    Ok(d) => appearance_problem(&d, boxed),
+                    Err(e) => Some(format!("cannot be read ({e})")),
+                };
+                if let Some(p) = problem {
+                    self.deny(
+                        "form-fill",
+                        format!("field \"{name}\" was filled in with an appearance that {p}: a form field can hide or replace signed content this way (shadow attack)"),
+                    );
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -2058,6 +2151,57 @@ impl<R: Read + Seek> Compare<'_, R> {
                         if visible { "visible" } else { "hidden" }
                     ),
                 );
+            }
+        }
+    }
+}
+
+/// Largest decoded appearance stream of a filled form field that is inspected.
+const MAX_APPEARANCE_BYTES: usize = 1 << 20;
+
+/// Why an appearance stream drawn for a filled form field is more than the field's value as
+/// text (decision 0033), if it is. Accepted: text objects and text state, colours, the graphics
+/// state stack, line width, marked content, and clipping paths (`re`/`W`/`n`: text clipped to
+/// the box, as viewers write it). Painting a path (fill, stroke, shading) is accepted only when
+/// the signed widget asked for a background or border (`boxed`, from its `/MK`); images,
+/// XObjects (`Do`), inline images and anything unknown never are.
+fn appearance_problem(content: &[u8], boxed: bool) -> Option<String> {
+    use crate::pdf::lexer::{Lexer, Token};
+    let mut lx = Lexer::new(content, true);
+    let mut ops = 0usize;
+    loop {
+        let tok = match lx.next_token() {
+            Ok(Some(t)) => t,
+            Ok(None) => return None,
+            Err(_) => return Some("cannot be parsed".into()),
+        };
+        let Token::Keyword(op) = tok else {
+            continue;
+        };
+        ops += 1;
+        if ops > 100_000 {
+            return Some("has too many operators to be checked".into());
+        }
+        match op {
+            b"BT" | b"ET" | b"Tf" | b"Td" | b"TD" | b"Tm" | b"T*" | b"Tj" | b"TJ" | b"'" | b"\""
+            | b"Tc" | b"Tw" | b"Tz" | b"TL" | b"Tr" | b"Ts" | b"q" | b"Q" | b"g" | b"G"
+            | b"rg" | b"RG" | b"k" | b"K" | b"cs" | b"CS" | b"sc" | b"SC" | b"scn" | b"SCN"
+            | b"w" | b"J" | b"j" | b"M" | b"d" | b"ri" | b"i" | b"BMC" | b"BDC" | b"EMC"
+            | b"MP" | b"DP" | b"re" | b"m" | b"l" | b"c" | b"v" | b"y" | b"h" | b"W" | b"W*"
+            | b"n" | b"cm" | b"true" | b"false" | b"null" => {}
+            b"f" | b"F" | b"f*" | b"B" | b"B*" | b"b" | b"b*" | b"S" | b"s" if boxed => {}
+            b"f" | b"F" | b"f*" | b"B" | b"B*" | b"b" | b"b*" | b"S" | b"s" => {
+                return Some("paints shapes (an opaque area can cover what was signed), and the signed field had no background or border".into())
+            }
+            b"Do" => return Some("draws an image or another form (Do)".into()),
+            b"BI" | b"ID" | b"EI" => return Some("draws an inline image".into()),
+            b"sh" => return Some("paints a shading".into()),
+            b"gs" => return Some("sets a graphics state dictionary (gs: blending, soft masks)".into()),
+            other => {
+                return Some(format!(
+                    "uses the operator {}",
+                    String::from_utf8_lossy(other)
+                ))
             }
         }
     }

@@ -920,6 +920,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
                         status: "not-checked".into(),
                         source: None,
                         embedded: false,
+                        unchecked_cas: Vec::new(),
                     });
                     r.warnings
                         .push("revocation was not checked (offline)".into());
@@ -941,6 +942,8 @@ enum CertRevocation {
     /// Nothing embedded answers and the certificate names no OCSP responder or CRL: there is
     /// nobody to ask (as for a CA certificate its root publishes no status for).
     NoSource,
+    /// The certificate says it is not to be checked (id-pkix-ocsp-nocheck, RFC 6960 §4.2.2.2.1).
+    NoCheck,
 }
 
 /// The revocation of `cert`, issued by `issuer`: embedded evidence judged at `at` first
@@ -956,7 +959,10 @@ fn cert_revocation(
         return CertRevocation::Found(s);
     }
     let ext = cert.extensions();
-    if ext.ocsp_nocheck || (ext.ocsp_urls.is_empty() && ext.crl_urls.is_empty()) {
+    if ext.ocsp_nocheck {
+        return CertRevocation::NoCheck;
+    }
+    if ext.ocsp_urls.is_empty() && ext.crl_urls.is_empty() {
         return CertRevocation::NoSource;
     }
     match opts.fetcher {
@@ -981,10 +987,13 @@ fn ca_revocation(
     opts: &VerifyOptions<'_>,
 ) {
     let mut offline = false;
+    let mut unchecked = Vec::new();
     for i in 1..path.len().saturating_sub(1) {
         let ca = &path[i];
         match cert_revocation(ca, &path[i + 1], sources, signing_time, opts) {
-            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoSource => {}
+            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoCheck => {}
+            // Nobody can say (decision 0034): reported, the indication is kept.
+            CertRevocation::NoSource => unchecked.push(ca.subject().to_string()),
             CertRevocation::Offline => offline = true,
             CertRevocation::Found(Status::Revoked { at, reason, .. }) => {
                 let why = format!(
@@ -1022,6 +1031,22 @@ fn ca_revocation(
         r.warnings
             .push("the revocation of the issuing CAs was not checked (offline)".into());
     }
+    for ca in &unchecked {
+        r.warnings.push(format!(
+            "the revocation of the CA \"{ca}\" could not be checked: its certificate names no OCSP responder or CRL, and the document carries no revocation data for it"
+        ));
+    }
+    if !unchecked.is_empty() {
+        r.revocation
+            .get_or_insert_with(|| report::Revocation {
+                status: "not-checked".into(),
+                source: None,
+                embedded: false,
+                unchecked_cas: Vec::new(),
+            })
+            .unchecked_cas
+            .extend(unchecked);
+    }
 }
 
 /// The revocation of a time-stamp authority's path (the TSA and its CAs, from `path[from]`) at
@@ -1049,7 +1074,9 @@ fn timestamp_path_revocation(
             format!("the certificate of the CA \"{}\"", c.subject())
         };
         match cert_revocation(c, &path[i + 1], &sources, gen, opts) {
-            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoSource => {}
+            CertRevocation::Found(Status::Good { .. })
+            | CertRevocation::NoSource
+            | CertRevocation::NoCheck => {}
             CertRevocation::Offline => offline = true,
             CertRevocation::Found(Status::Revoked { at, .. }) if at <= gen => {
                 return (
@@ -1087,6 +1114,7 @@ fn apply_revocation(
                 status: "good".into(),
                 source: Some(source.name().into()),
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
         }
         Status::Revoked { at, reason, source } => {
@@ -1094,6 +1122,7 @@ fn apply_revocation(
                 status: "revoked".into(),
                 source: Some(source.name().into()),
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
             let why = format!(
                 "the signer's certificate was revoked on {}{}",
@@ -1123,6 +1152,7 @@ fn apply_revocation(
                 status: "unknown".into(),
                 source: None,
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
             r.indication = Indication::Indeterminate;
             r.sub_indication = Some("TRY_LATER".into());
@@ -1244,6 +1274,7 @@ fn tsa_revocation(
                     status: "not-checked".into(),
                     source: None,
                     embedded: false,
+                    unchecked_cas: Vec::new(),
                 });
                 r.warnings
                     .push("the time-stamp authority's revocation was not checked (offline)".into());
@@ -1257,6 +1288,7 @@ fn tsa_revocation(
                 status: "good".into(),
                 source: Some(source.name().into()),
                 embedded,
+                unchecked_cas: Vec::new(),
             });
         }
         Status::Revoked { at, source, .. } => {
@@ -1264,6 +1296,7 @@ fn tsa_revocation(
                 status: "revoked".into(),
                 source: Some(source.name().into()),
                 embedded,
+                unchecked_cas: Vec::new(),
             });
             if at <= gen {
                 r.indication = Indication::TotalFailed;
@@ -1284,6 +1317,7 @@ fn tsa_revocation(
                 status: "unknown".into(),
                 source: None,
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
             r.warnings.push(format!(
                 "the time-stamp authority's revocation status is unknown: {reason}"
