@@ -666,6 +666,165 @@ fn form_filling_is_allowed_where_docmdp_allows_and_locked_fields_are_not() {
         .any(|m| m.kind == "form-fill"));
 }
 
+/// Fills the first field with value `value`, its appearance being `content` (with `resources`),
+/// and the widget's `/MK` replaced by `mk` when given.
+fn fill_with(
+    bytes: &[u8],
+    value: &str,
+    content: &[u8],
+    resources: Option<Dictionary>,
+    mk: Option<Dictionary>,
+) -> Vec<u8> {
+    let mut r = reader(bytes);
+    let (_, cat) = catalog(&mut r);
+    let af = r.resolve(cat.get("AcroForm").unwrap()).unwrap();
+    let fields = r
+        .resolve(af.as_dict().unwrap().get("Fields").unwrap())
+        .unwrap();
+    let fref = fields.as_array().unwrap()[0].as_reference().unwrap();
+    let mut f = r.get(fref).unwrap().as_dict().unwrap().clone();
+    let mut u = IncrementalUpdate::new(&mut r).unwrap();
+    let mut d = Dictionary::new();
+    d.set("Length", content.len() as i64);
+    d.set("Type", Object::name("XObject"));
+    d.set("Subtype", Object::name("Form"));
+    d.set("BBox", rect([0, 0, 200, 20]));
+    if let Some(res) = resources {
+        d.set("Resources", res);
+    }
+    let ap = u.add(Stream {
+        dict: d,
+        data: StreamData::Bytes(content.to_vec()),
+    });
+    let mut apd = Dictionary::new();
+    apd.set("N", ap);
+    f.set("V", PdfString::from_text(value));
+    f.set("AP", apd);
+    if let Some(mk) = mk {
+        f.set("MK", mk);
+    }
+    u.replace(fref, f);
+    append(bytes, &u)
+}
+
+/// The "hide" and "hide-and-replace" shadow attacks through a form field (Mainka et al., NDSS
+/// 2021, §4): a text field placed over signed text before signing is filled afterwards with an
+/// appearance that paints an opaque box over the signed amount (and writes another one). A
+/// form fill is allowed after signing (DocMDP P=2, or no certification), so what the fill
+/// draws is checked (decision 0033): text for the value, yes; opaque shapes, images and forms,
+/// or a new background (`/MK`), no.
+#[test]
+fn hide_and_replace_through_a_form_field_is_caught() {
+    let signed = sign(&form_document(), "officer-rsa");
+    // A legitimate fill: the value as text, clipped to the box, in marked content.
+    let ok = fill_with(
+        &signed,
+        "1.000.000",
+        b"/Tx BMC q 1 1 198 18 re W n BT /F1 12 Tf 0 g 2 5 Td (1.000.000) Tj ET Q EMC",
+        None,
+        None,
+    );
+    let rep = verify(&ok);
+    assert_eq!(
+        first(&rep).indication,
+        Indication::TotalPassed,
+        "{}",
+        rep.to_json()
+    );
+    assert!(first(&rep)
+        .modifications
+        .iter()
+        .any(|m| m.kind == "form-fill" && m.allowed));
+    // Hide and replace: a white box over the signed text, then the forged amount.
+    let hide = fill_with(
+        &signed,
+        "9.000.000",
+        b"1 1 1 rg 0 0 200 20 re f BT /F1 12 Tf 0 g 2 5 Td (9.000.000) Tj ET",
+        None,
+        None,
+    );
+    let rep = verify(&hide);
+    assert_failed(&rep, "FORMAT_FAILURE", "an opaque form-fill appearance");
+    assert!(
+        first(&rep)
+            .modifications
+            .iter()
+            .any(|m| m.kind == "form-fill" && !m.allowed && m.detail.contains("paints shapes")),
+        "{}",
+        rep.to_json()
+    );
+    // Hide with an image (any XObject) drawn by the appearance.
+    let mut xo = Dictionary::new();
+    xo.set("Im0", Object::Reference(ObjRef::new(1)));
+    let mut res = Dictionary::new();
+    res.set("XObject", xo);
+    let image = fill_with(
+        &signed,
+        "9.000.000",
+        b"q 200 0 0 20 0 0 cm /Im0 Do Q",
+        Some(res),
+        None,
+    );
+    let rep = verify(&image);
+    assert_failed(&rep, "FORMAT_FAILURE", "an image in a form-fill appearance");
+    assert!(
+        rep.to_json().contains("draws an image or another form"),
+        "{}",
+        rep.to_json()
+    );
+    // A background added with the fill (/MK /BG) makes the viewer paint an opaque box too.
+    let mut mk = Dictionary::new();
+    mk.set("BG", Object::Array(vec![Object::Integer(1)]));
+    let bg = fill_with(
+        &signed,
+        "9.000.000",
+        b"BT /F1 12 Tf 2 5 Td (9.000.000) Tj ET",
+        None,
+        Some(mk.clone()),
+    );
+    assert_failed(
+        &verify(&bg),
+        "FORMAT_FAILURE",
+        "a background added by a form fill",
+    );
+    // A field that had a background when it was signed may paint it when filled.
+    let boxed = {
+        let doc = form_document();
+        let mut r = reader(&doc);
+        let (_, cat) = catalog(&mut r);
+        let af = r.resolve(cat.get("AcroForm").unwrap()).unwrap();
+        let fields = r
+            .resolve(af.as_dict().unwrap().get("Fields").unwrap())
+            .unwrap();
+        let fref = fields.as_array().unwrap()[0].as_reference().unwrap();
+        let mut f = r.get(fref).unwrap().as_dict().unwrap().clone();
+        let mut u = IncrementalUpdate::new(&mut r).unwrap();
+        f.set("MK", mk);
+        u.replace(fref, f);
+        sign(&append(&doc, &u), "officer-rsa")
+    };
+    let filled = fill_with(
+        &boxed,
+        "1.000.000",
+        b"1 g 0 0 200 20 re f BT /F1 12 Tf 0 g 2 5 Td (1.000.000) Tj ET",
+        None,
+        None,
+    );
+    let rep = verify(&filled);
+    assert_eq!(
+        first(&rep).indication,
+        Indication::TotalPassed,
+        "{}",
+        rep.to_json()
+    );
+    // The report shows the refused fill in both languages (the change itself is named).
+    for lang in [pki_core::report::Lang::Vi, pki_core::report::Lang::En] {
+        let text = verify(&hide).render_text(lang);
+        assert!(text.contains("form-fill (!)"), "{text}");
+        assert!(text.contains("so_tien"), "{text}");
+    }
+}
+
 #[test]
 fn sneaky_signature_attack_is_caught() {
     let signed = sign(&document(), "officer-rsa");

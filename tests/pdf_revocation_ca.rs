@@ -153,6 +153,10 @@ fn a_revoked_intermediate_ca_is_found_and_weighed_against_the_signing_time() {
     assert_eq!(code, Some(0), "{sig:#}");
     assert_eq!(sig["indication"], "TOTAL-PASSED", "{sig:#}");
     assert_eq!(sig["revocation"]["status"], "good", "{sig:#}");
+    assert!(
+        sig["revocation"].get("unchecked_cas").is_none(),
+        "every CA here names a CRL: {sig:#}"
+    );
     drop(server);
 
     // The issuing CA is revoked (a second later than the time-stamp, which has second
@@ -199,4 +203,149 @@ fn a_revoked_intermediate_ca_is_found_and_weighed_against_the_signing_time() {
             .contains("issuing CAs was not checked (offline)"),
         "{sig:#}"
     );
+}
+
+/// A CA between the signer and the anchor that names no OCSP responder and no CRL, with nothing
+/// embedded for it (common for older Vietnamese sub-CAs): nobody can give its status. The
+/// report says so in its revocation section (JSON `unchecked_cas`, a warning, and a line in the
+/// Vietnamese and English text and HTML) and the indication stays what the rest decides
+/// (decision 0034).
+#[test]
+fn a_ca_that_names_no_revocation_source_is_reported_not_failed() {
+    let Some(openssl) = require_tool("openssl") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = |p: &str| dir.join(p).display().to_string();
+    let (listener, base) = TestServer::bind();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    // The root names no CRL in what it issues; the issuing CA does, for its officers.
+    pki_ok(&[
+        "ca",
+        "init",
+        &d("root"),
+        "--subject",
+        "CN=Root CA khong CRL,O=PKI thử nghiệm,C=VN",
+        "--key-type",
+        "rsa2048",
+    ]);
+    pki_ok(&[
+        "ca",
+        "init",
+        &d("issuing"),
+        "--parent",
+        &d("root"),
+        "--subject",
+        "CN=CA cấp phát không thu hồi,O=PKI thử nghiệm,C=VN",
+        "--key-type",
+        "rsa2048",
+        "--crl-url",
+        &format!("{base}/issuing.crl"),
+    ]);
+    let ca = openssl_text(&openssl, &dir.join("issuing/ca.pem"));
+    assert!(
+        !ca.contains("CRL Distribution") && !ca.contains("OCSP"),
+        "the issuing CA must name no revocation source: {ca}"
+    );
+    let o = run(Command::new(&openssl)
+        .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(dir.join("officer.key"))
+        .args(["-subj", "/CN=Tran Thi B/O=So Tu phap/C=VN", "-out"])
+        .arg(dir.join("officer.csr")));
+    assert!(o.status.success(), "{}", text(&o));
+    pki_ok(&[
+        "ca",
+        "issue",
+        "--ca",
+        &d("issuing"),
+        "--csr",
+        &d("officer.csr"),
+        "--profile",
+        "personal",
+        "-o",
+        &d("officer.pem"),
+    ]);
+    let chain: Vec<u8> = ["officer.pem", "issuing/ca.pem", "root/ca.pem"]
+        .iter()
+        .flat_map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    pki_ok(&["ca", "crl", "--ca", &d("root")]);
+    pki_ok(&["ca", "crl", "--ca", &d("issuing")]);
+    std::fs::write(
+        dir.join("in.pdf"),
+        pki_core::pdf::sample::one_page(&["Cong van so 8/UBND-VP"]),
+    )
+    .unwrap();
+    pki_ok(&[
+        "sign",
+        &d("in.pdf"),
+        "-o",
+        &d("bb.pdf"),
+        "--key",
+        &d("officer.key"),
+        "--cert",
+        &d("chain.pem"),
+    ]);
+    let _server = serve_crls(&addr, dir);
+    let root = dir.join("root/ca.pem");
+    for offline in [false, true] {
+        let (code, sig) = verify(&dir.join("bb.pdf"), &[root.as_path()], offline);
+        assert_eq!(code, Some(0), "offline={offline}: {sig:#}");
+        assert_eq!(sig["indication"], "TOTAL-PASSED", "{sig:#}");
+        assert_eq!(
+            sig["revocation"]["unchecked_cas"],
+            serde_json::json!(["CN=CA cấp phát không thu hồi, O=PKI thử nghiệm, C=VN"]),
+            "offline={offline}: {sig:#}"
+        );
+        assert!(
+            sig["warnings"]
+                .to_string()
+                .contains("names no OCSP responder or CRL"),
+            "{sig:#}"
+        );
+        if !offline {
+            // The officer's own status was fetched from the issuing CA's CRL.
+            assert_eq!(sig["revocation"]["status"], "good", "{sig:#}");
+        }
+    }
+    for (lang, format, want) in [
+        (
+            "vi",
+            "text",
+            "Không kiểm tra được tình trạng thu hồi của CA",
+        ),
+        ("en", "text", "The revocation of a CA could not be checked"),
+        (
+            "vi",
+            "html",
+            "Không kiểm tra được tình trạng thu hồi của CA",
+        ),
+        ("en", "html", "The revocation of a CA could not be checked"),
+    ] {
+        let o = run(Command::new(pki_bin())
+            .arg("verify")
+            .arg(dir.join("bb.pdf"))
+            .arg("--trust")
+            .arg(&root)
+            .args(["--offline", "--format", format, "--lang", lang])
+            .env("LANG", "C"));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(want), "{lang} {format}: {out}");
+        assert!(
+            out.contains("CA cấp phát không thu hồi"),
+            "{lang} {format}: {out}"
+        );
+    }
+}
+
+fn openssl_text(openssl: &Path, pem: &Path) -> String {
+    let o = run(Command::new(openssl)
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(pem));
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }

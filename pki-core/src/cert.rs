@@ -379,6 +379,27 @@ impl Certificate {
         }
     }
 
+    /// Verifies a signature made with this certificate's key, as
+    /// [`crate::crypto::verify_with_id`] does, with the key parsed once per certificate (a CMS
+    /// signer's certificate met again in every signature of a document).
+    pub fn verify_signed_as(
+        &self,
+        alg: hsm::SignatureAlgorithm,
+        alg_id: &[u8],
+        message: &[u8],
+        signature: &[u8],
+        policy: &crate::crypto::AlgorithmPolicy,
+    ) -> Result<crate::crypto::VerifyNotes, crate::crypto::VerifyError> {
+        match self
+            .0
+            .key
+            .get_or_init(|| crate::crypto::CachedKey::from_spki(self.spki()))
+        {
+            Ok(k) => k.verify_as(alg, alg_id, message, signature, policy),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// Whether `at` is within notBefore..=notAfter.
     pub fn valid_at(&self, at: OffsetDateTime) -> bool {
         self.0.not_before <= at && at <= self.0.not_after

@@ -361,6 +361,19 @@ impl CachedKey {
         policy: &AlgorithmPolicy,
     ) -> Result<VerifyNotes, VerifyError> {
         let alg = parse_signature_algorithm(alg_id)?;
+        self.verify_as(alg, alg_id, message, signature, policy)
+    }
+
+    /// Like [`verify_with_id`], with this key: `alg` is the algorithm already worked out from
+    /// `alg_id` (a CMS signer's rsaEncryption combined with its digest algorithm).
+    pub fn verify_as(
+        &self,
+        alg: SignatureAlgorithm,
+        alg_id: &[u8],
+        message: &[u8],
+        signature: &[u8],
+        policy: &AlgorithmPolicy,
+    ) -> Result<VerifyNotes, VerifyError> {
         if let Some(r) = pss_other_salt(alg, alg_id, &self.key, message, signature, policy) {
             return r;
         }

@@ -144,6 +144,10 @@ pub struct Revocation {
     pub source: Option<String>,
     /// Whether the evidence came from the document itself.
     pub embedded: bool,
+    /// CA certificates on the path (subjects) whose revocation nobody can tell: they name no
+    /// OCSP responder and no CRL, and the document carries no revocation data for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked_cas: Vec<String>,
 }
 
 /// One signature or document timestamp.
@@ -385,6 +389,7 @@ struct Labels {
     broken: &'static str,
     trust: &'static str,
     revocation: &'static str,
+    unchecked_ca: &'static str,
     changes: &'static str,
     none: &'static str,
     embedded: &'static str,
@@ -414,6 +419,7 @@ impl Labels {
                 broken: "NỘI DUNG ĐÃ BỊ THAY ĐỔI",
                 trust: "Chuỗi chứng thư",
                 revocation: "Tình trạng thu hồi",
+                unchecked_ca: "Không kiểm tra được tình trạng thu hồi của CA (chứng thư CA không chỉ ra dịch vụ OCSP hay CRL nào, tài liệu cũng không kèm dữ liệu thu hồi cho nó)",
                 changes: "Thay đổi sau khi ký",
                 none: "không có",
                 embedded: "dữ liệu kèm trong tài liệu",
@@ -439,6 +445,7 @@ impl Labels {
                 broken: "CONTENT MODIFIED",
                 trust: "Certificate chain",
                 revocation: "Revocation",
+                unchecked_ca: "The revocation of a CA could not be checked (its certificate names no OCSP responder or CRL, and the document carries no revocation data for it)",
                 changes: "Changes after signing",
                 none: "none",
                 embedded: "data embedded in the document",
@@ -516,6 +523,9 @@ fn signature_rows(
             })
             .unwrap_or_default();
         rows.push((t.revocation.into(), format!("{}{src}", r.status)));
+        for ca in &r.unchecked_cas {
+            rows.push((t.warning.into(), format!("{}: {ca}", t.unchecked_ca)));
+        }
     }
     if let Some(l) = &sig.level {
         rows.push((t.level.into(), l.clone()));

@@ -4,7 +4,7 @@
 use super::{oids, Attributes, CmsError, SignedData, SignerIdentifier, SignerInfo};
 use crate::asn1::{self, tag, Reader};
 use crate::cert::Certificate;
-use crate::crypto::{self, AlgorithmPolicy, PublicKey, VerifyError, VerifyNotes};
+use crate::crypto::{self, AlgorithmPolicy, VerifyError, VerifyNotes};
 use const_oid::ObjectIdentifier;
 use hsm::{HashAlgorithm, SignatureAlgorithm};
 use time::OffsetDateTime;
@@ -323,18 +323,14 @@ impl SignedData {
                 (_, None) => SignatureCheck::NotChecked(
                     "without signed attributes the signature covers the content itself, which was not supplied".into(),
                 ),
-                (Ok(alg), Some(tbs)) => match PublicKey::from_spki(cert.spki()) {
-                    Ok(key) => match crypto::verify_with_id(
-                        *alg,
-                        &si.signature_algorithm.der,
-                        &key,
-                        tbs,
-                        &si.signature,
-                        policy,
-                    ) {
-                        Ok(n) => SignatureCheck::Valid(n),
-                        Err(e) => SignatureCheck::Invalid(e),
-                    },
+                (Ok(alg), Some(tbs)) => match cert.verify_signed_as(
+                    *alg,
+                    &si.signature_algorithm.der,
+                    tbs,
+                    &si.signature,
+                    policy,
+                ) {
+                    Ok(n) => SignatureCheck::Valid(n),
                     Err(e) => SignatureCheck::Invalid(e),
                 },
             }

@@ -19,7 +19,9 @@
 //! signature field that is visible must be signed in the revision that adds it; annotations and
 //! fields may be added, never removed.
 
-use crate::pdf::{Dictionary, ObjRef, Object, PdfError, PdfReader, StreamData, XrefEntry};
+use crate::pdf::{
+    Dictionary, NumMap, NumSet, ObjRef, Object, PdfError, PdfReader, StreamData, XrefEntry,
+};
 use crate::report::Modification;
 use hsm::HashAlgorithm;
 use std::collections::{HashMap, HashSet};
@@ -164,7 +166,7 @@ impl Analysis {
 /// that revision and the older ones.
 #[derive(Clone, Debug, Default)]
 struct View {
-    entries: HashMap<u32, XrefEntry>,
+    entries: NumMap<u32, XrefEntry>,
     trailer: Dictionary,
 }
 
@@ -172,7 +174,7 @@ fn view_of<R: Read + Seek>(reader: &PdfReader<R>, prev: Option<&View>, rev: usiz
     let mut v = prev.cloned().unwrap_or_default();
     let mut idx = reader.revisions()[rev].sections.clone();
     idx.sort_unstable();
-    let mut seen = HashSet::new();
+    let mut seen = NumSet::default();
     for i in &idx {
         for (num, e) in &reader.sections()[*i].entries {
             if seen.insert(*num) {
@@ -394,7 +396,7 @@ fn repeated_keys<R: Read + Seek>(
                     && stream_entry.is_none_or(|se| {
                         matches!(e, XrefEntry::Compressed { stream, .. } if reader.entry(stream) == Some(se))
                     }) {
-                    reader.get(r)
+                    reader.get_rc(r)
                 } else {
                     match (e, stream_entry) {
                         (XrefEntry::Compressed { stream, index }, Some(se)) => {
@@ -403,9 +405,9 @@ fn repeated_keys<R: Read + Seek>(
                         (XrefEntry::Compressed { .. }, None) => continue,
                         _ => reader.get_version(r, e),
                     }
+                    .map(Rc::new)
                 };
                 let Ok(o) = loaded else { continue };
-                let o = Rc::new(o);
                 if store.objects.len() < STORE_OBJECTS {
                     store.objects.insert(key, Rc::clone(&o));
                 }
@@ -505,9 +507,9 @@ type VersionKey = (ObjRef, Option<XrefEntry>, Option<XrefEntry>);
 /// collected once.
 #[derive(Default)]
 struct Store {
-    objects: HashMap<VersionKey, Rc<Object>>,
+    objects: NumMap<VersionKey, Rc<Object>>,
     /// The references each version holds (`None`: nested too deep to follow).
-    refs: HashMap<VersionKey, Option<Rc<[ObjRef]>>>,
+    refs: NumMap<VersionKey, Option<Rc<[ObjRef]>>>,
 }
 
 /// Most object versions kept in the [`Store`] before it is emptied (bounded memory).
@@ -537,33 +539,36 @@ struct Compare<'a, R> {
     changes: Vec<Modification>,
     /// Structural objects (page tree, annotations, fields, form, DSS) compared by the
     /// structural walk: elsewhere a reference to them is compared by identity.
-    structural: HashSet<u32>,
+    structural: NumSet<u32>,
     /// Those among them that were structural in the older revision: only these are compared
     /// by identity (an object made a field or annotation by the new revision is not, or a
     /// font could be changed and "explained" by a new field listing it).
-    old_structural: HashSet<u32>,
+    old_structural: NumSet<u32>,
     /// Structural objects the structural walk compared (same object in both revisions).
-    walked: HashSet<u32>,
+    walked: NumSet<u32>,
     /// Changed structural objects another reference was taken to be equal to by identity:
     /// each must be compared by the walk, or is compared as a value afterwards (an object the
     /// DSS or a field's /Kids shares with a page's resources is not walked).
-    assumed: HashSet<u32>,
+    assumed: NumSet<u32>,
     /// Objects the same in both revisions from which no changed object can be reached.
-    clean: HashSet<u32>,
+    clean: NumSet<u32>,
     steps: usize,
     /// Pairs of objects compared: in progress (with their depth on the comparison stack, for
     /// reference loops), or settled. A pair is settled as equal only when its comparison did
     /// not rest on a pair still in progress above it.
-    eq_state: HashMap<(ObjRef, ObjRef), EqState>,
+    eq_state: NumMap<(ObjRef, ObjRef), EqState>,
     eq_depth: usize,
     /// Lowest stack depth of an in-progress pair assumed equal by the current comparison.
     eq_low: usize,
     new_sig_fields: Vec<NewSigField>,
     /// Widgets whose appearance this revision may change (their field is filled or signed).
-    fillable_widgets: HashSet<u32>,
+    fillable_widgets: NumSet<u32>,
+    /// Those among them whose field was filled in (not signed): their `/MK` may not change,
+    /// and their new appearance is checked (decision 0033).
+    filled_widgets: NumSet<u32>,
     /// Annotations on pages and field dictionaries, in either revision.
-    page_annots: HashSet<u32>,
-    field_objects: HashSet<u32>,
+    page_annots: NumSet<u32>,
+    field_objects: NumSet<u32>,
     /// Widgets added to pages: (object number, visible), matched with new signature fields.
     pending_widgets: Vec<(Option<u32>, bool)>,
 }
@@ -597,19 +602,20 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             certified,
             constraints,
             changes: Vec::new(),
-            structural: HashSet::new(),
-            old_structural: HashSet::new(),
-            walked: HashSet::new(),
-            assumed: HashSet::new(),
-            clean: HashSet::new(),
+            structural: NumSet::default(),
+            old_structural: NumSet::default(),
+            walked: NumSet::default(),
+            assumed: NumSet::default(),
+            clean: NumSet::default(),
             steps: 0,
-            eq_state: HashMap::new(),
+            eq_state: NumMap::default(),
             eq_depth: 0,
             eq_low: usize::MAX,
             new_sig_fields: Vec::new(),
-            fillable_widgets: HashSet::new(),
-            page_annots: HashSet::new(),
-            field_objects: HashSet::new(),
+            fillable_widgets: NumSet::default(),
+            filled_widgets: NumSet::default(),
+            page_annots: NumSet::default(),
+            field_objects: NumSet::default(),
             pending_widgets: Vec::new(),
         }
     }
@@ -708,8 +714,16 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             }
         };
         let obj = match entry {
-            Some(XrefEntry::InUse { gen, .. }) if newest && gen == r.gen => self.reader.get(r)?,
-            Some(XrefEntry::Compressed { .. }) if newest && r.gen == 0 => self.reader.get(r)?,
+            Some(XrefEntry::InUse { gen, .. }) if newest && gen == r.gen => {
+                let o = self.reader.get_rc(r)?;
+                self.keep(key, &o);
+                return Ok(o);
+            }
+            Some(XrefEntry::Compressed { .. }) if newest && r.gen == 0 => {
+                let o = self.reader.get_rc(r)?;
+                self.keep(key, &o);
+                return Ok(o);
+            }
             None | Some(XrefEntry::Free { .. }) => Object::Null,
             Some(e @ XrefEntry::InUse { .. }) => self.reader.get_version(r, e)?,
             Some(XrefEntry::Compressed { stream, index }) => {
@@ -725,12 +739,16 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
                 }
             }
         };
+        let obj = Rc::new(obj);
+        self.keep(key, &obj);
+        Ok(obj)
+    }
+
+    fn keep(&mut self, key: VersionKey, obj: &Rc<Object>) {
         if self.store.objects.len() >= STORE_OBJECTS {
             self.store.objects.clear();
         }
-        let obj = Rc::new(obj);
-        self.store.objects.insert(key, Rc::clone(&obj));
-        Ok(obj)
+        self.store.objects.insert(key, Rc::clone(obj));
     }
 
     /// The references the version of object `num` in the view of `side` holds; `None` when it
@@ -813,7 +831,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     /// Compares as values the changed structural objects that were taken as equal by identity
     /// but that the structural walk did not compare.
     fn compare_assumed(&mut self) -> Res<()> {
-        let mut done = HashSet::new();
+        let mut done = NumSet::default();
         loop {
             let mut todo: Vec<u32> = self
                 .assumed
@@ -894,7 +912,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             if let Some(p) = cat.get("DSS") {
                 stack.push((p.clone(), 5, 0));
             }
-            let mut seen = HashSet::new();
+            let mut seen = NumSet::default();
             while let Some((o, kind, depth)) = stack.pop() {
                 if depth > MAX_DEPTH {
                     continue;
@@ -1051,7 +1069,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         if self.clean.contains(&start) {
             return Ok(false);
         }
-        let mut seen = HashSet::new();
+        let mut seen = NumSet::default();
         let mut stack = vec![start];
         seen.insert(start);
         while let Some(n) = stack.pop() {
@@ -1154,7 +1172,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         }
         let keys = dict_keys(x, y);
         for k in keys {
-            if skip.contains(&k.as_str()) {
+            if skip.contains(&&*k) {
                 continue;
             }
             let a = x.get(&k).cloned().unwrap_or(Object::Null);
@@ -1221,7 +1239,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             return Ok(());
         }
         for k in dict_keys(old, new) {
-            match k.as_str() {
+            match &*k {
                 "Pages" => {
                     let a = old.get("Pages").cloned().unwrap_or(Object::Null);
                     let b = new.get("Pages").cloned().unwrap_or(Object::Null);
@@ -1336,20 +1354,20 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             });
         }
         self.walk(a, b);
-        let x = self.resolve(Side::Old, a)?;
-        let y = self.resolve(Side::New, b)?;
-        let (Object::Dictionary(x), Object::Dictionary(y)) = (x, y) else {
+        let x = self.resolve_rc(Side::Old, a)?;
+        let y = self.resolve_rc(Side::New, b)?;
+        let (Object::Dictionary(x), Object::Dictionary(y)) = (&*x, &*y) else {
             self.deny(
                 "pages",
                 "the page tree was replaced by something that is not a page tree node".into(),
             );
             return Ok(());
         };
-        if !is_leaf(&x) && self.repeated(&x, &y, "a page tree node")? {
+        if !is_leaf(x) && self.repeated(x, y, "a page tree node")? {
             return Ok(());
         }
-        match (is_leaf(&x), is_leaf(&y)) {
-            (true, true) => return self.page(&x, &y),
+        match (is_leaf(x), is_leaf(y)) {
+            (true, true) => return self.page(x, y),
             (false, false) => {}
             _ => {
                 self.deny(
@@ -1393,8 +1411,8 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             }
             self.page_tree(p, q, depth + 1)?;
         }
-        for k in dict_keys(&x, &y) {
-            if k == "Parent" && !same_parent(&x, &y) {
+        for k in dict_keys(x, y) {
+            if k == "Parent" && !same_parent(x, y) {
                 self.deny(
                     "pages",
                     "a page tree node was moved under another node (/Parent)".into(),
@@ -1403,7 +1421,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             if k == "Kids" || k == "Parent" {
                 continue;
             }
-            self.same_or_deny(&x, &y, &k, "pages", "a page tree node")?;
+            self.same_or_deny(x, y, &k, "pages", "a page tree node")?;
         }
         Ok(())
     }
@@ -1413,7 +1431,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             return Ok(());
         }
         for k in dict_keys(x, y) {
-            match k.as_str() {
+            match &*k {
                 "Parent" => {
                     if !same_parent(x, y) {
                         self.deny("pages", "a page was moved under another page tree node (/Parent): readers that inherit /Resources, /MediaBox or /Rotate through /Parent show it differently".into());
@@ -1434,12 +1452,12 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
 
     fn annots(&mut self, a: &Object, b: &Object) -> Res<()> {
         self.walk(a, b);
-        let x = self.resolve(Side::Old, a)?;
-        let y = self.resolve(Side::New, b)?;
-        let (x, y) = (into_array(x), into_array(y));
+        let x = self.resolve_rc(Side::Old, a)?;
+        let y = self.resolve_rc(Side::New, b)?;
+        let (x, y) = (x.as_array().unwrap_or(&[]), y.as_array().unwrap_or(&[]));
         let kept = self.ordered_merge(
-            &x,
-            &y,
+            x,
+            y,
             |s, n| s.new_annotation(n),
             |s, o, n| s.annotation(o, n),
         )?;
@@ -1511,7 +1529,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         let widget = subtype == "Widget";
         let fillable = num.is_some_and(|n| self.fillable_widgets.contains(&n));
         for k in dict_keys(&x, &y) {
-            let k = k.as_str();
+            let k = &*k;
             if k == "P" {
                 continue;
             }
@@ -1526,8 +1544,12 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
             if self.eq(&a, &b, 0)? {
                 continue;
             }
-            if widget && fillable && matches!(k, "AP" | "AS" | "MK" | "V") {
-                // Judged with its field (form filling or signing).
+            let filled = num.is_some_and(|n| self.filled_widgets.contains(&n));
+            if widget && fillable && matches!(k, "AP" | "AS" | "V")
+                || (k == "MK" && fillable && !filled)
+            {
+                // Judged with its field (form filling or signing). A form fill keeps the
+                // widget's appearance characteristics (/MK: background, border) as signed.
                 continue;
             }
             if widget
@@ -1565,15 +1587,15 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
     }
 
     fn new_annotation(&mut self, o: &Object) -> Res<()> {
-        let d = self.resolve(Side::New, o)?;
-        let Some(d) = dict_only(&d).cloned() else {
+        let d = self.resolve_rc(Side::New, o)?;
+        let Some(d) = dict_only(&d) else {
             self.deny(
                 "annotation",
                 "something that is not an annotation was added to a page's /Annots".into(),
             );
             return Ok(());
         };
-        if let Some(k) = repeated_key(&d) {
+        if let Some(k) = repeated_key(d) {
             self.deny("structure", format!("a new annotation repeats the key /{k}, and readers differ on which value they show"));
             return Ok(());
         }
@@ -1585,7 +1607,7 @@ impl<'a, R: Read + Seek> Compare<'a, R> {
         if subtype == "Widget" {
             // Checked against the new signature fields once the field tree is compared.
             let num = o.as_reference().map(|r| r.num);
-            self.pending_widgets.push((num, rect_visible(&d)));
+            self.pending_widgets.push((num, rect_visible(d)));
             return Ok(());
         }
         if self.level == MdpLevel::Annotations && comment_subtype(&subtype) && d.get("AP").is_some()
@@ -1627,7 +1649,7 @@ impl<R: Read + Seek> Compare<'_, R> {
 
     fn acroform(&mut self, a: &Object, b: &Object) -> Res<()> {
         let empty = Dictionary::new();
-        let x = dict_only(a).cloned().unwrap_or(empty);
+        let x = dict_only(a).unwrap_or(&empty);
         let y = match b {
             Object::Null => {
                 if !matches!(a, Object::Null) {
@@ -1639,7 +1661,7 @@ impl<R: Read + Seek> Compare<'_, R> {
                 return Ok(());
             }
             o => match dict_only(o) {
-                Some(d) => d.clone(),
+                Some(d) => d,
                 None => {
                     self.deny(
                         "form",
@@ -1649,11 +1671,11 @@ impl<R: Read + Seek> Compare<'_, R> {
                 }
             },
         };
-        if self.repeated(&x, &y, "the interactive form")? {
+        if self.repeated(x, y, "the interactive form")? {
             return Ok(());
         }
-        for k in dict_keys(&x, &y) {
-            match k.as_str() {
+        for k in dict_keys(x, y) {
+            match &*k {
                 "Fields" => {
                     let a = x.get("Fields").cloned().unwrap_or(Object::Null);
                     let b = y.get("Fields").cloned().unwrap_or(Object::Null);
@@ -1677,7 +1699,7 @@ impl<R: Read + Seek> Compare<'_, R> {
                         self.deny("form", "the form now asks readers to regenerate field appearances (/NeedAppearances), which can change what is shown".into());
                     }
                 }
-                _ => self.same_or_deny(&x, &y, &k, "form", "the interactive form")?,
+                _ => self.same_or_deny(x, y, &k, "form", "the interactive form")?,
             }
         }
         Ok(())
@@ -1719,12 +1741,12 @@ impl<R: Read + Seek> Compare<'_, R> {
                 limit: MAX_DEPTH as u64,
             });
         }
-        let x = self.resolve(Side::Old, a)?;
-        let y = self.resolve(Side::New, b)?;
-        let (x, y) = (into_array(x), into_array(y));
+        let x = self.resolve_rc(Side::Old, a)?;
+        let y = self.resolve_rc(Side::New, b)?;
+        let (x, y) = (x.as_array().unwrap_or(&[]), y.as_array().unwrap_or(&[]));
         let kept = self.ordered_merge(
-            &x,
-            &y,
+            x,
+            y,
             |s, n| s.new_field(n, prefix, ft.clone(), depth),
             |s, o, n| s.field(o, n, prefix, ft.clone(), depth),
         )?;
@@ -1812,13 +1834,15 @@ impl<R: Read + Seek> Compare<'_, R> {
                 self.push(true, "form-fill", format!("field \"{name}\" was filled in"));
                 if let Some(n) = widget_num {
                     self.fillable_widgets.insert(n);
+                    self.filled_widgets.insert(n);
                 }
                 self.mark_kid_widgets(&y, Side::New)?;
+                self.check_filled_widgets(&name, &x, &y)?;
             }
         }
         let fill_ok = v_changed && widget_num.is_some_and(|n| self.fillable_widgets.contains(&n));
         for k in dict_keys(&x, &y) {
-            match k.as_str() {
+            match &*k {
                 "V" | "P" => {}
                 "Parent" => {
                     if !same_parent(&x, &y) {
@@ -1838,7 +1862,9 @@ impl<R: Read + Seek> Compare<'_, R> {
                         self.same_or_deny(&x, &y, "Kids", "form", &format!("field \"{name}\""))?;
                     }
                 }
-                "AP" | "AS" | "MK" if fill_ok => {}
+                "AP" | "AS" if fill_ok => {}
+                "MK" if fill_ok
+                    && !widget_num.is_some_and(|n| self.filled_widgets.contains(&n)) => {}
                 // Widget keys of a merged field/widget: judged with the page's annotations.
                 "Rect" | "F" | "Border" | "BS" | "AP" | "AS" | "MK" | "Subtype" | "Type"
                     if y.has_name("Subtype", "Widget") =>
@@ -1858,6 +1884,87 @@ impl<R: Read + Seek> Compare<'_, R> {
                     }
                 }
                 _ => self.same_or_deny(&x, &y, &k, "form", &format!("field \"{name}\""))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A form fill may change what its widgets show only as a form fill does: the value drawn
+    /// as text inside the widget (decision 0033, the "hide" and "hide-and-replace" shadow
+    /// attacks of Mainka et al., NDSS 2021, use form fields). For the field (when it is its own
+    /// widget) and each widget among its `/Kids`, every appearance stream it may now show is
+    /// checked by [`appearance_problem`]; a widget's `/MK` may not change (compared with the
+    /// annotations), and painting is accepted only where the signed `/MK` already asked for a
+    /// background or border.
+    fn check_filled_widgets(&mut self, name: &str, x: &Dictionary, y: &Dictionary) -> Res<()> {
+        let mut widgets: Vec<(Option<ObjRef>, Dictionary, Dictionary)> = Vec::new();
+        if y.has_name("Subtype", "Widget") {
+            widgets.push((None, x.clone(), y.clone()));
+        }
+        if let Some(k) = y.get("Kids") {
+            let kids = self.resolve_rc(Side::New, k)?;
+            for kid in kids.as_array().unwrap_or(&[]) {
+                let Some(r) = kid.as_reference() else {
+                    continue;
+                };
+                self.filled_widgets.insert(r.num);
+                let new = self.resolve_rc(Side::New, kid)?;
+                let Some(new) = dict_only(&new).filter(|d| d.get("T").is_none()) else {
+                    continue;
+                };
+                let old = self.resolve_rc(Side::Old, kid)?;
+                let old = dict_only(&old).cloned().unwrap_or_default();
+                widgets.push((Some(r), old, new.clone()));
+            }
+        }
+        for (r, old, new) in widgets {
+            let boxed = match old.get("MK") {
+                Some(mk) => match &*self.resolve_rc(Side::Old, mk)? {
+                    Object::Dictionary(mk) => ["BG", "BC"].iter().any(|k| {
+                        mk.get(k)
+                            .and_then(Object::as_array)
+                            .is_some_and(|a| !a.is_empty())
+                    }),
+                    _ => false,
+                },
+                None => false,
+            };
+            let Some(ap) = new.get("AP") else {
+                continue;
+            };
+            let ap = self.resolve_rc(Side::New, ap)?;
+            let mut streams = Vec::new();
+            for (_, v) in ap.as_dict().map(Dictionary::iter).into_iter().flatten() {
+                let v = self.resolve_rc(Side::New, v)?;
+                match &*v {
+                    Object::Stream(st) => streams.push(st.clone()),
+                    Object::Dictionary(states) => {
+                        for (_, sv) in states.iter() {
+                            if let Object::Stream(st) = &*self.resolve_rc(Side::New, sv)? {
+                                streams.push(st.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for st in streams {
+                let data = self.reader.decode_stream(
+                    r.unwrap_or(ObjRef::new(0)),
+                    &st,
+                    MAX_APPEARANCE_BYTES,
+                );
+                let problem = match data {
+                    Ok(d) => appearance_problem(&d, boxed),
+                    Err(e) => Some(format!("cannot be read ({e})")),
+                };
+                if let Some(p) = problem {
+                    self.deny(
+                        "form-fill",
+                        format!("field \"{name}\" was filled in with an appearance that {p}: a form field can hide or replace signed content this way (shadow attack)"),
+                    );
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -1901,16 +2008,16 @@ impl<R: Read + Seek> Compare<'_, R> {
         ft: Option<Vec<u8>>,
         depth: usize,
     ) -> Res<()> {
-        let d = self.resolve(Side::New, o)?;
-        let Some(d) = dict_only(&d).cloned() else {
+        let d = self.resolve_rc(Side::New, o)?;
+        let Some(d) = dict_only(&d) else {
             self.deny(
                 "form",
                 "something that is not a field was added to the form".into(),
             );
             return Ok(());
         };
-        let name = qualified(prefix, &d);
-        if let Some(k) = repeated_key(&d) {
+        let name = qualified(prefix, d);
+        if let Some(k) = repeated_key(d) {
             self.deny("structure", format!("a new field \"{name}\" repeats the key /{k}, and readers differ on which value they show"));
             return Ok(());
         }
@@ -1933,11 +2040,11 @@ impl<R: Read + Seek> Compare<'_, R> {
             return Ok(());
         }
         let v = match d.get("V") {
-            Some(v) => self.resolve(Side::New, v)?,
-            None => Object::Null,
+            Some(v) => self.resolve_rc(Side::New, v)?,
+            None => Rc::new(Object::Null),
         };
-        let signed = !matches!(v, Object::Null);
-        if signed && !matches!(v, Object::Dictionary(_)) {
+        let signed = !matches!(*v, Object::Null);
+        if signed && !matches!(*v, Object::Dictionary(_)) {
             self.deny("signature", format!("a signature field \"{name}\" was added whose value is not a signature dictionary, so it is no signature anyone can check"));
             return Ok(());
         }
@@ -1948,7 +2055,7 @@ impl<R: Read + Seek> Compare<'_, R> {
             widgets.push(r.num);
         }
         if d.has_name("Subtype", "Widget") {
-            visible |= rect_visible(&d);
+            visible |= rect_visible(d);
         }
         if let Some(k) = d.get("Kids") {
             if let Object::Array(a) = self.resolve(Side::New, k)? {
@@ -2049,6 +2156,57 @@ impl<R: Read + Seek> Compare<'_, R> {
     }
 }
 
+/// Largest decoded appearance stream of a filled form field that is inspected.
+const MAX_APPEARANCE_BYTES: usize = 1 << 20;
+
+/// Why an appearance stream drawn for a filled form field is more than the field's value as
+/// text (decision 0033), if it is. Accepted: text objects and text state, colours, the graphics
+/// state stack, line width, marked content, and clipping paths (`re`/`W`/`n`: text clipped to
+/// the box, as viewers write it). Painting a path (fill, stroke, shading) is accepted only when
+/// the signed widget asked for a background or border (`boxed`, from its `/MK`); images,
+/// XObjects (`Do`), inline images and anything unknown never are.
+fn appearance_problem(content: &[u8], boxed: bool) -> Option<String> {
+    use crate::pdf::lexer::{Lexer, Token};
+    let mut lx = Lexer::new(content, true);
+    let mut ops = 0usize;
+    loop {
+        let tok = match lx.next_token() {
+            Ok(Some(t)) => t,
+            Ok(None) => return None,
+            Err(_) => return Some("cannot be parsed".into()),
+        };
+        let Token::Keyword(op) = tok else {
+            continue;
+        };
+        ops += 1;
+        if ops > 100_000 {
+            return Some("has too many operators to be checked".into());
+        }
+        match op {
+            b"BT" | b"ET" | b"Tf" | b"Td" | b"TD" | b"Tm" | b"T*" | b"Tj" | b"TJ" | b"'" | b"\""
+            | b"Tc" | b"Tw" | b"Tz" | b"TL" | b"Tr" | b"Ts" | b"q" | b"Q" | b"g" | b"G"
+            | b"rg" | b"RG" | b"k" | b"K" | b"cs" | b"CS" | b"sc" | b"SC" | b"scn" | b"SCN"
+            | b"w" | b"J" | b"j" | b"M" | b"d" | b"ri" | b"i" | b"BMC" | b"BDC" | b"EMC"
+            | b"MP" | b"DP" | b"re" | b"m" | b"l" | b"c" | b"v" | b"y" | b"h" | b"W" | b"W*"
+            | b"n" | b"cm" | b"true" | b"false" | b"null" => {}
+            b"f" | b"F" | b"f*" | b"B" | b"B*" | b"b" | b"b*" | b"S" | b"s" if boxed => {}
+            b"f" | b"F" | b"f*" | b"B" | b"B*" | b"b" | b"b*" | b"S" | b"s" => {
+                return Some("paints shapes (an opaque area can cover what was signed), and the signed field had no background or border".into())
+            }
+            b"Do" => return Some("draws an image or another form (Do)".into()),
+            b"BI" | b"ID" | b"EI" => return Some("draws an inline image".into()),
+            b"sh" => return Some("paints a shading".into()),
+            b"gs" => return Some("sets a graphics state dictionary (gs: blending, soft masks)".into()),
+            other => {
+                return Some(format!(
+                    "uses the operator {}",
+                    String::from_utf8_lossy(other)
+                ))
+            }
+        }
+    }
+}
+
 /// Collects the references a value holds; false when it is nested too deep to follow.
 fn collect_refs(o: &Object, out: &mut Vec<ObjRef>, depth: usize) -> bool {
     if depth > 256 {
@@ -2101,13 +2259,14 @@ fn dict_only(o: &Object) -> Option<&Dictionary> {
     }
 }
 
-fn dict_keys(x: &Dictionary, y: &Dictionary) -> Vec<String> {
-    let mut keys: Vec<String> = x
+fn dict_keys<'a>(x: &'a Dictionary, y: &'a Dictionary) -> Vec<std::borrow::Cow<'a, str>> {
+    // Borrowed, not copied: names are almost always ASCII.
+    let mut keys: Vec<std::borrow::Cow<'a, str>> = x
         .iter()
         .chain(y.iter())
-        .map(|(k, _)| String::from_utf8_lossy(k.as_bytes()).into_owned())
+        .map(|(k, _)| String::from_utf8_lossy(k.as_bytes()))
         .collect();
-    keys.sort();
+    keys.sort_unstable();
     keys.dedup();
     keys
 }

@@ -78,9 +78,7 @@ pub fn verify_pdf(path: &Path, opts: &VerifyOptions<'_>) -> Result<Report, PdfEr
     // from memory, not a system call. A bigger one is read in bounded pieces.
     if size <= IN_MEMORY {
         let bytes = std::fs::read(path).map_err(PdfError::io(0))?;
-        let len = bytes.len() as u64;
-        let reader = PdfReader::new(std::io::Cursor::new(bytes), len)?;
-        verify_reader(reader, file, opts)
+        verify_reader(PdfReader::from_bytes(bytes)?, file, opts)
     } else {
         verify_reader(PdfReader::open(path)?, file, opts)
     }
@@ -132,6 +130,8 @@ struct Shared<'a> {
     digests: RangeDigests,
     certs: HashMap<Vec<u8>, Option<Certificate>>,
     paths: HashMap<PathKey, Result<ValidPath, PathFailure>>,
+    /// How each certificate is shown in the report (names formatted once), by its SHA-256.
+    shown: HashMap<[u8; 32], (report::Signer, ChainEntry)>,
 }
 
 /// SHA-256 digests of signed ranges, by `(b, c, l)`: `[0, b)` and `[c, c + l)`.
@@ -159,7 +159,29 @@ impl<'a> Shared<'a> {
             digests,
             certs: HashMap::new(),
             paths: HashMap::new(),
+            shown: HashMap::new(),
         }
+    }
+
+    /// The report's description of `c`, formatted once per certificate.
+    fn shown(&mut self, c: &Certificate) -> &(report::Signer, ChainEntry) {
+        self.shown.entry(*c.sha256()).or_insert_with(|| {
+            (
+                report::Signer::from_cert(c),
+                ChainEntry {
+                    subject: c.subject().to_string(),
+                    serial: c.serial_hex(),
+                },
+            )
+        })
+    }
+
+    fn signer(&mut self, c: &Certificate) -> report::Signer {
+        self.shown(c).0.clone()
+    }
+
+    fn chain(&mut self, certs: &[Certificate]) -> Vec<ChainEntry> {
+        certs.iter().map(|c| self.shown(c).1.clone()).collect()
     }
 
     /// The digest of `[0, b)` and `[c, c + l)`: from the one pass when it is SHA-256, else read.
@@ -301,20 +323,28 @@ fn one_pass_sha256<R: std::io::Read + std::io::Seek>(
     Ok((whole.finish().as_ref().to_vec(), out))
 }
 
-/// Whether `hex` (a hex string's digits, either case) encodes exactly `bytes`.
+/// Whether `hex` (a hex string's digits, either case) encodes exactly `bytes`: every pair of
+/// characters is two hex digits whose value is the byte (decoded by table, nothing allocated).
 fn hex_encodes(hex: &[u8], bytes: &[u8]) -> bool {
-    // The lower-case encoding of `bytes` matches `hex` ignoring ASCII case exactly when `hex`
-    // spells the same digits in either case.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    use crate::pdf::lexer::{hex_block, HEX_VALUE};
     if hex.len() != 2 * bytes.len() {
         return false;
     }
-    let mut lower = Vec::with_capacity(hex.len());
-    for b in bytes {
-        lower.push(DIGITS[usize::from(b >> 4)]);
-        lower.push(DIGITS[usize::from(b & 15)]);
+    // 16 bytes at a time, decoded on the stack and compared as a block; the rest pair by pair.
+    let (mut h, mut b) = (hex.chunks_exact(32), bytes.chunks_exact(16));
+    for (x, y) in (&mut h).zip(&mut b) {
+        let mut block = [0u8; 16];
+        if !hex_block(x, &mut block) || block != y {
+            return false;
+        }
     }
-    hex.eq_ignore_ascii_case(&lower)
+    h.remainder()
+        .chunks_exact(2)
+        .zip(b.remainder())
+        .all(|(p, &v)| {
+            let (hi, lo) = (HEX_VALUE[usize::from(p[0])], HEX_VALUE[usize::from(p[1])]);
+            hi < 16 && lo < 16 && (hi << 4 | lo) == v
+        })
 }
 
 /// Walks `/AcroForm /Fields` (with `/Kids`, inherited `/FT`) for signature fields with a value.
@@ -627,7 +657,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     let contents = d
         .get("Contents")
         .and_then(Object::as_string)
-        .map(|s| s.0.clone());
+        .map(|s| s.0.as_slice());
     let (Some(contents), [0, b, c, dl]) = (contents, br.as_slice()) else {
         return failed(
             r,
@@ -654,7 +684,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             let ok = gap.len() >= 2
                 && gap[0] == b'<'
                 && gap[gap.len() - 1] == b'>'
-                && hex_encodes(&gap[1..gap.len() - 1], &contents);
+                && hex_encodes(&gap[1..gap.len() - 1], contents);
             if !ok {
                 return failed(r, "FORMAT_FAILURE", "the part of the file the signature leaves out is not exactly its /Contents (a signature wrapping attempt or a damaged file)".into());
             }
@@ -686,9 +716,9 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
         || is_eol_tail(end, len)
         || revision + 1 == revision_ends.len() && is_eol_tail(revision_ends[revision], len);
     if is_dts {
-        return verify_doc_timestamp(reader, r, &contents, (b, c, dl), shared);
+        return verify_doc_timestamp(reader, r, contents, (b, c, dl), shared);
     }
-    let sd = match SignedData::parse(&contents) {
+    let sd = match SignedData::parse(contents) {
         Ok(sd) => sd,
         Err(e) => {
             return failed(
@@ -731,7 +761,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     };
     r.algorithm = check.signature_algorithm.map(|a| a.name());
     if let Some(cert) = &check.signer_cert {
-        r.signer = Some(report::Signer::from_cert(cert));
+        r.signer = Some(shared.signer(cert));
     }
     let (ind, sub) = check.indication();
     if ind != Indication::TotalPassed {
@@ -832,7 +862,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
     let cms_data = embedded::from_cms_with(&sd, 0, cms_certs);
     match shared.validate(&cert, &cms_data.certs, true, at, Purpose::DocumentSigning) {
         Err(f) => {
-            r.chain = chain_entries(&f.path);
+            r.chain = shared.chain(&f.path);
             r.errors.push(f.error.to_string());
             r.indication =
                 if f.error.is_definitive() && !matches!(f.error, path::PathError::Expired { .. }) {
@@ -847,7 +877,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
             return r;
         }
         Ok(p) => {
-            r.chain = chain_entries(&p.certs);
+            r.chain = shared.chain(&p.certs);
             r.warnings.extend(p.warnings);
             r.indication = Indication::TotalPassed;
             // Revocation of the signer: embedded evidence first, then online.
@@ -890,6 +920,7 @@ fn verify_field<R: std::io::Read + std::io::Seek>(
                         status: "not-checked".into(),
                         source: None,
                         embedded: false,
+                        unchecked_cas: Vec::new(),
                     });
                     r.warnings
                         .push("revocation was not checked (offline)".into());
@@ -911,6 +942,8 @@ enum CertRevocation {
     /// Nothing embedded answers and the certificate names no OCSP responder or CRL: there is
     /// nobody to ask (as for a CA certificate its root publishes no status for).
     NoSource,
+    /// The certificate says it is not to be checked (id-pkix-ocsp-nocheck, RFC 6960 §4.2.2.2.1).
+    NoCheck,
 }
 
 /// The revocation of `cert`, issued by `issuer`: embedded evidence judged at `at` first
@@ -926,7 +959,10 @@ fn cert_revocation(
         return CertRevocation::Found(s);
     }
     let ext = cert.extensions();
-    if ext.ocsp_nocheck || (ext.ocsp_urls.is_empty() && ext.crl_urls.is_empty()) {
+    if ext.ocsp_nocheck {
+        return CertRevocation::NoCheck;
+    }
+    if ext.ocsp_urls.is_empty() && ext.crl_urls.is_empty() {
         return CertRevocation::NoSource;
     }
     match opts.fetcher {
@@ -951,10 +987,13 @@ fn ca_revocation(
     opts: &VerifyOptions<'_>,
 ) {
     let mut offline = false;
+    let mut unchecked = Vec::new();
     for i in 1..path.len().saturating_sub(1) {
         let ca = &path[i];
         match cert_revocation(ca, &path[i + 1], sources, signing_time, opts) {
-            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoSource => {}
+            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoCheck => {}
+            // Nobody can say (decision 0034): reported, the indication is kept.
+            CertRevocation::NoSource => unchecked.push(ca.subject().to_string()),
             CertRevocation::Offline => offline = true,
             CertRevocation::Found(Status::Revoked { at, reason, .. }) => {
                 let why = format!(
@@ -992,6 +1031,22 @@ fn ca_revocation(
         r.warnings
             .push("the revocation of the issuing CAs was not checked (offline)".into());
     }
+    for ca in &unchecked {
+        r.warnings.push(format!(
+            "the revocation of the CA \"{ca}\" could not be checked: its certificate names no OCSP responder or CRL, and the document carries no revocation data for it"
+        ));
+    }
+    if !unchecked.is_empty() {
+        r.revocation
+            .get_or_insert_with(|| report::Revocation {
+                status: "not-checked".into(),
+                source: None,
+                embedded: false,
+                unchecked_cas: Vec::new(),
+            })
+            .unchecked_cas
+            .extend(unchecked);
+    }
 }
 
 /// The revocation of a time-stamp authority's path (the TSA and its CAs, from `path[from]`) at
@@ -1019,7 +1074,9 @@ fn timestamp_path_revocation(
             format!("the certificate of the CA \"{}\"", c.subject())
         };
         match cert_revocation(c, &path[i + 1], &sources, gen, opts) {
-            CertRevocation::Found(Status::Good { .. }) | CertRevocation::NoSource => {}
+            CertRevocation::Found(Status::Good { .. })
+            | CertRevocation::NoSource
+            | CertRevocation::NoCheck => {}
             CertRevocation::Offline => offline = true,
             CertRevocation::Found(Status::Revoked { at, .. }) if at <= gen => {
                 return (
@@ -1057,6 +1114,7 @@ fn apply_revocation(
                 status: "good".into(),
                 source: Some(source.name().into()),
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
         }
         Status::Revoked { at, reason, source } => {
@@ -1064,6 +1122,7 @@ fn apply_revocation(
                 status: "revoked".into(),
                 source: Some(source.name().into()),
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
             let why = format!(
                 "the signer's certificate was revoked on {}{}",
@@ -1093,6 +1152,7 @@ fn apply_revocation(
                 status: "unknown".into(),
                 source: None,
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
             r.indication = Indication::Indeterminate;
             r.sub_indication = Some("TRY_LATER".into());
@@ -1144,10 +1204,10 @@ fn verify_doc_timestamp<R: std::io::Read + std::io::Seek>(
                 valid: true,
             });
             if let Some(c) = &tc.tsa_cert {
-                r.signer = Some(report::Signer::from_cert(c));
+                r.signer = Some(shared.signer(c));
             }
             if let Some(path) = tsa_path(&token, shared) {
-                r.chain = chain_entries(&path);
+                r.chain = shared.chain(&path);
                 r.indication = Indication::TotalPassed;
                 tsa_revocation(&mut r, &token, &path, dss, opts);
                 let (revoked, warnings) = timestamp_path_revocation(&token, &path, 1, dss, opts);
@@ -1214,6 +1274,7 @@ fn tsa_revocation(
                     status: "not-checked".into(),
                     source: None,
                     embedded: false,
+                    unchecked_cas: Vec::new(),
                 });
                 r.warnings
                     .push("the time-stamp authority's revocation was not checked (offline)".into());
@@ -1227,6 +1288,7 @@ fn tsa_revocation(
                 status: "good".into(),
                 source: Some(source.name().into()),
                 embedded,
+                unchecked_cas: Vec::new(),
             });
         }
         Status::Revoked { at, source, .. } => {
@@ -1234,6 +1296,7 @@ fn tsa_revocation(
                 status: "revoked".into(),
                 source: Some(source.name().into()),
                 embedded,
+                unchecked_cas: Vec::new(),
             });
             if at <= gen {
                 r.indication = Indication::TotalFailed;
@@ -1254,6 +1317,7 @@ fn tsa_revocation(
                 status: "unknown".into(),
                 source: None,
                 embedded: false,
+                unchecked_cas: Vec::new(),
             });
             r.warnings.push(format!(
                 "the time-stamp authority's revocation status is unknown: {reason}"
@@ -1305,16 +1369,6 @@ fn tsa_display(token: &TimeStampToken) -> String {
         .unwrap_or_default()
 }
 
-fn chain_entries(certs: &[Certificate]) -> Vec<ChainEntry> {
-    certs
-        .iter()
-        .map(|c| ChainEntry {
-            subject: c.subject().to_string(),
-            serial: c.serial_hex(),
-        })
-        .collect()
-}
-
 fn reader_tail_is_eol<R: std::io::Read + std::io::Seek>(
     reader: &mut PdfReader<R>,
     from: u64,
@@ -1363,6 +1417,23 @@ pub fn parse_pdf_date(s: &str) -> Option<OffsetDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_gap_matches_contents_exactly() {
+        let bytes: Vec<u8> = (0..=255u8).chain(0..40).collect();
+        let hex = hex::encode(&bytes);
+        assert!(hex_encodes(hex.as_bytes(), &bytes));
+        assert!(hex_encodes(hex.to_uppercase().as_bytes(), &bytes));
+        for at in [0, 1, 31, 32, 33, hex.len() - 1] {
+            let mut h = hex.clone().into_bytes();
+            h[at] = if h[at] == b'0' { b'1' } else { b'0' };
+            assert!(!hex_encodes(&h, &bytes), "digit {at} changed");
+            h[at] = b' ';
+            assert!(!hex_encodes(&h, &bytes), "digit {at} not a digit");
+        }
+        assert!(!hex_encodes(&hex.as_bytes()[2..], &bytes), "one byte short");
+        assert!(!hex_encodes(b"zz", &[0xff]));
+    }
 
     #[test]
     fn pdf_dates() {

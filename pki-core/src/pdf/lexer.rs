@@ -92,7 +92,7 @@ pub fn is_delimiter(b: u8) -> bool {
 }
 
 /// The value of each hex digit; 255 for anything else.
-const HEX_VALUE: [u8; 256] = {
+pub(crate) const HEX_VALUE: [u8; 256] = {
     let mut t = [255u8; 256];
     let mut i = 0;
     while i < 10 {
@@ -107,6 +107,24 @@ const HEX_VALUE: [u8; 256] = {
     }
     t
 };
+
+/// Decodes 32 hex digits (either case) into 16 bytes; false when any of the 32 is not a hex
+/// digit. Arithmetic rather than a table, so the compiler can vectorise it (a signature's
+/// `/Contents` is kilobytes of digits, decoded by the lexer and compared with the file's gap).
+pub(crate) fn hex_block(src: &[u8], dst: &mut [u8; 16]) -> bool {
+    let mut bad = 0u8;
+    let mut val = [0u8; 32];
+    for (v, &c) in val.iter_mut().zip(src.iter().take(32)) {
+        let digit = c.wrapping_sub(b'0') < 10;
+        let letter = (c | 0x20).wrapping_sub(b'a') < 6;
+        bad |= u8::from(!(digit | letter));
+        *v = (c & 0x0f) + 9 * (c >> 6);
+    }
+    for (k, d) in dst.iter_mut().enumerate() {
+        *d = val[2 * k] << 4 | (val[2 * k + 1] & 0x0f);
+    }
+    src.len() >= 32 && bad == 0
+}
 
 fn is_regular(b: u8) -> bool {
     !is_whitespace(b) && !is_delimiter(b)
@@ -246,19 +264,39 @@ impl<'a> Lexer<'a> {
     }
 
     fn hex_string(&mut self) -> Result<Vec<u8>, ParseError> {
+        let rest = self.buf.get(self.pos + 1..).unwrap_or_default();
         let mut out = Vec::new();
         let mut hi: Option<u8> = None;
         let mut i = self.pos + 1;
         // Fast path for the common run of digit pairs (a signature's /Contents is kilobytes
         // of them); anything else falls through to the byte-by-byte loop below.
-        while let (Some(&h), Some(&l)) = (self.buf.get(i), self.buf.get(i + 1)) {
-            let (h, l) = (HEX_VALUE[usize::from(h)], HEX_VALUE[usize::from(l)]);
-            if h > 15 || l > 15 {
+        // Blocks of 16 pairs are decoded on the stack and checked once; the block holding
+        // the first other character, and the last few pairs, go pair by pair.
+        let pairs = |out: &mut Vec<u8>, bytes: &[u8]| -> bool {
+            for p in bytes.chunks_exact(2) {
+                let (h, l) = (HEX_VALUE[usize::from(p[0])], HEX_VALUE[usize::from(p[1])]);
+                if (h | l) > 15 {
+                    return false;
+                }
+                out.push(h << 4 | l);
+            }
+            true
+        };
+        let mut blocks = rest.chunks_exact(32);
+        let mut all_digits = true;
+        for c in &mut blocks {
+            let mut block = [0u8; 16];
+            if !hex_block(c, &mut block) {
+                pairs(&mut out, c);
+                all_digits = false;
                 break;
             }
-            out.push(h << 4 | l);
-            i += 2;
+            out.extend_from_slice(&block);
         }
+        if all_digits {
+            pairs(&mut out, blocks.remainder());
+        }
+        i += 2 * out.len();
         loop {
             let Some(&c) = self.buf.get(i) else {
                 return Err(self.end());

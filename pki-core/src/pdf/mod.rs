@@ -16,14 +16,16 @@
 
 pub mod appearance;
 pub mod lexer;
+mod numhash;
 pub mod object;
 pub mod reader;
 pub mod sample;
 pub mod sign;
 pub mod writer;
 
+pub(crate) use numhash::{NumMap, NumSet};
 pub use object::{Dictionary, Name, ObjRef, Object, PdfString, Stream, StreamData};
-pub use reader::{PdfReader, Repair, Revision, XrefEntry, XrefKind, XrefSection};
+pub use reader::{MemFile, PdfReader, Repair, Revision, XrefEntry, XrefKind, XrefSection};
 
 use lexer::ParseError;
 

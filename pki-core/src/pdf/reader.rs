@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Largest window parsed for one indirect object that is not a stream's data (16 MiB).
 pub const MAX_OBJECT_BYTES: usize = 16 << 20;
@@ -167,12 +168,25 @@ pub struct PdfReader<R> {
     version: String,
     sections: Vec<XrefSection>,
     revisions: Vec<Revision>,
-    xref: HashMap<u32, XrefEntry>,
+    xref: super::NumMap<u32, XrefEntry>,
     trailer: Dictionary,
     repairs: Vec<Repair>,
-    cache: HashMap<u32, Object>,
+    cache: super::NumMap<u32, std::rc::Rc<Object>>,
     objstm: Option<ObjStm>,
     loading: Vec<u32>,
+    /// The whole file, when it was handed over in memory ([`PdfReader::from_bytes`]): objects
+    /// are then parsed in place, not copied into a window first.
+    mem: Option<Arc<Vec<u8>>>,
+}
+
+/// A file held in memory, shared by a [`PdfReader`]'s parser and its `Read + Seek` source.
+#[derive(Clone, Debug)]
+pub struct MemFile(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for MemFile {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl PdfReader<BufReader<File>> {
@@ -184,22 +198,42 @@ impl PdfReader<BufReader<File>> {
     }
 }
 
+impl PdfReader<std::io::Cursor<MemFile>> {
+    /// Reads a PDF held in memory. Objects are parsed where they lie (no window copied per
+    /// object, no window grown and parsed again for a big one such as a signature's
+    /// `/Contents`); otherwise it behaves as [`PdfReader::new`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, PdfError> {
+        let bytes = Arc::new(bytes);
+        let len = bytes.len() as u64;
+        Self::build(
+            std::io::Cursor::new(MemFile(Arc::clone(&bytes))),
+            len,
+            Some(bytes),
+        )
+    }
+}
+
 impl<R: Read + Seek> PdfReader<R> {
     /// Reads the structure of a PDF of `len` bytes: header, `startxref`, the whole
     /// cross-reference chain. Objects are read later, on demand.
     pub fn new(src: R, len: u64) -> Result<Self, PdfError> {
+        Self::build(src, len, None)
+    }
+
+    fn build(src: R, len: u64, mem: Option<Arc<Vec<u8>>>) -> Result<Self, PdfError> {
         let mut r = Self {
             src,
             len,
             version: String::new(),
             sections: Vec::new(),
             revisions: Vec::new(),
-            xref: HashMap::new(),
+            xref: super::NumMap::default(),
             trailer: Dictionary::new(),
             repairs: Vec::new(),
-            cache: HashMap::new(),
+            cache: super::NumMap::default(),
             objstm: None,
             loading: Vec::new(),
+            mem,
         };
         let head = r.read_at(0, 1024)?;
         let Some(h) = find(&head, b"%PDF-") else {
@@ -288,6 +322,12 @@ impl<R: Read + Seek> PdfReader<R> {
     pub fn read_at(&mut self, offset: u64, n: usize) -> Result<Vec<u8>, PdfError> {
         let end = offset.saturating_add(n as u64).min(self.len);
         let n = end.saturating_sub(offset) as usize;
+        if let Some(m) = &self.mem {
+            return Ok(m
+                .get(offset as usize..end as usize)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default());
+        }
         let mut buf = vec![0; n];
         if n > 0 {
             self.src
@@ -308,6 +348,23 @@ impl<R: Read + Seek> PdfReader<R> {
         alg: hsm::HashAlgorithm,
     ) -> Result<Vec<u8>, PdfError> {
         let mut ctx = aws_lc_rs::digest::Context::new(alg.digest_algorithm());
+        if let Some(m) = &self.mem {
+            for &(start, len) in ranges {
+                let Some(bytes) = start
+                    .checked_add(len)
+                    .filter(|e| *e <= self.len)
+                    .and_then(|e| m.get(start as usize..e as usize))
+                else {
+                    return Err(PdfError::TooLarge {
+                        obj: ObjRef::new(0),
+                        what: "a byte range past the end of the file",
+                        limit: self.len,
+                    });
+                };
+                ctx.update(bytes);
+            }
+            return Ok(ctx.finish().as_ref().to_vec());
+        }
         let total: u64 = ranges.iter().map(|r| r.1).sum();
         let mut buf = vec![0u8; total.clamp(1, 1 << 20) as usize];
         for &(start, len) in ranges {
@@ -341,6 +398,28 @@ impl<R: Read + Seek> PdfReader<R> {
         offset: u64,
         mut f: impl FnMut(&mut Lexer<'_>) -> Result<T, ParseError>,
     ) -> Result<(T, usize), PdfError> {
+        if let Some(m) = self.mem.clone() {
+            // The largest window at once: what a smaller window parses completely, this
+            // parses the same way (the lexer asks for more only at a window's end).
+            let start = (offset.min(self.len)) as usize;
+            let end = start.saturating_add(MAX_OBJECT_BYTES).min(m.len());
+            let complete = end == m.len();
+            let mut lx = Lexer::new(&m[start..end], complete);
+            return match f(&mut lx) {
+                Ok(v) => Ok((v, lx.pos())),
+                Err(e) if e.kind == ParseErrorKind::UnexpectedEnd && !complete => {
+                    Err(PdfError::TooLarge {
+                        obj: ObjRef::new(0),
+                        what: "an object's syntax (parse window)",
+                        limit: MAX_OBJECT_BYTES as u64,
+                    })
+                }
+                Err(error) => Err(PdfError::Syntax {
+                    offset: offset + error.offset as u64,
+                    error,
+                }),
+            };
+        }
         let mut window = 4096usize;
         loop {
             let buf = self.read_at(offset, window)?;
@@ -396,7 +475,7 @@ impl<R: Read + Seek> PdfReader<R> {
             }
         }
         // Newest entry wins; within a section the first one does (a verifier sees `duplicates`).
-        let mut map = HashMap::new();
+        let mut map = super::NumMap::default();
         for s in &self.sections {
             for &(num, e) in &s.entries {
                 map.entry(num).or_insert(e);
@@ -558,66 +637,25 @@ impl<R: Read + Seek> PdfReader<R> {
             offset: off,
             reason,
         };
-        self.src
-            .seek(SeekFrom::Start(off + 4))
-            .map_err(PdfError::io(off))?;
-        let mut rd = WordReader {
-            inner: BufReader::with_capacity(
-                64 << 10,
-                (&mut self.src).take(self.len.saturating_sub(off + 4)),
-            ),
-            pos: off + 4,
-        };
-        let mut entries = Vec::new();
-        let mut seen = HashSet::new();
-        let mut duplicates = Vec::new();
-        let trailer_at = loop {
-            let w = rd.word().map_err(PdfError::io(rd.pos))?;
-            match w.as_deref() {
-                Some(b"trailer") => break rd.pos,
-                None => return Err(bad("no trailer")),
-                Some(first) => {
-                    let first = parse_u64(first).ok_or(bad("bad subsection header"))?;
-                    let count = rd
-                        .word()
-                        .map_err(PdfError::io(rd.pos))?
-                        .as_deref()
-                        .and_then(parse_u64)
-                        .ok_or(bad("bad subsection header"))?;
-                    if first.saturating_add(count) > MAX_ENTRIES as u64
-                        || entries.len() as u64 + count > MAX_ENTRIES as u64
-                    {
-                        return Err(bad("too many entries"));
-                    }
-                    for i in 0..count {
-                        let num = (first + i) as u32;
-                        let mut field = || -> Result<Vec<u8>, PdfError> {
-                            rd.word()
-                                .map_err(PdfError::io(off))?
-                                .ok_or(bad("truncated entry"))
-                        };
-                        let o = parse_u64(&field()?).ok_or(bad("bad entry offset"))?;
-                        let g = parse_u64(&field()?)
-                            .and_then(|g| u16::try_from(g).ok())
-                            .ok_or(bad("bad entry generation"))?;
-                        let e = match field()?.as_slice() {
-                            b"n" => XrefEntry::InUse { offset: o, gen: g },
-                            b"f" => XrefEntry::Free { gen: g },
-                            _ => return Err(bad("bad entry type")),
-                        };
-                        if !seen.insert(num) {
-                            duplicates.push(num);
-                        }
-                        // Entry 0 is the head of the free list; offsets 0 for in-use entries
-                        // are a common writer bug meaning "free".
-                        let e = match e {
-                            XrefEntry::InUse { offset: 0, gen } => XrefEntry::Free { gen },
-                            e => e,
-                        };
-                        entries.push((num, e));
-                    }
-                }
-            }
+        let (entries, duplicates, trailer_at) = if let Some(m) = self.mem.clone() {
+            let start = (off + 4).min(self.len) as usize;
+            let mut rd = WordReader {
+                inner: m.get(start..).unwrap_or_default(),
+                pos: off + 4,
+            };
+            table_entries(&mut rd, off)?
+        } else {
+            self.src
+                .seek(SeekFrom::Start(off + 4))
+                .map_err(PdfError::io(off))?;
+            let mut rd = WordReader {
+                inner: BufReader::with_capacity(
+                    64 << 10,
+                    (&mut self.src).take(self.len.saturating_sub(off + 4)),
+                ),
+                pos: off + 4,
+            };
+            table_entries(&mut rd, off)?
         };
         let (trailer, used) = self.parse_at(trailer_at, |lx| lx.parse_object())?;
         let Object::Dictionary(trailer) = trailer else {
@@ -860,11 +898,17 @@ impl<R: Read + Seek> PdfReader<R> {
     /// Loads object `r` (a stream is returned with its data left in the file). A free or missing
     /// object is `null` (§7.3.10).
     pub fn get(&mut self, r: ObjRef) -> Result<Object, PdfError> {
+        self.get_rc(r).map(|o| Object::clone(&o))
+    }
+
+    /// [`Self::get`], shared with the reader's cache rather than copied (a signature
+    /// dictionary holds kilobytes of `/Contents`).
+    pub fn get_rc(&mut self, r: ObjRef) -> Result<std::rc::Rc<Object>, PdfError> {
         if let Some(o) = self.cache.get(&r.num) {
-            return Ok(o.clone());
+            return Ok(std::rc::Rc::clone(o));
         }
         let Some(entry) = self.xref.get(&r.num).copied() else {
-            return Ok(Object::Null);
+            return Ok(std::rc::Rc::new(Object::Null));
         };
         if self.loading.contains(&r.num) || self.loading.len() >= MAX_CHAIN {
             return Err(PdfError::ReferenceLoop { obj: r });
@@ -872,11 +916,11 @@ impl<R: Read + Seek> PdfReader<R> {
         self.loading.push(r.num);
         let res = self.load(r, entry);
         self.loading.pop();
-        let obj = res?;
+        let obj = std::rc::Rc::new(res?);
         if self.cache.len() >= CACHE_OBJECTS {
             self.cache.clear();
         }
-        self.cache.insert(r.num, obj.clone());
+        self.cache.insert(r.num, std::rc::Rc::clone(&obj));
         Ok(obj)
     }
 
@@ -1545,6 +1589,71 @@ fn obj_headers(buf: &[u8]) -> Vec<usize> {
         }
     }
     out
+}
+
+/// The entries of a classic cross-reference table at `off` (its subsections, up to `trailer`):
+/// the entries, the object numbers given twice, and where `trailer` ends.
+#[expect(clippy::type_complexity, reason = "three plain results of one pass")]
+fn table_entries<B: std::io::BufRead>(
+    rd: &mut WordReader<B>,
+    off: u64,
+) -> Result<(Vec<(u32, XrefEntry)>, Vec<u32>, u64), PdfError> {
+    let bad = |reason| PdfError::BadXref {
+        offset: off,
+        reason,
+    };
+    let mut entries = Vec::new();
+    let mut seen = super::NumSet::default();
+    let mut duplicates = Vec::new();
+    let trailer_at = loop {
+        let w = rd.word().map_err(PdfError::io(rd.pos))?;
+        match w.as_deref() {
+            Some(b"trailer") => break rd.pos,
+            None => return Err(bad("no trailer")),
+            Some(first) => {
+                let first = parse_u64(first).ok_or(bad("bad subsection header"))?;
+                let count = rd
+                    .word()
+                    .map_err(PdfError::io(rd.pos))?
+                    .as_deref()
+                    .and_then(parse_u64)
+                    .ok_or(bad("bad subsection header"))?;
+                if first.saturating_add(count) > MAX_ENTRIES as u64
+                    || entries.len() as u64 + count > MAX_ENTRIES as u64
+                {
+                    return Err(bad("too many entries"));
+                }
+                for i in 0..count {
+                    let num = (first + i) as u32;
+                    let mut field = || -> Result<Vec<u8>, PdfError> {
+                        rd.word()
+                            .map_err(PdfError::io(off))?
+                            .ok_or(bad("truncated entry"))
+                    };
+                    let o = parse_u64(&field()?).ok_or(bad("bad entry offset"))?;
+                    let g = parse_u64(&field()?)
+                        .and_then(|g| u16::try_from(g).ok())
+                        .ok_or(bad("bad entry generation"))?;
+                    let e = match field()?.as_slice() {
+                        b"n" => XrefEntry::InUse { offset: o, gen: g },
+                        b"f" => XrefEntry::Free { gen: g },
+                        _ => return Err(bad("bad entry type")),
+                    };
+                    if !seen.insert(num) {
+                        duplicates.push(num);
+                    }
+                    // Entry 0 is the head of the free list; offsets 0 for in-use entries
+                    // are a common writer bug meaning "free".
+                    let e = match e {
+                        XrefEntry::InUse { offset: 0, gen } => XrefEntry::Free { gen },
+                        e => e,
+                    };
+                    entries.push((num, e));
+                }
+            }
+        }
+    };
+    Ok((entries, duplicates, trailer_at))
 }
 
 /// Whitespace-separated words from a buffered source (for cross-reference tables).

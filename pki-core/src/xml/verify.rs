@@ -1046,11 +1046,13 @@ impl XmlReport {
                             status: status.into(),
                             source: source.map(str::to_owned),
                             embedded: s.revocation_embedded,
+                            unchecked_cas: Vec::new(),
                         },
                         None => rep::Revocation {
                             status: "not-checked".into(),
                             source: None,
                             embedded: false,
+                            unchecked_cas: Vec::new(),
                         },
                     }),
                     errors: s.errors.clone(),
