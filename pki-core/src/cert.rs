@@ -249,6 +249,15 @@ impl Certificate {
         })))
     }
 
+    /// This certificate's public key, parsed on first use and kept with the certificate.
+    fn cached_key(&self) -> Result<&crate::crypto::CachedKey, crate::crypto::VerifyError> {
+        self.0
+            .key
+            .get_or_init(|| crate::crypto::CachedKey::from_spki(self.spki()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// The certificate's DER encoding.
     pub fn der(&self) -> &[u8] {
         &self.0.der
@@ -369,14 +378,8 @@ impl Certificate {
         signature: &[u8],
         policy: &crate::crypto::AlgorithmPolicy,
     ) -> Result<crate::crypto::VerifyNotes, crate::crypto::VerifyError> {
-        match self
-            .0
-            .key
-            .get_or_init(|| crate::crypto::CachedKey::from_spki(self.spki()))
-        {
-            Ok(k) => k.verify(alg_id, message, signature, policy),
-            Err(e) => Err(e.clone()),
-        }
+        self.cached_key()?
+            .verify(alg_id, message, signature, policy)
     }
 
     /// Verifies a signature made with this certificate's key, as
@@ -390,14 +393,8 @@ impl Certificate {
         signature: &[u8],
         policy: &crate::crypto::AlgorithmPolicy,
     ) -> Result<crate::crypto::VerifyNotes, crate::crypto::VerifyError> {
-        match self
-            .0
-            .key
-            .get_or_init(|| crate::crypto::CachedKey::from_spki(self.spki()))
-        {
-            Ok(k) => k.verify_as(alg, alg_id, message, signature, policy),
-            Err(e) => Err(e.clone()),
-        }
+        self.cached_key()?
+            .verify_as(alg, alg_id, message, signature, policy)
     }
 
     /// Whether `at` is within notBefore..=notAfter.

@@ -1165,22 +1165,9 @@ async fn batch_inner(
     let mut total_bytes = 0u64;
     let now = store::now_micros();
     loop {
-        let field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::bad_request(
-                    "invalid_multipart",
-                    format!("the multipart body cannot be read ({e}); send one file part per PDF"),
-                ))
-            }
+        let Some(field) = next_document(&mut mp, jobs.len(), limits).await? else {
+            break;
         };
-        if jobs.len() >= limits.max_batch_documents {
-            return Err(ApiError::too_large(format!(
-                "a batch holds at most {} documents; split it",
-                limits.max_batch_documents
-            )));
-        }
         let name = field
             .file_name()
             .or(field.name())
@@ -1304,6 +1291,33 @@ fn multipart_boundary(headers: &HeaderMap) -> Result<String, ApiError> {
         })
 }
 
+/// The next document part of a batch upload, `None` after the last; `count` documents came
+/// before it. A body that is not readable multipart, or one document over the batch's limit,
+/// is refused.
+async fn next_document<'r>(
+    mp: &mut multer::Multipart<'r>,
+    count: usize,
+    limits: &crate::config::Limits,
+) -> Result<Option<multer::Field<'r>>, ApiError> {
+    let field = match mp.next_field().await {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                "invalid_multipart",
+                format!("the multipart body cannot be read ({e}); send one file part per PDF"),
+            ))
+        }
+    };
+    if count >= limits.max_batch_documents {
+        return Err(ApiError::too_large(format!(
+            "a batch holds at most {} documents; split it",
+            limits.max_batch_documents
+        )));
+    }
+    Ok(Some(field))
+}
+
 /// Reads a batch upload without storing it and returns the digest of its documents
 /// ([`idempotency::documents_digest`]), with the limits of a new batch.
 async fn hash_batch_upload(
@@ -1326,22 +1340,9 @@ async fn hash_batch_upload(
     let mut shas = Vec::new();
     let mut total = 0u64;
     loop {
-        let mut field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(ApiError::bad_request(
-                    "invalid_multipart",
-                    format!("the multipart body cannot be read ({e}); send one file part per PDF"),
-                ))
-            }
+        let Some(mut field) = next_document(&mut mp, shas.len(), limits).await? else {
+            break;
         };
-        if shas.len() >= limits.max_batch_documents {
-            return Err(ApiError::too_large(format!(
-                "a batch holds at most {} documents; split it",
-                limits.max_batch_documents
-            )));
-        }
         let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
         let mut n = 0u64;
         while let Some(chunk) = field.chunk().await.map_err(|_| incomplete())? {

@@ -376,12 +376,7 @@ pub fn pades_options(
     if params.profile() == "agency" && ctx.agency_requires_personal {
         require_valid_signature(input, ctx, now)?;
     }
-    let mut o = PadesOptions::new(now);
-    o.level = lvl;
-    o.pss = params.pss.unwrap_or(false);
-    o.reason = params.reason.clone();
-    o.location = params.location.clone();
-    o.sync = ctx.sync;
+    let mut o = base_options(params, lvl, ctx, now);
     if let Some(l) = layout(key, params)? {
         let placed = pki_core::pdf::appearance::place(input, &l, now).map_err(|e| {
             ApiError::unprocessable(
@@ -392,10 +387,27 @@ pub fn pades_options(
         o.page = placed.page;
         o.appearance = placed.appearance;
     }
+    Ok(o)
+}
+
+/// The options every PDF signature of `params` shares: level, PSS, reason, location, the
+/// service's sync setting and, for time-stamped levels, its TSA.
+fn base_options(
+    params: &SignParams,
+    lvl: Level,
+    ctx: &Context<'_>,
+    now: time::OffsetDateTime,
+) -> PadesOptions {
+    let mut o = PadesOptions::new(now);
+    o.level = lvl;
+    o.pss = params.pss.unwrap_or(false);
+    o.reason = params.reason.clone();
+    o.location = params.location.clone();
+    o.sync = ctx.sync;
     if lvl.has_timestamp() {
         o.tsa_url = ctx.tsa.map(|(u, _)| u.to_owned());
     }
-    Ok(o)
+    o
 }
 
 /// Decree 30/2020 Art. 32(2)(d): the agency signs only over a valid signature already there.
@@ -531,16 +543,7 @@ fn memory_options(
         return Ok(None);
     }
     check_not_expired(key, now)?;
-    let mut o = PadesOptions::new(now);
-    o.level = lvl;
-    o.pss = params.pss.unwrap_or(false);
-    o.reason = params.reason.clone();
-    o.location = params.location.clone();
-    o.sync = ctx.sync;
-    if lvl.has_timestamp() {
-        o.tsa_url = ctx.tsa.map(|(u, _)| u.to_owned());
-    }
-    Ok(Some(o))
+    Ok(Some(base_options(params, lvl, ctx, now)))
 }
 
 /// What [`sign_pdf_bytes`] did: the signed bytes, or the input given back for the file path.

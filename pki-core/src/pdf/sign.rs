@@ -760,26 +760,15 @@ impl PreparedInMemory {
 
     /// Puts `cms_der` into `/Contents` and writes the document to `output` atomically (a
     /// temporary file beside it, renamed; `sync`: forced to disk first).
-    pub fn write(mut self, cms_der: &[u8], output: &Path, sync: bool) -> Result<(), SignError> {
-        if cms_der.len() > self.capacity {
-            return Err(SignError::ContentsTooSmall {
-                needed: cms_der.len(),
-                reserved: self.capacity,
-            });
-        }
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let slot = &mut self.data[self.contents_at..self.contents_at + 2 * cms_der.len()];
-        for (pair, b) in slot.chunks_exact_mut(2).zip(cms_der) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 15)];
-        }
+    pub fn write(self, cms_der: &[u8], output: &Path, sync: bool) -> Result<(), SignError> {
+        let data = self.into_signed_bytes(cms_der)?;
         let dir = output
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let (temp_path, mut tmp) = create_temp(dir, output)?;
         let written = tmp
-            .write_all(&self.data)
+            .write_all(&data)
             .and_then(|()| if sync { tmp.sync_all() } else { Ok(()) })
             .map_err(io_err("cannot write", &temp_path))
             .and_then(|()| {
