@@ -248,13 +248,24 @@ pub struct PathFailure {
 
 type SigCheck = Result<Vec<String>, PathError>;
 
+/// Certificate signature checks kept across path validations: a verification that validates
+/// the same chain at several times (one per signature of a document) checks each certificate's
+/// signature once. The result of checking a certificate's signature with an issuer's key
+/// depends only on the two certificates (by their exact DER) and the algorithm policy, not on
+/// the time; checks made under another policy are forgotten.
+#[derive(Debug, Default)]
+pub struct SignatureChecks {
+    policy: Option<AlgorithmPolicy>,
+    /// (child SHA-256, issuer SHA-256) -> result of the signature check.
+    done: HashMap<([u8; 32], [u8; 32]), SigCheck>,
+}
+
 struct Search<'a> {
     anchors: &'a CertPool,
     pool: &'a CertPool,
     opts: &'a ValidationOptions,
     checks: usize,
-    /// (child SHA-256, issuer SHA-256) -> result of the signature check.
-    sig_cache: HashMap<([u8; 32], [u8; 32]), SigCheck>,
+    sig_cache: &'a mut HashMap<([u8; 32], [u8; 32]), SigCheck>,
     best: Option<PathFailure>,
 }
 
@@ -265,12 +276,33 @@ pub fn validate(
     anchors: &CertPool,
     opts: &ValidationOptions,
 ) -> Result<ValidPath, PathFailure> {
+    validate_with(
+        leaf,
+        intermediates,
+        anchors,
+        opts,
+        &mut SignatureChecks::default(),
+    )
+}
+
+/// [`validate`], reusing (and adding to) the certificate signature checks in `checks`.
+pub fn validate_with(
+    leaf: &Certificate,
+    intermediates: &CertPool,
+    anchors: &CertPool,
+    opts: &ValidationOptions,
+    checks: &mut SignatureChecks,
+) -> Result<ValidPath, PathFailure> {
+    if checks.policy.as_ref() != Some(&opts.algorithms) {
+        checks.done.clear();
+        checks.policy = Some(opts.algorithms.clone());
+    }
     let mut s = Search {
         anchors,
         pool: intermediates,
         opts,
         checks: 0,
-        sig_cache: HashMap::new(),
+        sig_cache: &mut checks.done,
         best: None,
     };
     // A trusted end-entity certificate is its own path.

@@ -130,6 +130,8 @@ struct Shared<'a> {
     digests: RangeDigests,
     certs: HashMap<Vec<u8>, Option<Certificate>>,
     paths: HashMap<PathKey, Result<ValidPath, PathFailure>>,
+    /// Certificate signature checks shared by the path validations at different times.
+    sig_checks: path::SignatureChecks,
     /// How each certificate is shown in the report (names formatted once), by its SHA-256.
     shown: HashMap<[u8; 32], (report::Signer, ChainEntry)>,
 }
@@ -159,6 +161,7 @@ impl<'a> Shared<'a> {
             digests,
             certs: HashMap::new(),
             paths: HashMap::new(),
+            sig_checks: path::SignatureChecks::default(),
             shown: HashMap::new(),
         }
     }
@@ -238,11 +241,12 @@ impl<'a> Shared<'a> {
         for c in extra {
             pool.add(c.clone());
         }
-        let r = path::validate(
+        let r = path::validate_with(
             cert,
             &pool,
             self.opts.anchors,
             &ValidationOptions::new(at, purpose),
+            &mut self.sig_checks,
         );
         self.paths.insert(key, r.clone());
         r
