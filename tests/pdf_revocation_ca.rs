@@ -85,31 +85,7 @@ fn a_revoked_intermediate_ca_is_found_and_weighed_against_the_signing_time() {
         "--crl-url",
         &format!("{base}/issuing.crl"),
     ]);
-    let o = run(Command::new(&openssl)
-        .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout"])
-        .arg(dir.join("officer.key"))
-        .args(["-subj", "/CN=Nguyen Van A/O=So Tu phap/C=VN", "-out"])
-        .arg(dir.join("officer.csr")));
-    assert!(o.status.success(), "{}", text(&o));
-    pki_ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        &d("issuing"),
-        "--csr",
-        &d("officer.csr"),
-        "--profile",
-        "personal",
-        "-o",
-        &d("officer.pem"),
-    ]);
-    let chain: Vec<u8> = ["officer.pem", "issuing/ca.pem", "root/ca.pem"]
-        .iter()
-        .flat_map(|f| std::fs::read(dir.join(f)).unwrap())
-        .collect();
-    std::fs::write(dir.join("chain.pem"), chain).unwrap();
-    pki_ok(&["ca", "crl", "--ca", &d("root")]);
-    pki_ok(&["ca", "crl", "--ca", &d("issuing")]);
+    issue_officer(&openssl, dir, "/CN=Nguyen Van A/O=So Tu phap/C=VN");
 
     // Signed while every CA is good: without a time-stamp (B-B), and with one (B-T, from the
     // fixture TSA, trusted through the fixture root).
@@ -249,31 +225,7 @@ fn a_ca_that_names_no_revocation_source_is_reported_not_failed() {
         !ca.contains("CRL Distribution") && !ca.contains("OCSP"),
         "the issuing CA must name no revocation source: {ca}"
     );
-    let o = run(Command::new(&openssl)
-        .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout"])
-        .arg(dir.join("officer.key"))
-        .args(["-subj", "/CN=Tran Thi B/O=So Tu phap/C=VN", "-out"])
-        .arg(dir.join("officer.csr")));
-    assert!(o.status.success(), "{}", text(&o));
-    pki_ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        &d("issuing"),
-        "--csr",
-        &d("officer.csr"),
-        "--profile",
-        "personal",
-        "-o",
-        &d("officer.pem"),
-    ]);
-    let chain: Vec<u8> = ["officer.pem", "issuing/ca.pem", "root/ca.pem"]
-        .iter()
-        .flat_map(|f| std::fs::read(dir.join(f)).unwrap())
-        .collect();
-    std::fs::write(dir.join("chain.pem"), chain).unwrap();
-    pki_ok(&["ca", "crl", "--ca", &d("root")]);
-    pki_ok(&["ca", "crl", "--ca", &d("issuing")]);
+    issue_officer(&openssl, dir, "/CN=Tran Thi B/O=So Tu phap/C=VN");
     std::fs::write(
         dir.join("in.pdf"),
         pki_core::pdf::sample::one_page(&["Cong van so 8/UBND-VP"]),
@@ -340,6 +292,38 @@ fn a_ca_that_names_no_revocation_source_is_reported_not_failed() {
             "{lang} {format}: {out}"
         );
     }
+}
+
+/// An officer's key and CSR made by openssl (subject `subj`), issued by `pki ca issue` from
+/// `dir/issuing` (profile personal) to `dir/officer.pem`, its chain in `dir/chain.pem`, and
+/// fresh CRLs of both CAs.
+fn issue_officer(openssl: &Path, dir: &Path, subj: &str) {
+    let d = |p: &str| dir.join(p).display().to_string();
+    let o = run(Command::new(openssl)
+        .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(dir.join("officer.key"))
+        .args(["-subj", subj, "-out"])
+        .arg(dir.join("officer.csr")));
+    assert!(o.status.success(), "{}", text(&o));
+    pki_ok(&[
+        "ca",
+        "issue",
+        "--ca",
+        &d("issuing"),
+        "--csr",
+        &d("officer.csr"),
+        "--profile",
+        "personal",
+        "-o",
+        &d("officer.pem"),
+    ]);
+    let chain: Vec<u8> = ["officer.pem", "issuing/ca.pem", "root/ca.pem"]
+        .iter()
+        .flat_map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    pki_ok(&["ca", "crl", "--ca", &d("root")]);
+    pki_ok(&["ca", "crl", "--ca", &d("issuing")]);
 }
 
 fn openssl_text(openssl: &Path, pem: &Path) -> String {

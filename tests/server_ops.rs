@@ -525,29 +525,25 @@ fn xml_documents_are_signed_batched_and_verified_and_xmlsec1_accepts_them() {
     }
 }
 
-#[test]
-fn verify_checks_revocation_online_when_the_policy_says_so() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut live = interop_tests::LivePki::start(tmp.path());
-    let input = tmp.path().join("in.pdf");
-    std::fs::write(&input, pdf(5)).unwrap();
-    // Signed in process (pki sign refuses a revoked certificate, as it should).
-    let signed = |who: &str| {
-        let out = tmp.path().join(format!("{who}.pdf"));
-        let pem = std::fs::read_to_string(live.dir.join(format!("{who}.key.pem"))).unwrap();
-        let key = hsm::SoftwareKey::from_pem(&pem, who).unwrap();
-        let chain = pki_core::cert::parse_certificates(
-            &std::fs::read(live.dir.join(format!("{who}.chain.pem"))).unwrap(),
-        )
-        .unwrap();
-        let opts = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
-        pki_core::pades::sign_pdf(&input, &out, &key, &chain, &opts, None).unwrap();
-        std::fs::read(out).unwrap()
-    };
-    let good = signed("officer-rsa");
-    let revoked = signed("revoked");
+/// `input` signed in process (B-B) with the key and chain `who` of the live PKI; the signed
+/// file's bytes. `pki sign` would refuse a revoked certificate, as it should.
+fn sign_with_live_key(live: &interop_tests::LivePki, input: &Path, who: &str) -> Vec<u8> {
+    let out = input.with_file_name(format!("{who}.pdf"));
+    let pem = std::fs::read_to_string(live.dir.join(format!("{who}.key.pem"))).unwrap();
+    let key = hsm::SoftwareKey::from_pem(&pem, who).unwrap();
+    let chain = pki_core::cert::parse_certificates(
+        &std::fs::read(live.dir.join(format!("{who}.chain.pem"))).unwrap(),
+    )
+    .unwrap();
+    let opts = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
+    pki_core::pades::sign_pdf(input, &out, &key, &chain, &opts, None).unwrap();
+    std::fs::read(out).unwrap()
+}
 
-    let dir = tmp.path().join("server");
+/// Two services trusting the live PKI's root: the first with the default policy (no
+/// revocation fetched), the second with `verify_revocation = "online"` (3 s timeout).
+fn offline_and_online_servers(tmp: &Path, live: &interop_tests::LivePki) -> (Server, Server) {
+    let dir = tmp.join("server");
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = write_config(&dir, None, None, "");
     let fixture_root = interop_tests::fixtures().join("pki/root.pem");
@@ -563,6 +559,20 @@ fn verify_checks_revocation_online_when_the_policy_says_so() {
         "[policy]\nverify_revocation = \"online\"\nrevocation_timeout_secs = 3\n",
     );
     let online = Server::start(&cfg, "online");
+    (offline, online)
+}
+
+#[test]
+fn verify_checks_revocation_online_when_the_policy_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut live = interop_tests::LivePki::start(tmp.path());
+    let input = tmp.path().join("in.pdf");
+    std::fs::write(&input, pdf(5)).unwrap();
+    // Signed in process (pki sign refuses a revoked certificate, as it should).
+    let good = sign_with_live_key(&live, &input, "officer-rsa");
+    let revoked = sign_with_live_key(&live, &input, "revoked");
+
+    let (offline, online) = offline_and_online_servers(tmp.path(), &live);
     let verify = |s: &Server, doc: &[u8]| {
         let r = s
             .post("/v1/verify", Some(SIGNER_KEY), "application/pdf", doc)
@@ -604,37 +614,10 @@ fn the_agency_check_asks_revocation_online_when_the_policy_says_so() {
     std::fs::write(&input, pdf(6)).unwrap();
     // The competent person's signature, made in process (pki sign refuses a revoked
     // certificate, as it should).
-    let personal = |who: &str| {
-        let out = tmp.path().join(format!("{who}.pdf"));
-        let pem = std::fs::read_to_string(live.dir.join(format!("{who}.key.pem"))).unwrap();
-        let key = hsm::SoftwareKey::from_pem(&pem, who).unwrap();
-        let chain = pki_core::cert::parse_certificates(
-            &std::fs::read(live.dir.join(format!("{who}.chain.pem"))).unwrap(),
-        )
-        .unwrap();
-        let opts = pki_core::pades::PadesOptions::new(time::OffsetDateTime::now_utc());
-        pki_core::pades::sign_pdf(&input, &out, &key, &chain, &opts, None).unwrap();
-        std::fs::read(out).unwrap()
-    };
-    let good = personal("officer-rsa");
-    let revoked = personal("revoked");
+    let good = sign_with_live_key(&live, &input, "officer-rsa");
+    let revoked = sign_with_live_key(&live, &input, "revoked");
 
-    let dir = tmp.path().join("server");
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = write_config(&dir, None, None, "");
-    let fixture_root = interop_tests::fixtures().join("pki/root.pem");
-    edit(
-        &cfg,
-        &format!("trust = [\"{}\"]", fixture_root.display()),
-        &format!("trust = [\"{}\"]", live.dir.join("root.pem").display()),
-    );
-    let offline = Server::start(&cfg, "offline");
-    edit(
-        &cfg,
-        "[policy]\n",
-        "[policy]\nverify_revocation = \"online\"\nrevocation_timeout_secs = 3\n",
-    );
-    let online = Server::start(&cfg, "online");
+    let (offline, online) = offline_and_online_servers(tmp.path(), &live);
     let seal = |s: &Server, doc: &[u8]| {
         s.post(
             "/v1/sign?key=agency&profile=agency",
