@@ -7,7 +7,6 @@ use interop_tests::server::{
     multipart, pdf, request, wait_batch, write_config, Postgres, Server, AUDITOR_KEY, SIGNER_KEY,
 };
 use interop_tests::{pki, text};
-use std::collections::HashMap;
 use std::time::Duration;
 
 #[test]
@@ -53,23 +52,7 @@ fn two_instances_one_killed_mid_batch_the_other_finishes_without_duplicates() {
         "{v}"
     );
 
-    let recs = b
-        .get("/v1/audit?limit=1000", Some(AUDITOR_KEY))
-        .unwrap()
-        .json();
-    let mut per_doc: HashMap<String, usize> = HashMap::new();
-    for r in recs.as_array().unwrap() {
-        if r["outcome"] == "signed" {
-            let doc = r["detail"]
-                .as_str()
-                .unwrap()
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .to_owned();
-            *per_doc.entry(doc).or_default() += 1;
-        }
-    }
+    let per_doc = b.signed_per_document();
     assert_eq!(per_doc.len(), n);
     assert!(
         per_doc.values().all(|c| *c == 1),

@@ -174,16 +174,14 @@ fn check_outputs(
 
 /// Audit records by outcome and, for `signed`, how many per document; and the chain's state.
 fn audit(s: &Server) -> (HashMap<String, usize>, HashMap<String, usize>, bool) {
+    let records = s.audit_records();
     let mut outcomes: HashMap<String, usize> = HashMap::new();
-    let mut per_doc: HashMap<String, usize> = HashMap::new();
-    for r in s.audit_records() {
-        let outcome = r["outcome"].as_str().unwrap().to_owned();
-        if outcome == "signed" {
-            let doc = r["detail"].as_str().unwrap().rsplit(' ').next().unwrap();
-            *per_doc.entry(doc.to_owned()).or_default() += 1;
-        }
-        *outcomes.entry(outcome).or_default() += 1;
+    for r in &records {
+        *outcomes
+            .entry(r["outcome"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
+    let per_doc = interop_tests::server::signed_per_document(&records);
     let chain = s.get("/v1/audit/verify", Some(AUDITOR_KEY)).unwrap().json();
     (outcomes, per_doc, chain["intact"] == true)
 }

@@ -11,7 +11,7 @@ use interop_tests::server::{
 use interop_tests::{fixtures, pki, require_tool, run, text};
 use pki_core::report::Indication;
 use pki_core::trust::CertPool;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -516,19 +516,7 @@ fn kill_9_during_a_500_document_batch_loses_nothing_and_signs_nothing_twice() {
     );
 
     // Exactly one "signed" audit record per document, and the chain intact.
-    let mut per_doc: HashMap<String, usize> = HashMap::new();
-    for r in s.audit_records() {
-        if r["outcome"] == "signed" {
-            let doc = r["detail"]
-                .as_str()
-                .unwrap()
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .to_owned();
-            *per_doc.entry(doc).or_default() += 1;
-        }
-    }
+    let per_doc = s.signed_per_document();
     assert_eq!(per_doc.len(), 500);
     assert!(
         per_doc.values().all(|n| *n == 1),
@@ -960,13 +948,7 @@ fn kill_9_after_a_group_pack_is_written_and_before_its_commit() {
         "{v}"
     );
     assert!(done_before < 300);
-    let mut per_doc: HashMap<String, usize> = HashMap::new();
-    for r in s.audit_records() {
-        if r["outcome"] == "signed" {
-            let doc = r["detail"].as_str().unwrap().rsplit(' ').next().unwrap();
-            *per_doc.entry(doc.to_owned()).or_default() += 1;
-        }
-    }
+    let per_doc = s.signed_per_document();
     assert_eq!(per_doc.len(), 300);
     assert!(
         per_doc.values().all(|n| *n == 1),

@@ -273,6 +273,29 @@ impl Server {
         }
         all
     }
+
+    /// How many `signed` audit records name each document ([`signed_per_document`]).
+    pub fn signed_per_document(&self) -> std::collections::HashMap<String, usize> {
+        signed_per_document(&self.audit_records())
+    }
+}
+
+/// How many `signed` audit records in `records` name each document (by its id, the last word
+/// of the record's detail): exactly one each is what a batch must leave, whatever crashed.
+pub fn signed_per_document(
+    records: &[serde_json::Value],
+) -> std::collections::HashMap<String, usize> {
+    let mut per_doc = std::collections::HashMap::new();
+    for r in records {
+        if r["outcome"] == "signed" {
+            let detail = r["detail"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no detail in {r}"));
+            let doc = detail.rsplit(' ').next().unwrap_or(detail);
+            *per_doc.entry(doc.to_owned()).or_default() += 1;
+        }
+    }
+    per_doc
 }
 
 impl Drop for Server {
